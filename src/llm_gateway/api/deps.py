@@ -1,0 +1,51 @@
+"""Request-scoped access to what the lifespan built, as `Annotated` dependencies."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from llm_gateway.core.errors import AuthenticationFailed
+from llm_gateway.runtime import Runtime
+from llm_gateway.services.chat import ChatService
+
+
+def runtime(request: Request) -> Runtime:
+    state: Runtime = request.app.state.runtime
+    return state
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def chat_service(request: Request) -> ChatService:
+    return runtime(request).chat
+
+
+ChatServiceDep = Annotated[ChatService, Depends(chat_service)]
+
+
+def presented_key(request: Request) -> str | None:
+    """The caller's key: `Authorization: Bearer …` (OpenAI style) or `x-api-key` (Anthropic style)."""
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+    return request.headers.get("x-api-key")
+
+
+def require_key(request: Request) -> None:
+    """Reject the call unless it carries the master key (when one is configured)."""
+    master_key = runtime(request).config.master_key
+    if not master_key:
+        return
+    key = presented_key(request)
+    if key is None:
+        raise AuthenticationFailed("missing API key: send it as 'Authorization: Bearer <key>'")
+    if not hmac.compare_digest(key.encode(), master_key.encode()):
+        raise AuthenticationFailed("invalid API key")
+
+
+Authorized = Depends(require_key)

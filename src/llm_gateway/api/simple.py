@@ -1,0 +1,40 @@
+"""`POST /api/chat`: chat for apps that want no SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from llm_gateway.api.body import read_json_object
+from llm_gateway.api.deps import Authorized, ChatServiceDep
+from llm_gateway.api.disconnect import until_disconnected
+from llm_gateway.api.served import served_headers
+from llm_gateway.api.sse import EventStreamResponse, encode, error_event
+from llm_gateway.core.errors import GatewayError
+from llm_gateway.services.simple import simple_answer, simple_stream, to_chat_request
+
+router = APIRouter(dependencies=[Authorized])
+
+
+@router.post("/api/chat")
+async def simple_chat(request: Request, chat: ChatServiceDep) -> Response:
+    chat_request = to_chat_request(await read_json_object(request))
+    if chat_request.get("stream"):
+        streamed = await until_disconnected(request.receive, chat.stream(chat_request))
+        events = simple_stream(streamed.value, streamed.target.provider.name)
+        return EventStreamResponse(_encoded(events), headers=served_headers(streamed))
+    served = await until_disconnected(request.receive, chat.complete(chat_request))
+    answer = simple_answer(served.value, served.target.provider.name)
+    return Response(content=orjson.dumps(answer), media_type="application/json", headers=served_headers(served))
+
+
+async def _encoded(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            yield encode(event)
+    except GatewayError as exc:
+        yield error_event(exc)

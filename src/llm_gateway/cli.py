@@ -1,0 +1,82 @@
+"""The `llm-gateway` command: `serve` and `check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from llm_gateway import __version__
+from llm_gateway.core.config import GatewayConfig
+from llm_gateway.core.loader import ConfigError, load_config
+from llm_gateway.providers.registry import settings_model
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-gateway", description="An OpenAI-compatible LLM gateway.")
+    parser.add_argument("--version", action="version", version=f"llm-gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    config_help = "YAML config file (default: $LLM_GATEWAY_CONFIG, else the embedded default)"
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", default=os.environ.get("LLM_GATEWAY_CONFIG"), help=config_help)
+    serve.add_argument("--host", help="bind address (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: server.port, 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: server.workers, 1)")
+    serve.add_argument("--log-level", help="debug|info|warning|error")
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("--config", default=os.environ.get("LLM_GATEWAY_CONFIG"), help=config_help)
+    return parser
+
+
+def _load(path: str | None) -> tuple[GatewayConfig, str | None]:
+    try:
+        return load_config(path, settings_model)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from llm_gateway.app import create_app
+    from llm_gateway.observability.logging import setup_logging
+
+    config, note = _load(args.config)
+    server = config.server
+    workers = args.workers or server.workers
+    log_level = args.log_level or server.log_level
+    setup_logging(log_level)
+    options = {
+        "host": args.host or server.host,
+        "port": server.port if args.port is None else args.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": server.access_log,
+        "log_level": log_level,
+        "log_config": None,
+        "timeout_graceful_shutdown": int(server.drain_timeout) or None,
+        "server_header": False,
+    }
+    if workers > 1:
+        if args.config:
+            os.environ["LLM_GATEWAY_CONFIG"] = os.path.abspath(args.config)
+        uvicorn.run("llm_gateway.main:app", workers=workers, **options)  # type: ignore[arg-type]
+    else:
+        uvicorn.run(create_app(config, note), **options)  # type: ignore[arg-type]
+
+
+def check_config(args: argparse.Namespace) -> None:
+    config, _ = _load(args.config)
+    print(f"config OK: {len(config.providers)} provider(s), {len(config.models)} model(s)")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    {"serve": serve, "check-config": check_config}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""The gateway's error hierarchy, grouped by fault domain.
+
+Every failure a client can see is one of these, rendered once by the API layer as
+OpenAI-shaped JSON: ``{"error": {"message", "type", "code", "param"}}``.
+
+    GatewayError                         500 api_error (the gateway's own fault)
+    ├── CallerError                      the request is wrong; never retried
+    │   ├── InvalidRequest               400 invalid_request_error
+    │   ├── NotFound                     404 (unknown model, route)
+    │   ├── PayloadTooLarge              413
+    │   └── HeadersTooLarge              431
+    ├── PolicyError                      the gateway refuses by policy
+    │   ├── AuthenticationFailed         401
+    │   ├── PermissionDenied             403
+    │   └── LimitExceeded                429 (gateway rate limits and budgets)
+    └── ProviderError                    an upstream failed; carries `retryable`, `retry_after`
+        ├── UpstreamStatusError          upstream 4xx: same status, upstream's message
+        │   ├── ContextLengthExceeded    400 code=context_length_exceeded
+        │   ├── ContentPolicyViolation   400 code=content_policy_violation
+        │   └── UpstreamRateLimited      429, retryable, keeps retry-after
+        ├── UpstreamUnavailable          502 upstream 5xx / bad response, retryable
+        │   └── UpstreamOverloaded       503 (e.g. Anthropic 529), retryable
+        ├── UpstreamConnectionError      502 connection refused/reset, retryable
+        └── UpstreamTimeout              504, retryable
+
+Provider adapters map their own statuses and bodies into this tree; nothing above
+``providers/`` inspects provider error text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to a client."""
+
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code if code is not None else self.default_code
+        self.param = param
+        self.headers = headers or {}
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class CallerError(GatewayError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class InvalidRequest(CallerError):
+    """Malformed JSON, a missing or mistyped field."""
+
+
+class NotFound(CallerError):
+    status = 404
+    default_code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    default_code = "model_not_found"
+
+
+class PayloadTooLarge(CallerError):
+    status = 413
+    default_code = "request_too_large"
+
+
+class HeadersTooLarge(CallerError):
+    status = 431
+    default_code = "request_header_fields_too_large"
+
+
+class PolicyError(GatewayError):
+    status = 403
+    error_type = "permission_error"
+
+
+class AuthenticationFailed(PolicyError):
+    status = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(PolicyError):
+    status = 403
+    error_type = "permission_error"
+
+
+class LimitExceeded(PolicyError):
+    status = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class ProviderError(GatewayError):
+    """An upstream call failed. `retryable` tells routing whether another attempt may help."""
+
+    retryable: ClassVar[bool] = False
+    error_type = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        code: str | None = None,
+        param: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, param=param, headers=headers)
+        self.provider = provider
+        self.retry_after = retry_after
+        if retry_after is not None:
+            self.headers.setdefault("retry-after", str(max(0, round(retry_after))))
+
+
+class UpstreamStatusError(ProviderError):
+    """An upstream 4xx, reported with the upstream's own status and message."""
+
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, status: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self._status = status
+        self.error_type = _TYPE_BY_STATUS.get(status, "invalid_request_error")
+
+    @property
+    def status_code(self) -> int:
+        return self._status
+
+
+_TYPE_BY_STATUS = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+# 408 and 409 come back as UpstreamStatusError but are worth another attempt.
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+class ContextLengthExceeded(UpstreamStatusError):
+    default_code = "context_length_exceeded"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, status=400, **kwargs)
+
+
+class ContentPolicyViolation(UpstreamStatusError):
+    default_code = "content_policy_violation"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, status=400, **kwargs)
+
+
+class UpstreamRateLimited(UpstreamStatusError):
+    retryable = True
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, status=429, **kwargs)
+
+
+class UpstreamUnavailable(ProviderError):
+    status = 502
+    retryable = True
+    default_code = "upstream_unavailable"
+
+
+class UpstreamOverloaded(UpstreamUnavailable):
+    status = 503
+    error_type = "overloaded_error"
+    default_code = "upstream_overloaded"
+
+
+class UpstreamConnectionError(ProviderError):
+    status = 502
+    retryable = True
+    default_code = "upstream_connection_error"
+
+
+class UpstreamTimeout(ProviderError):
+    status = 504
+    retryable = True
+    error_type = "timeout_error"
+    default_code = "upstream_timeout"
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether another attempt (same or other deployment) could succeed."""
+    if isinstance(error, UpstreamStatusError):
+        return error.retryable or error.status_code in RETRYABLE_STATUSES
+    return isinstance(error, ProviderError) and error.retryable

@@ -1,0 +1,23 @@
+"""`uvicorn llm_gateway.main:app`: the one module that does work at import.
+
+Reads the config named by `LLM_GATEWAY_CONFIG` (or the embedded default) and builds the app.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from llm_gateway.app import create_app
+from llm_gateway.core.loader import ConfigError, load_config
+from llm_gateway.observability.logging import setup_logging
+from llm_gateway.providers.registry import settings_model
+
+try:
+    _config, _note = load_config(os.environ.get("LLM_GATEWAY_CONFIG") or None, settings_model)
+except ConfigError as _error:
+    print(_error, file=sys.stderr)
+    raise SystemExit(2) from None
+
+setup_logging(_config.server.log_level)
+app = create_app(_config, _note)

@@ -1,0 +1,137 @@
+"""Any OpenAI-compatible API: OpenAI itself, vLLM, Ollama, llama.cpp, Groq, Together, ...
+
+The request is the lingua franca already, so it passes through untouched except for
+`model`, which becomes the deployment's upstream id. Responses come back as parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, cast
+
+import orjson
+from pydantic import SecretStr
+
+from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.errors import (
+    ContentPolicyViolation,
+    ContextLengthExceeded,
+    ProviderError,
+    UpstreamConnectionError,
+    UpstreamUnavailable,
+)
+from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
+from llm_gateway.providers.base import Provider
+from llm_gateway.providers.transport import (
+    error_for_status,
+    parse_json_body,
+    redact,
+    retry_after_seconds,
+    sse_events,
+)
+
+CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
+POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
+
+
+class OpenAISettings(ProviderSettings):
+    base_url: str = "https://api.openai.com/v1"
+    api_key: SecretStr | None = None
+    organization: str | None = None
+    headers: dict[str, str] = {}
+
+
+def openai_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, secrets: tuple[str | None, ...]
+) -> ProviderError:
+    """Map an OpenAI-format error response to the gateway's error tree."""
+    message, code, param = f"HTTP {status}", None, None
+    try:
+        error = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        error = None
+    if isinstance(error, dict):
+        message = str(error.get("message") or message)
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+        param = error.get("param") if isinstance(error.get("param"), str) else None
+    elif isinstance(error, str):
+        message = error
+    elif body:
+        message = body[:500].decode("utf-8", "replace")
+    message = redact(message, secrets)
+    if status == 400 and (code in CONTEXT_CODES or "maximum context length" in message):
+        return ContextLengthExceeded(message, provider=provider, param=param)
+    if status == 400 and code in POLICY_CODES:
+        return ContentPolicyViolation(message, provider=provider, param=param)
+    return error_for_status(
+        status, message, provider=provider, code=code, param=param, retry_after=retry_after_seconds(headers)
+    )
+
+
+class OpenAIProvider(Provider):
+    settings_model = OpenAISettings
+    supports_embeddings = True
+    settings: OpenAISettings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        base = self.settings.base_url.rstrip("/")
+        self._chat_url = f"{base}/chat/completions"
+        self._embeddings_url = f"{base}/embeddings"
+        self._api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        headers = {"content-type": "application/json", **self.settings.headers}
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        if self.settings.organization:
+            headers["openai-organization"] = self.settings.organization
+        self._headers = headers
+
+    def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        return openai_error(status, body, headers, provider=self.name, secrets=(self._api_key,))
+
+    async def _post_json(self, url: str, payload: dict[str, Any], timeout: float | None) -> Any:
+        async with self.http.request(
+            "POST", url, body=orjson.dumps(payload), headers=self._headers, timeout=timeout
+        ) as response:
+            body = await response.read()
+            if response.status >= 400:
+                raise self._error(response.status, body, response.headers)
+        return parse_json_body(body, self.name)
+
+    async def complete(
+        self, request: ChatRequest, model: str, *, timeout: float | None = None
+    ) -> ChatCompletion:
+        return cast(ChatCompletion, await self._post_json(self._chat_url, {**request, "model": model}, timeout))
+
+    async def stream(
+        self, request: ChatRequest, model: str, *, timeout: float | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        payload = orjson.dumps({**request, "model": model, "stream": True})
+        async with self.http.request(
+            "POST", self._chat_url, body=payload, headers=self._headers, timeout=timeout, stream=True
+        ) as response:
+            if response.status >= 400:
+                raise self._error(response.status, await response.read(), response.headers)
+            async for _event, data in sse_events(response):
+                if data == b"[DONE]":
+                    return
+                chunk = parse_json_body(data, self.name)
+                if isinstance(chunk, dict) and "error" in chunk:
+                    raise self._mid_stream_error(chunk["error"])
+                yield chunk
+        raise UpstreamConnectionError(
+            f"upstream provider {self.name!r} ended the stream early", provider=self.name
+        )
+
+    def _mid_stream_error(self, error: Any) -> ProviderError:
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        return UpstreamUnavailable(
+            f"upstream provider {self.name!r} failed mid-stream: {redact(str(message), (self._api_key,))}",
+            provider=self.name,
+        )
+
+    async def embed(
+        self, request: dict[str, Any], model: str, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._post_json(self._embeddings_url, {**request, "model": model}, timeout)
+        return result

@@ -1,0 +1,129 @@
+"""The only place that starts servers: fake upstreams, the gateway process, SDK clients.
+
+Services that tests need (Redis, PostgreSQL) are probed here: absent on a laptop, their
+tests skip with a loud reason; under CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import FakeServer
+from tests.gateway import GatewayProcess
+
+MASTER_KEY = "sk-gateway-test-master"
+UPSTREAM_KEY = "sk-upstream-secret-0123456789"
+
+GatewayFactory = Callable[..., GatewayProcess]
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[tuple[FakeOpenAI, FakeServer]]:
+    fake = FakeOpenAI()
+    server = FakeServer(fake.app).start()
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def start_gateway() -> Iterator[GatewayFactory]:
+    """Start a gateway process for a config dict; every one started is stopped at session end."""
+    started: list[GatewayProcess] = []
+
+    def start(config: dict[str, Any] | None, env: dict[str, str] | None = None) -> GatewayProcess:
+        gateway = GatewayProcess(config, env).start()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+def openai_config(upstream_url: str, models: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """A config with one `openai` provider at `upstream_url` serving public→upstream model ids."""
+    return {
+        "providers": {
+            "fake": {"type": "openai", "base_url": f"{upstream_url}/v1", "api_key": UPSTREAM_KEY, "timeout": 5},
+        },
+        "models": {public: {"deployments": [{"provider": "fake", "model": upstream}]} for public, upstream in models.items()},
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def openai_gateway(
+    fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory
+) -> GatewayProcess:
+    """One gateway in front of the fake OpenAI upstream, with a model per fake behaviour."""
+    _, server = fake_openai
+    models = {
+        "gpt-test": "upstream-gpt",
+        "tools-model": "tools",
+        "garbage-model": "garbage",
+        "hang-model": "hang",
+        "reset-model": "reset",
+        "cut-model": "cut-3",
+        "slow-model": "slow-300",
+        "midstream-error-model": "midstream-error",
+        "context-model": "error-context",
+        **{f"error-{s}-model": f"error-{s}" for s in (400, 401, 403, 404, 422, 429, 500, 503)},
+    }
+    config = openai_config(server.url, models, master_key=MASTER_KEY, default_model="gpt-test")
+    config["providers"]["fake"]["timeout"] = 2
+    return start_gateway(config)
+
+
+@pytest.fixture
+def fake(fake_openai: tuple[FakeOpenAI, FakeServer]) -> FakeOpenAI:
+    upstream, _ = fake_openai
+    upstream.reset()
+    return upstream
+
+
+@pytest.fixture
+def client(openai_gateway: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10)
+
+
+@pytest.fixture
+def async_client(openai_gateway: GatewayProcess) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip loudly on a laptop without the service; fail under CI, where it must be up."""
+    if _reachable(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}; start it (see README) to run this test"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: {message}")
+    pytest.skip(f"!!! SKIPPED: {message}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    require_service("Redis", "127.0.0.1", 6379)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    return os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

@@ -1,0 +1,204 @@
+"""A fake OpenAI-compatible upstream, with behaviour chosen by the upstream model id.
+
+Model ids (the deployment's `model` in a test config) select what the fake does, so one
+fake serves many scenarios at once:
+
+    anything else          echo the last user message (stream or not), with usage
+    tools                  call the `get_weather` tool, then answer from its result
+    error-<status>         an OpenAI-format error with that status (429 adds retry-after: 7)
+    error-context          400 with code context_length_exceeded
+    garbage                200 with a body that is not JSON
+    hang                   never answer (until the client goes away)
+    reset                  close the connection without answering
+    cut-<n>                stream n chunks, then drop the connection
+    slow-<ms>              wait <ms> before answering / before the first chunk
+    midstream-error        stream one chunk, then an error event
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    raw: bytes
+
+
+@dataclass
+class FakeOpenAI:
+    """State shared between the fake's thread and the test: what came in, what was cancelled."""
+
+    requests: list[Received] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        return app
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.cancelled.clear()
+        self.completed.clear()
+
+    def last(self) -> Received:
+        return self.requests[-1]
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = orjson.loads(raw)
+        self.requests.append(Received(request.path, dict(request.headers), body, raw))
+        model = str(body.get("model", ""))
+        try:
+            response = await self._behave(request, body, model)
+        except asyncio.CancelledError:
+            self.cancelled.append(model)
+            raise
+        self.completed.append(model)
+        return response
+
+    async def _behave(self, request: web.Request, body: dict[str, Any], model: str) -> web.StreamResponse:
+        if model.startswith("error-"):
+            return error_response(model.removeprefix("error-"))
+        if model == "garbage":
+            return web.Response(body=b"<html>oops</html>", content_type="text/html")
+        if model == "hang":
+            await asyncio.sleep(3600)
+        if model == "reset":
+            assert request.transport is not None
+            request.transport.close()
+            await asyncio.sleep(1)
+        if model.startswith("slow-"):
+            await asyncio.sleep(int(model.removeprefix("slow-")) / 1000)
+        message = answer_message(body, model)
+        if body.get("stream"):
+            return await self._stream(request, body, model, message)
+        return web.json_response(completion(body, model, message), dumps=lambda o: orjson.dumps(o).decode())
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], model: str, message: dict[str, Any]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        chunks = stream_chunks(body, model, message)
+        cut = int(model.removeprefix("cut-")) if model.startswith("cut-") else None
+        for index, chunk in enumerate(chunks):
+            if cut is not None and index == cut:
+                assert request.transport is not None
+                request.transport.close()
+                return response
+            if model == "midstream-error" and index == 1:
+                await response.write(b'data: {"error": {"message": "upstream exploded", "type": "server_error"}}\n\n')
+                return response
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await asyncio.sleep(0)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        body = orjson.loads(raw)
+        self.requests.append(Received(request.path, dict(request.headers), body, raw))
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(i)]} for i in range(len(inputs))]
+        return web.json_response(
+            {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+        )
+
+
+def error_response(kind: str) -> web.Response:
+    if kind == "context":
+        status, code = 400, "context_length_exceeded"
+        message = "This model's maximum context length is 8192 tokens."
+    else:
+        status, code = int(kind), f"fake_{kind}"
+        message = f"fake upstream error {kind}"
+    headers = {"retry-after": "7"} if status == 429 else {}
+    body = {"error": {"message": message, "type": "fake_error", "param": None, "code": code}}
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+            return str(content)
+    return ""
+
+
+def answer_message(body: dict[str, Any], model: str) -> dict[str, Any]:
+    messages = body.get("messages", [])
+    if model == "tools" and body.get("tools"):
+        results = [m for m in messages if m.get("role") == "tool"]
+        if results:
+            return {"role": "assistant", "content": f"The weather is {results[-1]['content']}."}
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_fake_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        }
+    return {"role": "assistant", "content": f"echo: {last_user_text(body)}"}
+
+
+def usage_for(body: dict[str, Any], message: dict[str, Any]) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+    completion_tokens = len(str(message.get("content") or "").split()) or 1
+    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
+
+
+def completion(body: dict[str, Any], model: str, message: dict[str, Any]) -> dict[str, Any]:
+    finish = "tool_calls" if message.get("tool_calls") else "stop"
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "usage": usage_for(body, message),
+    }
+
+
+def stream_chunks(body: dict[str, Any], model: str, message: dict[str, Any]) -> list[dict[str, Any]]:
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    if message.get("tool_calls"):
+        call = message["tool_calls"][0]
+        head = {"index": 0, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
+        chunks.append(chunk({"tool_calls": [head]}))
+        arguments = call["function"]["arguments"]
+        for part in (arguments[:5], arguments[5:]):
+            chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
+        chunks.append(chunk({}, "tool_calls"))
+    else:
+        words = str(message["content"]).split(" ")
+        chunks += [chunk({"content": w if i == len(words) - 1 else w + " "}) for i, w in enumerate(words)]
+        chunks.append(chunk({}, "stop"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**base, "choices": [], "usage": usage_for(body, message)})
+    return chunks

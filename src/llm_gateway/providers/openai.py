@@ -6,6 +6,7 @@ The request is the lingua franca already, so it passes through untouched except 
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
@@ -68,23 +69,22 @@ def openai_error(
     )
 
 
-class OpenAIProvider(Provider):
-    settings_model = OpenAISettings
-    supports_embeddings = True
-    settings: OpenAISettings
+class OpenAIWireProvider(Provider):
+    """The OpenAI wire protocol over HTTP, shared by every API that speaks it (OpenAI, Azure).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        base = self.settings.base_url.rstrip("/")
-        self._chat_url = f"{base}/chat/completions"
-        self._embeddings_url = f"{base}/embeddings"
-        self._api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
-        headers = {"content-type": "application/json", **self.settings.headers}
-        if self._api_key:
-            headers["authorization"] = f"Bearer {self._api_key}"
-        if self.settings.organization:
-            headers["openai-organization"] = self.settings.organization
-        self._headers = headers
+    Subclasses say where requests go (`chat_url`, `embeddings_url`) and set `_headers`
+    and `_api_key` (the credential, redacted from upstream error text).
+    """
+
+    supports_embeddings = True
+    _api_key: str | None
+    _headers: dict[str, str]
+
+    @abstractmethod
+    def chat_url(self, model: str) -> str: ...
+
+    @abstractmethod
+    def embeddings_url(self, model: str) -> str: ...
 
     def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
         return openai_error(status, body, headers, provider=self.name, secrets=(self._api_key,))
@@ -101,14 +101,15 @@ class OpenAIProvider(Provider):
     async def complete(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> ChatCompletion:
-        return cast(ChatCompletion, await self._post_json(self._chat_url, {**request, "model": model}, timeout))
+        payload = {**request, "model": model}
+        return cast(ChatCompletion, await self._post_json(self.chat_url(model), payload, timeout))
 
     async def stream(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> AsyncIterator[ChatChunk]:
         payload = orjson.dumps({**request, "model": model, "stream": True})
         async with self.http.request(
-            "POST", self._chat_url, body=payload, headers=self._headers, timeout=timeout, stream=True
+            "POST", self.chat_url(model), body=payload, headers=self._headers, timeout=timeout, stream=True
         ) as response:
             if response.status >= 400:
                 raise self._error(response.status, await response.read(), response.headers)
@@ -133,5 +134,30 @@ class OpenAIProvider(Provider):
     async def embed(
         self, request: dict[str, Any], model: str, *, timeout: float | None = None
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._post_json(self._embeddings_url, {**request, "model": model}, timeout)
+        url = self.embeddings_url(model)
+        result: dict[str, Any] = await self._post_json(url, {**request, "model": model}, timeout)
         return result
+
+
+class OpenAIProvider(OpenAIWireProvider):
+    settings_model = OpenAISettings
+    settings: OpenAISettings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        base = self.settings.base_url.rstrip("/")
+        self._chat_url = f"{base}/chat/completions"
+        self._embeddings_url = f"{base}/embeddings"
+        self._api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        headers = {"content-type": "application/json", **self.settings.headers}
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        if self.settings.organization:
+            headers["openai-organization"] = self.settings.organization
+        self._headers = headers
+
+    def chat_url(self, model: str) -> str:
+        return self._chat_url
+
+    def embeddings_url(self, model: str) -> str:
+        return self._embeddings_url

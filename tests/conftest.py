@@ -73,6 +73,7 @@ def openai_gateway(
         "cut-model": "cut-3",
         "slow-model": "slow-300",
         "midstream-error-model": "midstream-error",
+        "drip-model": "drip-50",
         "context-model": "error-context",
         **{f"error-{s}-model": f"error-{s}" for s in (400, 401, 403, 404, 422, 429, 500, 503)},
     }

@@ -13,6 +13,7 @@ fake serves many scenarios at once:
     cut-<n>                stream n chunks, then drop the connection
     slow-<ms>              wait <ms> before answering / before the first chunk
     midstream-error        stream one chunk, then an error event
+    drip-<ms>[-<n>]        stream n chunks (default: a minute's worth) <ms> apart (a long answer)
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ class FakeOpenAI:
         await response.prepare(request)
         chunks = stream_chunks(body, model, message)
         cut = int(model.removeprefix("cut-")) if model.startswith("cut-") else None
+        drip_ms = 0.0
+        if model.startswith("drip-"):
+            interval, _, count = model.removeprefix("drip-").partition("-")
+            drip_ms = int(interval)
+            chunks = drip_chunks(chunks, int(count) if count else 60_000 // max(1, int(interval)))
         for index, chunk in enumerate(chunks):
             if cut is not None and index == cut:
                 assert request.transport is not None
@@ -103,7 +109,7 @@ class FakeOpenAI:
                 await response.write(b'data: {"error": {"message": "upstream exploded", "type": "server_error"}}\n\n')
                 return response
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
-            await asyncio.sleep(0)
+            await asyncio.sleep(drip_ms / 1000)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
@@ -202,3 +208,9 @@ def stream_chunks(body: dict[str, Any], model: str, message: dict[str, Any]) -> 
     if (body.get("stream_options") or {}).get("include_usage"):
         chunks.append({**base, "choices": [], "usage": usage_for(body, message)})
     return chunks
+
+
+def drip_chunks(chunks: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """`count` one-word chunks between the head and the finish of `chunks`."""
+    word = {**chunks[1], "choices": [{"index": 0, "delta": {"content": "drip "}, "finish_reason": None}]}
+    return [chunks[0], *([word] * count), chunks[-1]]

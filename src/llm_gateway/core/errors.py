@@ -36,7 +36,7 @@ class GatewayError(Exception):
     """Base of every error the gateway reports to a client."""
 
     status: ClassVar[int] = 500
-    error_type: ClassVar[str] = "api_error"
+    error_type: str = "api_error"
     default_code: ClassVar[str | None] = None
 
     def __init__(

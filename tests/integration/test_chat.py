@@ -128,3 +128,23 @@ def test_models_lists_public_names(client: openai.OpenAI) -> None:
     names = {model.id for model in client.models.list()}
     assert {"gpt-test", "tools-model"} <= names
     assert "upstream-gpt" not in names
+
+
+def test_stream_chunks_are_flushed_as_they_arrive(client: openai.OpenAI) -> None:
+    """The upstream sends a chunk every 50 ms for a minute; the client sees them 50 ms apart."""
+    import time
+
+    start = time.monotonic()
+    stream = client.chat.completions.create(
+        model="drip-model", messages=[{"role": "user", "content": "go"}], stream=True
+    )
+    arrivals = []
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic() - start)
+        if len(arrivals) == 5:
+            break
+    stream.close()
+    assert arrivals[0] < 2.0
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert all(gap > 0.02 for gap in gaps), gaps

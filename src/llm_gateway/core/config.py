@@ -67,7 +67,7 @@ class GatewayConfig(StrictModel):
     providers: dict[str, ProviderSettings]
     models: dict[str, ModelGroup]
     default_model: str | None = None
-    master_key: str | None = None
+    master_key: Annotated[str | None, Field(repr=False)] = None  # a secret: kept out of repr/logs
     server: ServerSettings = ServerSettings()
 
     @model_validator(mode="after")

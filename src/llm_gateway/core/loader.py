@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +37,48 @@ def load_config(
     """Load and validate the config; returns it and an optional note to log at start-up."""
     env = dict(os.environ if environ is None else environ)
     source = str(path) if path else "<embedded default>"
-    if path is None:
+    if not path:
+        env = _with_env_file(env, Path.cwd(), source)
         data, note = default_config_data(env)
         return build_config(data, settings_for, source), note
     file = Path(path)
     env = _with_env_file(env, file.parent, source)
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except OSError as exc:
         raise ConfigError(f"config error in {source}: cannot read file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config error in {source}: invalid YAML: {exc}") from None
+        raise ConfigError(f"config error in {source}: invalid YAML{_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config error in {source}: the top level must be a mapping")
     data = interpolate(raw, env, source)
     return build_config(data, settings_for, source), None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys: with plain YAML the last one silently wins."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # the base class reports unhashable keys
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: where, then what."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f": {' '.join(str(exc).split())}"
+    mark = exc.problem_mark
+    context = f"{exc.context}: " if exc.context else ""
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {context}{exc.problem}"
 
 
 def _with_env_file(env: dict[str, str], folder: Path, source: str) -> dict[str, str]:
@@ -112,7 +139,9 @@ def _provider_settings(name: str, block: Any, settings_for: SettingsLookup, sour
         raise ConfigError(f"config error in {source}: at {where}.type: a provider type string is required")
     model = settings_for(block["type"])
     if model is None:
-        raise ConfigError(f"config error in {source}: at {where}.type: unknown provider type {block['type']!r}")
+        raise ConfigError(
+            f"config error in {source}: at {where}.type: unknown provider type {block['type']!r}"
+        )
     try:
         return model.model_validate(block)
     except ValidationError as exc:

@@ -13,11 +13,18 @@ from typing import Any
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest, Message, Usage
 
-_OPTIONAL_NUMBERS = {"temperature": (int, float), "max_tokens": (int,)}
-_ROLES = frozenset({"system", "user", "assistant", "developer"})
+_OPTIONAL_NUMBERS = {"temperature": ((int, float), "a number"), "max_tokens": ((int,), "an integer")}
+_ROLES = ("system", "developer", "user", "assistant")
+_FIELDS = ("message", "model", "system", "history", "temperature", "max_tokens", "stream")
 
 
 def to_chat_request(body: dict[str, Any]) -> ChatRequest:
+    """Validate the simple body and build a chat request; any field it does not know is a 400."""
+    for name in body:
+        if name not in _FIELDS:
+            raise InvalidRequest(
+                f"unknown field {name!r}; /api/chat accepts: {', '.join(_FIELDS)}", param=name
+            )
     message = body.get("message")
     if not isinstance(message, str) or not message:
         raise InvalidRequest("'message' must be a non-empty string", param="message")
@@ -35,11 +42,11 @@ def to_chat_request(body: dict[str, Any]) -> ChatRequest:
         if not isinstance(model, str):
             raise InvalidRequest("'model' must be a string", param="model")
         request["model"] = model
-    for name, types in _OPTIONAL_NUMBERS.items():
+    for name, (types, kind) in _OPTIONAL_NUMBERS.items():
         value = body.get(name)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, types):
-                raise InvalidRequest(f"'{name}' must be a number", param=name)
+                raise InvalidRequest(f"'{name}' must be {kind}", param=name)
             request[name] = value  # type: ignore[literal-required]
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
@@ -63,7 +70,7 @@ def _history(history: Any) -> list[Message]:
             or not isinstance(item.get("content"), str)
         ):
             raise InvalidRequest(
-                f"'history[{index}]' must be {{\"role\": system|user|assistant, \"content\": string}}",
+                f"'history[{index}]' must be {{\"role\": {'|'.join(_ROLES)}, \"content\": string}}",
                 param=f"history[{index}]",
             )
         messages.append({"role": item["role"], "content": item["content"]})

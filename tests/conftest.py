@@ -14,6 +14,7 @@ from typing import Any
 import openai
 import pytest
 
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
@@ -128,3 +129,19 @@ def redis_url() -> str:
 def postgres_url() -> str:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     return os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def fake_gemini_server() -> Iterator[tuple[FakeGemini, FakeServer]]:
+    """The fake Google AI Studio upstream (tests/fakes/gemini.py), shared by the session."""
+    fake = FakeGemini()
+    server = FakeServer(fake.app).start()
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture
+def gemini_fake(fake_gemini_server: tuple[FakeGemini, FakeServer]) -> FakeGemini:
+    fake, _ = fake_gemini_server
+    fake.reset()
+    return fake

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.errors import UpstreamTimeout
 from llm_gateway.core.types import (
     ChatChunk,
     ChatCompletion,
@@ -75,8 +76,7 @@ class MockProvider(Provider):
     async def complete(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> ChatCompletion:
-        if self.settings.latency_ms:
-            await asyncio.sleep(self.settings.latency_ms / 1000)
+        await self._pause(self.settings.latency_ms, timeout)
         reply = mock_reply(request, self.settings.reply)
         return {
             "id": f"chatcmpl-mock-{uuid.uuid4().hex[:24]}",
@@ -97,21 +97,30 @@ class MockProvider(Provider):
     async def stream(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> AsyncIterator[ChatChunk]:
-        if self.settings.latency_ms:
-            await asyncio.sleep(self.settings.latency_ms / 1000)
+        await self._pause(self.settings.latency_ms, timeout)
         reply = mock_reply(request, self.settings.reply)
         words = reply.split(" ")
         base = {"id": f"chatcmpl-mock-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": model}
         yield self._chunk(base, {"role": "assistant", "content": ""}, None)
         for i, word in enumerate(words):
-            if i and self.settings.chunk_delay_ms:
-                await asyncio.sleep(self.settings.chunk_delay_ms / 1000)
+            if i:
+                await self._pause(self.settings.chunk_delay_ms, timeout)
             yield self._chunk(base, {"content": word if i == len(words) - 1 else word + " "}, None)
         usage = make_usage(count_words(request), len(reply.split()))
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
         yield self._chunk(base, {}, "stop")
         if include_usage:
             yield {**self._chunk(base, {}, None, usage), "choices": []}
+
+    async def _pause(self, ms: float, timeout: float | None) -> None:
+        """Wait like a slow upstream, and time out like one: a wait past the limit is a 504."""
+        if not ms:
+            return
+        limit = timeout or self.settings.timeout
+        if ms / 1000 > limit:
+            await asyncio.sleep(limit)
+            raise UpstreamTimeout(f"upstream provider {self.name!r} timed out", provider=self.name)
+        await asyncio.sleep(ms / 1000)
 
     @staticmethod
     def _chunk(base: dict[str, Any], delta: Message, finish: str | None, usage: Usage | None = None) -> ChatChunk:

@@ -1,4 +1,4 @@
-"""The config models: strict, frozen, secrets hidden; and the zero-config default built from the environment."""
+"""The config models (strict, frozen, secrets hidden) and the zero-config default from the environment."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from llm_gateway.core.config import (
-    MiB,
     Deployment,
     GatewayConfig,
+    MiB,
     ProviderSettings,
     ServerSettings,
     default_config_data,
@@ -63,7 +63,11 @@ def test_openai_api_key_serves_gpt_4o_mini_from_openai() -> None:
 
 
 def test_base_url_and_default_model_come_from_the_environment() -> None:
-    env = {"OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": "http://127.0.0.1:11434/v1", "DEFAULT_MODEL": "llama3"}
+    env = {
+        "OPENAI_API_KEY": SECRET,
+        "OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
+        "DEFAULT_MODEL": "llama3",
+    }
     config, _ = zero_config(env)
     settings = only_provider(config)
     assert isinstance(settings, OpenAISettings)
@@ -110,9 +114,9 @@ def test_secrets_never_show_in_repr_or_str() -> None:
 def test_config_is_frozen() -> None:
     config, _ = zero_config({})
     with pytest.raises(ValidationError):
-        config.default_model = "other"  # type: ignore[misc]
+        config.default_model = "other"
     with pytest.raises(ValidationError):
-        config.server.port = 1  # type: ignore[misc]
+        config.server.port = 1
 
 
 @pytest.mark.parametrize("model", [GatewayConfig, ServerSettings, Deployment, ProviderSettings, MockSettings])
@@ -136,7 +140,10 @@ def test_defaults() -> None:
 def test_provider_settings_subclasses_survive_into_the_config() -> None:
     """`build_providers` reads type-specific settings, so the config must keep the subclass."""
     data: dict[str, Any] = {
-        "providers": {"o": {"type": "openai", "api_key": SECRET, "organization": "org-1"}, "m": {"type": "mock"}},
+        "providers": {
+            "o": {"type": "openai", "api_key": SECRET, "organization": "org-1"},
+            "m": {"type": "mock"},
+        },
         "models": {"x": {"deployments": [{"provider": "o"}, {"provider": "m"}]}},
     }
     config = build_config(data, settings_model, "test.yaml")
@@ -148,7 +155,10 @@ def test_provider_settings_subclasses_survive_into_the_config() -> None:
 def test_references_are_checked_when_the_model_is_built_directly() -> None:
     with pytest.raises(ValidationError, match=r"models\.x\.deployments\[0\]\.provider: unknown provider 'q'"):
         GatewayConfig.model_validate(
-            {"providers": {"p": ProviderSettings(type="mock")}, "models": {"x": {"deployments": [{"provider": "q"}]}}}
+            {
+                "providers": {"p": ProviderSettings(type="mock")},
+                "models": {"x": {"deployments": [{"provider": "q"}]}},
+            }
         )
     with pytest.raises(ValidationError, match="default_model: 'y' is not one of models"):
         GatewayConfig.model_validate({"providers": {}, "models": {}, "default_model": "y"})

@@ -44,7 +44,13 @@ from llm_gateway.core.errors import (
         (LimitExceeded("x"), 429, "rate_limit_error", "rate_limit_exceeded", PolicyError),
         (UpstreamRateLimited("x"), 429, "rate_limit_error", "rate_limit_exceeded", ProviderError),
         (ContextLengthExceeded("x"), 400, "invalid_request_error", "context_length_exceeded", ProviderError),
-        (ContentPolicyViolation("x"), 400, "invalid_request_error", "content_policy_violation", ProviderError),
+        (
+            ContentPolicyViolation("x"),
+            400,
+            "invalid_request_error",
+            "content_policy_violation",
+            ProviderError,
+        ),
         (UpstreamUnavailable("x"), 502, "upstream_error", "upstream_unavailable", ProviderError),
         (UpstreamOverloaded("x"), 503, "overloaded_error", "upstream_overloaded", ProviderError),
         (UpstreamConnectionError("x"), 502, "upstream_error", "upstream_connection_error", ProviderError),
@@ -60,7 +66,9 @@ def test_status_type_and_code_by_class(
 
 
 def test_to_body_carries_message_code_and_param() -> None:
-    error = InvalidRequest("'messages' is a required property", param="messages", code="missing_required_parameter")
+    error = InvalidRequest(
+        "'messages' is a required property", param="messages", code="missing_required_parameter"
+    )
     assert error.to_body() == {
         "error": {
             "message": "'messages' is a required property",
@@ -93,7 +101,12 @@ def test_upstream_status_errors_keep_the_upstream_status(status: int, error_type
     error = UpstreamStatusError("upstream says no", status=status, provider="p", code="c", param="x")
     assert error.status_code == status
     assert error.provider == "p"
-    assert error.to_body()["error"] == {"message": "upstream says no", "type": error_type, "param": "x", "code": "c"}
+    assert error.to_body()["error"] == {
+        "message": "upstream says no",
+        "type": error_type,
+        "param": "x",
+        "code": "c",
+    }
 
 
 def test_the_type_of_one_upstream_error_does_not_leak_into_another() -> None:

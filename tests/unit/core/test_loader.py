@@ -109,10 +109,18 @@ def test_unknown_keys_anywhere_are_errors(tmp_path: Path, text: str, expected: s
     [
         ("providers: {p: {type: mock, timeout: soon}}\nmodels: {}\n", "providers.p.timeout", "number"),
         ("providers: {p: {type: mock, timeout: 0}}\nmodels: {}\n", "providers.p.timeout", "greater than 0"),
-        ("providers: {p: {type: mock, latency_ms: -1}}\nmodels: {}\n", "providers.p.latency_ms", "greater than"),
+        (
+            "providers: {p: {type: mock, latency_ms: -1}}\nmodels: {}\n",
+            "providers.p.latency_ms",
+            "greater than",
+        ),
         ("providers: {o: {type: openai, headers: [a]}}\nmodels: {}\n", "providers.o.headers", "dictionary"),
         ("providers: {p: {type: mock}}\nmodels: {m: {deployments: x}}\n", "models.m.deployments", "list"),
-        ("providers: {p: {type: mock}}\nmodels: {m: {deployments: []}}\n", "models.m.deployments", "at least 1"),
+        (
+            "providers: {p: {type: mock}}\nmodels: {m: {deployments: []}}\n",
+            "models.m.deployments",
+            "at least 1",
+        ),
         (
             "providers: {p: {type: mock}}\nmodels: {m: {deployments: [{provider: p, weight: heavy}]}}\n",
             "models.m.deployments[0].weight",
@@ -137,9 +145,18 @@ def test_missing_models_section_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("providers: {p: {type: nonesuch}}\nmodels: {}\n", "at providers.p.type: unknown provider type 'nonesuch'"),
-        ("providers: {p: {timeout: 3}}\nmodels: {}\n", "at providers.p.type: a provider type string is required"),
-        ("providers: {p: {type: 7}}\nmodels: {}\n", "at providers.p.type: a provider type string is required"),
+        (
+            "providers: {p: {type: nonesuch}}\nmodels: {}\n",
+            "at providers.p.type: unknown provider type 'nonesuch'",
+        ),
+        (
+            "providers: {p: {timeout: 3}}\nmodels: {}\n",
+            "at providers.p.type: a provider type string is required",
+        ),
+        (
+            "providers: {p: {type: 7}}\nmodels: {}\n",
+            "at providers.p.type: a provider type string is required",
+        ),
         ("providers: {p: mock}\nmodels: {}\n", "at providers.p.type: a provider type string is required"),
         ("providers: [mock]\nmodels: {}\n", "at providers: a mapping of named providers is required"),
         ("models: {}\n", "at providers: a mapping of named providers is required"),
@@ -179,7 +196,9 @@ def test_an_unclosed_flow_sequence_is_reported(tmp_path: Path) -> None:
 
 
 def test_a_duplicate_key_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
-    text = "providers: {p: {type: mock}}\nmodels:\n  m: {deployments: [{provider: p}]}\n  m: {deployments: []}\n"
+    text = (
+        "providers: {p: {type: mock}}\nmodels:\n  m: {deployments: [{provider: p}]}\n  m: {deployments: []}\n"
+    )
     assert config_error(write(tmp_path, text)).endswith("invalid YAML at line 4, column 3: duplicate key 'm'")
 
 
@@ -246,7 +265,9 @@ def test_an_empty_default_gives_an_empty_string(tmp_path: Path) -> None:
 
 
 def test_a_set_variable_beats_its_default(tmp_path: Path) -> None:
-    config = load(write(tmp_path, KEYED), {"UP_KEY": "k" * 8, "GATEWAY_MASTER_KEY": "mk-1234", "UP_TIMEOUT": "2.5"})
+    config = load(
+        write(tmp_path, KEYED), {"UP_KEY": "k" * 8, "GATEWAY_MASTER_KEY": "mk-1234", "UP_TIMEOUT": "2.5"}
+    )
     assert config.master_key == "mk-1234" and config.auth_required
     assert config.providers["up"].timeout == 2.5
 

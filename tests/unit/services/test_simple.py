@@ -52,9 +52,15 @@ def test_stream_asks_the_upstream_for_usage() -> None:
 
 def test_history_keeps_only_role_and_content() -> None:
     request = to_chat_request(
-        {"message": "x", "history": [{"role": "developer", "content": "rules"}, {"role": "user", "content": ""}]}
+        {
+            "message": "x",
+            "history": [{"role": "developer", "content": "rules"}, {"role": "user", "content": ""}],
+        }
     )
-    assert request["messages"][:2] == [{"role": "developer", "content": "rules"}, {"role": "user", "content": ""}]
+    assert request["messages"][:2] == [
+        {"role": "developer", "content": "rules"},
+        {"role": "user", "content": ""},
+    ]
 
 
 def test_integer_temperature_is_a_number() -> None:
@@ -102,13 +108,17 @@ def test_the_unknown_field_error_lists_what_is_accepted() -> None:
         assert field in caught.value.message
 
 
-def completion(content: Any, finish: str | None = "stop", usage: dict[str, int] | None = None) -> ChatCompletion:
+def completion(
+    content: Any, finish: str | None = "stop", usage: dict[str, int] | None = None
+) -> ChatCompletion:
     result: dict[str, Any] = {
         "id": "c1",
         "object": "chat.completion",
         "created": 1,
         "model": "upstream-1",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+        ],
     }
     if usage is not None:
         result["usage"] = usage
@@ -117,7 +127,8 @@ def completion(content: Any, finish: str | None = "stop", usage: dict[str, int] 
 
 def test_simple_answer() -> None:
     answer = simple_answer(
-        completion("Hi there", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}), "openai"
+        completion("Hi there", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}),
+        "openai",
     )
     assert answer == {
         "reply": "Hi there",

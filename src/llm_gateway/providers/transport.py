@@ -7,6 +7,7 @@ far less CPU than httpx, which dominates a gateway's cost per request.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -120,18 +121,18 @@ def parse_json_body(body: bytes, provider: str) -> Any:
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Read `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    """Read `retry-after-ms` or `retry-after` (seconds or an HTTP date); garbage is None."""
     value = headers.get("retry-after-ms")
     if value:
         try:
-            return max(0.0, float(value) / 1000)
+            return _finite_seconds(float(value) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _finite_seconds(float(value))
     except ValueError:
         pass
     try:
@@ -139,6 +140,13 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     except (TypeError, ValueError):
         return None
     return max(0.0, when - (time.time() if now is None else now))
+
+
+def _finite_seconds(value: float) -> float:
+    """`inf` or `nan` from upstream would break every later use of the number."""
+    if not math.isfinite(value):
+        raise ValueError(value)
+    return max(0.0, value)
 
 
 def error_for_status(

@@ -14,6 +14,10 @@ from typing import Any
 import openai
 import pytest
 
+from tests.fakes import azure as azure_fakes
+from tests.fakes import bedrock as bedrock_fakes
+from tests.fakes.azure import FakeAzure
+from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
@@ -143,5 +147,39 @@ def fake_gemini_server() -> Iterator[tuple[FakeGemini, FakeServer]]:
 @pytest.fixture
 def gemini_fake(fake_gemini_server: tuple[FakeGemini, FakeServer]) -> FakeGemini:
     fake, _ = fake_gemini_server
+    fake.reset()
+    return fake
+
+
+@pytest.fixture(scope="session")
+def fake_azure_server() -> Iterator[tuple[FakeAzure, FakeServer]]:
+    """The fake Azure OpenAI resource (tests/fakes/azure.py), shared by the session."""
+    fake = FakeAzure(api_key=azure_fakes.API_KEY, ad_token=azure_fakes.AD_TOKEN)
+    server = FakeServer(fake.app).start()
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture
+def azure_fake(fake_azure_server: tuple[FakeAzure, FakeServer]) -> FakeAzure:
+    fake, _ = fake_azure_server
+    fake.reset()
+    return fake
+
+
+@pytest.fixture(scope="session")
+def fake_bedrock_server() -> Iterator[tuple[FakeBedrock, FakeServer]]:
+    """The fake Bedrock runtime (tests/fakes/bedrock.py): it knows the config's and the env's keys."""
+    credentials = (bedrock_fakes.CONFIG_KEYS, bedrock_fakes.ENV_KEYS)
+    keys = {key: (secret, token) for key, secret, token in credentials}
+    fake = FakeBedrock(region=bedrock_fakes.REGION, keys=keys, api_key=bedrock_fakes.API_KEY)
+    server = FakeServer(fake.app).start()
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture
+def bedrock_fake(fake_bedrock_server: tuple[FakeBedrock, FakeServer]) -> FakeBedrock:
+    fake, _ = fake_bedrock_server
     fake.reset()
     return fake

@@ -1,0 +1,112 @@
+"""Azure OpenAI: the OpenAI wire protocol at a resource endpoint, one deployment per model.
+
+Everything but the address and the credential is OpenAI's, so this reuses the OpenAI
+provider's I/O and error mapping. Two routes exist: the dated one
+(`/openai/deployments/{deployment}/...?api-version=...`) and the v1 GA one
+(`/openai/v1/...`, deployment name in the body's `model`, no api-version).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import SecretStr, model_validator
+
+from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.errors import ContentPolicyViolation, ProviderError
+from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
+from llm_gateway.providers.openai import POLICY_CODES, OpenAIWireProvider
+from llm_gateway.providers.transport import redact
+
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+class AzureSettings(ProviderSettings):
+    endpoint: str
+    """`https://RESOURCE.openai.azure.com` (any path after the host is ignored)."""
+    deployment: str | None = None
+    """One deployment for every model of this provider; by default each gateway deployment's
+    upstream `model` is the Azure deployment name."""
+    api_version: str = DEFAULT_API_VERSION
+    route: Literal["deployments", "v1"] = "deployments"
+    api_key: SecretStr | None = None
+    azure_ad_token: SecretStr | None = None
+    headers: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AzureSettings:
+        if (self.api_key is None) == (self.azure_ad_token is None):
+            raise ValueError("set exactly one of api_key or azure_ad_token")
+        return self
+
+
+def azure_url(settings: AzureSettings, deployment: str, operation: str) -> str:
+    """The URL of `operation` ("chat/completions", "embeddings") for one deployment."""
+    endpoint = settings.endpoint.rstrip("/").removesuffix("/openai")
+    if settings.route == "v1":
+        return f"{endpoint}/openai/v1/{operation}"
+    version = quote(settings.api_version, safe="")
+    return f"{endpoint}/openai/deployments/{quote(deployment, safe='')}/{operation}?api-version={version}"
+
+
+def is_annotation_chunk(chunk: Any) -> bool:
+    """Azure opens a stream with a chunk that only carries `prompt_filter_results`
+    (empty `choices`, empty `model`). It is not an OpenAI chunk; clients that read
+    `choices[0]` break on it, so it is not forwarded. Usage chunks also have empty
+    choices and are kept."""
+    return isinstance(chunk, dict) and not chunk.get("choices") and not chunk.get("usage")
+
+
+class AzureProvider(OpenAIWireProvider):
+    settings_model = AzureSettings
+    settings: AzureSettings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        headers = {"content-type": "application/json", **self.settings.headers}
+        if self.settings.api_key is not None:
+            self._api_key = self.settings.api_key.get_secret_value()
+            headers["api-key"] = self._api_key
+        else:
+            assert self.settings.azure_ad_token is not None
+            self._api_key = self.settings.azure_ad_token.get_secret_value()
+            headers["authorization"] = f"Bearer {self._api_key}"
+        self._headers = headers
+
+    def deployment(self, model: str) -> str:
+        return self.settings.deployment or model
+
+    def chat_url(self, model: str) -> str:
+        return azure_url(self.settings, model, "chat/completions")
+
+    def embeddings_url(self, model: str) -> str:
+        return azure_url(self.settings, model, "embeddings")
+
+    async def complete(
+        self, request: ChatRequest, model: str, *, timeout: float | None = None
+    ) -> ChatCompletion:
+        return await super().complete(request, self.deployment(model), timeout=timeout)
+
+    async def stream(
+        self, request: ChatRequest, model: str, *, timeout: float | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        chunks = super().stream(request, self.deployment(model), timeout=timeout)
+        async with aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                if not is_annotation_chunk(chunk):
+                    yield chunk
+
+    async def embed(
+        self, request: dict[str, Any], model: str, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        return await super().embed(request, self.deployment(model), timeout=timeout)
+
+    def _mid_stream_error(self, error: Any) -> ProviderError:
+        """Azure's content filter can stop a stream with an error event of its own."""
+        if isinstance(error, dict) and error.get("code") in POLICY_CODES:
+            message = redact(str(error.get("message") or "content filtered"), (self._api_key,))
+            return ContentPolicyViolation(message, provider=self.name)
+        return super()._mid_stream_error(error)

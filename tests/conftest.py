@@ -18,6 +18,7 @@ from tests.fakes import azure as azure_fakes
 from tests.fakes import bedrock as bedrock_fakes
 from tests.fakes.azure import FakeAzure
 from tests.fakes.bedrock import FakeBedrock
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
@@ -181,5 +182,21 @@ def fake_bedrock_server() -> Iterator[tuple[FakeBedrock, FakeServer]]:
 @pytest.fixture
 def bedrock_fake(fake_bedrock_server: tuple[FakeBedrock, FakeServer]) -> FakeBedrock:
     fake, _ = fake_bedrock_server
+    fake.reset()
+    return fake
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server() -> Iterator[tuple[FakeAnthropic, FakeServer]]:
+    """The fake Anthropic Messages API (tests/fakes/anthropic.py), shared by the session."""
+    fake = FakeAnthropic(api_key=UPSTREAM_KEY)
+    server = FakeServer(fake.app).start()
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture
+def anthropic_fake(fake_anthropic_server: tuple[FakeAnthropic, FakeServer]) -> FakeAnthropic:
+    fake, _ = fake_anthropic_server
     fake.reset()
     return fake

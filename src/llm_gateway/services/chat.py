@@ -15,6 +15,11 @@ class ChatService:
         self._catalog = catalog
         self._executor = executor
 
+    @property
+    def executor(self) -> Executor:
+        """The attempt loop, shared with services that route other calls (`/v1/messages`)."""
+        return self._executor
+
     def resolve(self, request: ChatRequest) -> Group:
         model = request.get("model") or self._catalog.default_model
         if not model:

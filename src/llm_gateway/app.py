@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from llm_gateway import __version__
-from llm_gateway.api import anthropic, health, openai, simple
+from llm_gateway.api import anthropic, embeddings, health, openai, simple
 from llm_gateway.api.errors import install_error_handlers
 from llm_gateway.api.middleware import GatewayMiddleware
 from llm_gateway.core.config import GatewayConfig
@@ -39,7 +39,7 @@ def create_app(config: GatewayConfig, note: str | None = None) -> FastAPI:
             await runtime.aclose()
 
     app = FastAPI(title="llm-gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
-    for module in (health, openai, simple, anthropic):
+    for module in (health, openai, simple, embeddings, anthropic):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(

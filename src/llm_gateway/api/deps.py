@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from llm_gateway.core.errors import AuthenticationFailed
 from llm_gateway.runtime import Runtime
 from llm_gateway.services.chat import ChatService
+from llm_gateway.services.embeddings import EmbeddingService
 
 
 def runtime(request: Request) -> Runtime:
@@ -25,6 +26,13 @@ def chat_service(request: Request) -> ChatService:
 
 
 ChatServiceDep = Annotated[ChatService, Depends(chat_service)]
+
+
+def embedding_service(request: Request) -> EmbeddingService:
+    return runtime(request).embeddings
+
+
+EmbeddingServiceDep = Annotated[EmbeddingService, Depends(embedding_service)]
 
 
 def presented_key(request: Request) -> str | None:

@@ -122,7 +122,7 @@ def candidate_message(candidate: JSON, response_id: str, max_calls: int | None) 
         if isinstance(part.get("functionCall"), dict):
             if max_calls is None or len(calls) < max_calls:
                 calls.append(tool_call(part, response_id, index, len(calls)))
-        elif isinstance(part.get("text"), str):
+        elif isinstance(part.get("text"), str) and part["text"]:
             (thoughts if part.get("thought") else texts).append(part["text"])
     message: JSON = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if thoughts:

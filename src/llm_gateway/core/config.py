@@ -7,7 +7,7 @@ imports `providers`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -38,12 +38,65 @@ class Deployment(StrictModel):
     rpm: Annotated[int, Field(ge=1)] | None = None
     tpm: Annotated[int, Field(ge=1)] | None = None
     timeout: Annotated[float, Field(gt=0)] | None = None
+    input_cost_per_mtok: Annotated[float, Field(ge=0)] | None = None
+    output_cost_per_mtok: Annotated[float, Field(ge=0)] | None = None
+
+
+Strategy = Literal["weighted", "least-busy", "latency", "cost"]
+Seconds = Annotated[float, Field(gt=0)]
+# `hedge_after: p95`: hedge once an attempt is slower than that percentile of recent ones.
+Percentile = Annotated[str, Field(pattern=r"^p([1-9][0-9]?(\.[0-9]+)?)$")]
+
+
+class BreakerSettings(StrictModel):
+    """When a deployment's circuit opens, and for how long (see docs/routing.md)."""
+
+    failures: Annotated[int, Field(ge=1)] = 5
+    failure_rate: Annotated[float, Field(gt=0, le=1)] | None = 0.5
+    min_requests: Annotated[int, Field(ge=1)] = 20
+    window: Seconds = 60.0
+    cooldown: Seconds = 30.0
+    long_retry_after: Seconds = 30.0
+
+
+class RoutingOverride(StrictModel):
+    """A model's own `routing:` block: any key left out comes from the top-level `routing:`."""
+
+    strategy: Strategy | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=20)] | None = None
+    deadline: Seconds | None = None
+    backoff_base: Seconds | None = None
+    backoff_max: Seconds | None = None
+    stream_idle_timeout: Seconds | None = None
+    hedge_after_ms: Annotated[int, Field(ge=0)] | None = None
+    hedge_after: Percentile | None = None
+
+    @model_validator(mode="after")
+    def _one_hedge(self) -> RoutingOverride:
+        if self.hedge_after_ms is not None and self.hedge_after is not None:
+            raise ValueError("set hedge_after_ms or hedge_after, not both")
+        return self
+
+
+class RoutingSettings(RoutingOverride):
+    """Routing defaults for every model (the top-level `routing:` block)."""
+
+    strategy: Strategy = "weighted"
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    deadline: Seconds = 120.0
+    backoff_base: Seconds = 0.1
+    backoff_max: Seconds = 5.0
+    breaker: BreakerSettings = BreakerSettings()
 
 
 class ModelGroup(StrictModel):
     """A public model name and the deployments that can serve it."""
 
     deployments: Annotated[list[Deployment], Field(min_length=1)]
+    routing: RoutingOverride = RoutingOverride()
+    fallbacks: list[str] = []
+    context_window_fallbacks: list[str] = []
+    content_policy_fallbacks: list[str] = []
 
 
 class ServerSettings(StrictModel):
@@ -69,6 +122,9 @@ class GatewayConfig(StrictModel):
     default_model: str | None = None
     master_key: Annotated[str | None, Field(repr=False)] = None  # a secret: kept out of repr/logs
     server: ServerSettings = ServerSettings()
+    routing: RoutingSettings = RoutingSettings()
+    redis_url: str | None = None
+    redis_prefix: str = "llm-gateway:"
 
     @model_validator(mode="after")
     def _check_references(self) -> GatewayConfig:
@@ -80,6 +136,10 @@ class GatewayConfig(StrictModel):
                         f"models.{name}.deployments[{index}].provider: unknown provider "
                         f"{deployment.provider!r} (configured: {known})"
                     )
+            for kind in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+                for other in getattr(group, kind):
+                    if other not in self.models or other == name:
+                        raise ValueError(f"models.{name}.{kind}: {other!r} is not another configured model")
         if self.default_model is not None and self.default_model not in self.models:
             raise ValueError(f"default_model: {self.default_model!r} is not one of models")
         return self

@@ -1,30 +1,60 @@
-"""Model groups resolved against live providers: what a public model name can be served by."""
+"""Model groups resolved against live providers: what a public model name can be served by,
+and the routing policy (top-level `routing:` merged with the model's own) it is served under."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from llm_gateway.core.config import GatewayConfig
+from llm_gateway.core.config import Deployment, GatewayConfig, RoutingOverride, RoutingSettings
 from llm_gateway.core.errors import ModelNotFound
 from llm_gateway.providers.base import Provider
+
+DEFAULT_POLICY = RoutingSettings()
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One deployment, bound to its provider instance."""
+    """One deployment, bound to its provider instance. `key` names it in headers and health."""
 
     key: str
     provider: Provider
     model: str
-    weight: float
-    timeout: float | None
+    weight: float = 1.0
+    timeout: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    cost: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Group:
     name: str
     targets: tuple[Target, ...]
+    policy: RoutingSettings = DEFAULT_POLICY
+    fallbacks: tuple[str, ...] = ()
+    context_window_fallbacks: tuple[str, ...] = ()
+    content_policy_fallbacks: tuple[str, ...] = ()
+    hedge_quantile: float | None = field(default=None, compare=False)
+
+
+def merged_policy(defaults: RoutingSettings, override: RoutingOverride) -> RoutingSettings:
+    """The model's routing settings: its own keys win over the top-level defaults."""
+    update = override.model_dump(exclude_none=True)
+    if not update:
+        return defaults
+    if "hedge_after_ms" in update or "hedge_after" in update:
+        update.setdefault("hedge_after_ms", None)
+        update.setdefault("hedge_after", None)
+    return defaults.model_copy(update=update)
+
+
+def deployment_cost(deployment: Deployment) -> float | None:
+    """Price per million tokens, input plus output, for the `cost` strategy (None: unpriced)."""
+    prices = (deployment.input_cost_per_mtok, deployment.output_cost_per_mtok)
+    if all(p is None for p in prices):
+        return None
+    return sum(p for p in prices if p is not None)
 
 
 class ModelCatalog:
@@ -41,20 +71,37 @@ class ModelCatalog:
                     model=d.model or name,
                     weight=d.weight,
                     timeout=d.timeout,
+                    rpm=d.rpm,
+                    tpm=d.tpm,
+                    cost=deployment_cost(d),
                 )
                 for index, d in enumerate(group.deployments)
             )
-            self._groups[name] = Group(name=name, targets=targets)
+            policy = merged_policy(config.routing, group.routing)
+            self._groups[name] = Group(
+                name=name,
+                targets=targets,
+                policy=policy,
+                fallbacks=tuple(group.fallbacks),
+                context_window_fallbacks=tuple(group.context_window_fallbacks),
+                content_policy_fallbacks=tuple(group.content_policy_fallbacks),
+                hedge_quantile=float(policy.hedge_after[1:]) / 100 if policy.hedge_after else None,
+            )
 
     @property
     def names(self) -> list[str]:
         return list(self._groups)
+
+    @property
+    def groups(self) -> list[Group]:
+        return list(self._groups.values())
 
     def group(self, name: str) -> Group:
         try:
             return self._groups[name]
         except KeyError:
             raise ModelNotFound(
-                f"The model {name!r} does not exist on this gateway; GET /v1/models lists the available ones.",
+                f"The model {name!r} does not exist on this gateway; "
+                "GET /v1/models lists the available ones.",
                 param="model",
             ) from None

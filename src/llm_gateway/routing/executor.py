@@ -1,78 +1,339 @@
-"""The attempt loop: pick a deployment, call it, and report which one served.
+"""The attempt loop: pick a deployment, call it, retry or fall back, and report who served.
 
-Streams are opened and their first chunk awaited here, so a failure before any byte
-reaches the client is still an ordinary error (a proper HTTP status), and this is the
-only place that peeks at a stream.
+For one request: try the model's group (up to `max_attempts`, each retry on another
+healthy deployment where one exists, waiting with backoff only to retry the same one),
+then its fallback models in order; all within one deadline. Streams are opened and their
+first chunk awaited here, so a failure before any byte reaches the client is still an
+ordinary error (a proper HTTP status) and can be retried; this is the only place that
+peeks at a stream. After the first chunk a stream is the client's: see `relay.py`.
+
+On the success path this costs a filter over the group's deployments, one strategy pick,
+one deadline timer and a few counter updates: no tasks, no I/O. Tasks are made only to
+hedge, which is opt-in per model.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from llm_gateway.core.errors import UpstreamConnectionError
-from llm_gateway.routing.deployments import Group, Target
+from llm_gateway.core.errors import ProviderError, UpstreamOverloaded, UpstreamTimeout, is_retryable
+from llm_gateway.routing.breaker import Circuit
+from llm_gateway.routing.capacity import tokens_used
+from llm_gateway.routing.deployments import Group, ModelCatalog, Target
+from llm_gateway.routing.fallbacks import continues, fallback_chain
+from llm_gateway.routing.health import HealthBoard
+from llm_gateway.routing.hedge import race
+from llm_gateway.routing.relay import Primed, close, guarded
+from llm_gateway.routing.retry import retry_delay
+from llm_gateway.routing.strategies import STRATEGIES
 
 T = TypeVar("T")
 C = TypeVar("C")
 
+ATTEMPTS_HEADER = "x-llm-gateway-attempts"
+
+One = Callable[[Target, Group, "_Budget"], Coroutine[Any, Any, T]]
+"""One attempt at one deployment, with health accounting."""
+
 
 @dataclass(slots=True)
 class Served(Generic[T]):
-    """A result and the deployment that produced it."""
+    """A result, the deployment that produced it, and how it came to."""
 
     value: T
     target: Target
     attempts: int = 1
+    fallback: str | None = None
+    """The model that served, when it is a fallback of the one requested."""
+    hedged: bool = False
+    """A hedge (the second of two racing attempts) produced the result."""
+
+
+@dataclass(slots=True)
+class _Budget:
+    deadline: float
+    retries: bool
+    attempts: int = 0
+
+
+async def _keep(value: object) -> None:
+    return None
 
 
 class Executor:
-    def __init__(self, rng: random.Random | None = None) -> None:
+    """Routes attempts over model groups. One per process; the state lives in `health`."""
+
+    def __init__(
+        self,
+        rng: random.Random | None = None,
+        *,
+        catalog: ModelCatalog | None = None,
+        health: HealthBoard | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._rng = rng or random.Random()
+        self._catalog = catalog
+        self.health = health or HealthBoard(clock=clock)
+        self._clock = clock
+        self._sleep = sleep
 
-    def choose(self, group: Group) -> Target:
-        targets = group.targets
-        if len(targets) == 1:
-            return targets[0]
-        return self._rng.choices(targets, weights=[t.weight for t in targets])[0]
+    async def call(
+        self,
+        group: Group,
+        attempt: Callable[[Target], Awaitable[T]],
+        *,
+        fallbacks: Sequence[str] | None = None,
+        retries: bool = True,
+    ) -> Served[T]:
+        """Run `attempt` on deployments of `group` (then its fallbacks) until one succeeds.
 
-    async def call(self, group: Group, attempt: Callable[[Target], Awaitable[T]]) -> Served[T]:
-        target = self.choose(group)
-        return Served(await attempt(target), target)
+        `fallbacks` replaces the group's configured `fallbacks` (a client's own list);
+        `retries=False` makes exactly one attempt: no retry, fallback or hedge.
+        """
+
+        async def one(target: Target, group: Group, budget: _Budget) -> T:
+            return await self._call_one(target, group, budget, attempt)
+
+        return await self._serve(group, one, fallbacks, retries, streaming=False, discard=_keep)
 
     async def open_stream(
-        self, group: Group, attempt: Callable[[Target], AsyncIterator[C]]
+        self,
+        group: Group,
+        attempt: Callable[[Target], AsyncIterator[C]],
+        *,
+        fallbacks: Sequence[str] | None = None,
+        retries: bool = True,
     ) -> Served[AsyncIterator[C]]:
-        target = self.choose(group)
-        return Served(await peek(attempt(target), target), target)
+        """Like `call`, for a stream: an attempt succeeds when its first chunk arrives."""
 
+        async def one(target: Target, group: Group, budget: _Budget) -> AsyncIterator[C]:
+            return await self._open_one(target, group, budget, attempt)
 
-async def peek(stream: AsyncIterator[C], target: Target) -> AsyncIterator[C]:
-    """Await the first chunk now; return an iterator that replays it, then the rest."""
-    try:
-        first = await anext(stream)
-    except StopAsyncIteration:
-        raise UpstreamConnectionError(
-            f"upstream provider {target.provider.name!r} sent an empty stream", provider=target.provider.name
-        ) from None
-    except BaseException:
-        await _close(stream)
-        raise
-    return _replay(first, stream)
+        return await self._serve(group, one, fallbacks, retries, streaming=True, discard=close)
 
+    async def _serve(
+        self,
+        group: Group,
+        one: One[T],
+        requested: Sequence[str] | None,
+        retries: bool,
+        *,
+        streaming: bool,
+        discard: Callable[[T], Awaitable[None]],
+    ) -> Served[T]:
+        budget = _Budget(self._clock() + group.policy.deadline, retries)
+        try:
+            return await self._try_group(group, one, budget, streaming, discard)
+        except ProviderError as error:
+            last = error
+        catalog = self._catalog
+        chain = fallback_chain(group, last, requested) if retries and catalog is not None else ()
+        for name in chain:
+            if catalog is None or budget.deadline <= self._clock():
+                break
+            other = catalog.group(name)
+            try:
+                served = await self._try_group(other, one, budget, streaming, discard)
+            except ProviderError as error:
+                last = error
+                if continues(error):
+                    continue
+                break
+            served.fallback = other.name
+            return served
+        if budget.attempts:
+            last.headers[ATTEMPTS_HEADER] = str(budget.attempts)
+        raise last
 
-async def _replay(first: C, stream: AsyncIterator[C]) -> AsyncIterator[C]:
-    try:
-        yield first
-        async for chunk in stream:
-            yield chunk
-    finally:
-        await _close(stream)
+    async def _try_group(
+        self,
+        group: Group,
+        one: One[T],
+        budget: _Budget,
+        streaming: bool,
+        discard: Callable[[T], Awaitable[None]],
+    ) -> Served[T]:
+        policy = group.policy
+        limit = policy.max_attempts if budget.retries else 1
+        tried: list[str] = []
+        last: ProviderError | None = None
+        while len(tried) < limit:
+            target = self._pick(group, tried)
+            if target is None:
+                raise last or self._no_deployment(group)
+            remaining = budget.deadline - self._clock()
+            if target.key in tried and last is not None:
+                delay = retry_delay(
+                    len(tried), last, base=policy.backoff_base, cap=policy.backoff_max,
+                    rng=self._rng, remaining=remaining,
+                )
+                if delay is None:
+                    raise last
+                await self._sleep(delay)
+            elif remaining <= 0:
+                raise last or self._deadline_passed(group)
+            if not await self._admit(target):
+                continue
+            room_for_two = budget.retries and limit - len(tried) >= 2
+            hedge = self._hedge_delay(group, streaming) if room_for_two else None
+            try:
+                if hedge is not None:
+                    return await self._hedged(group, target, tried, limit, one, budget, hedge, discard)
+                tried.append(target.key)
+                budget.attempts += 1
+                return Served(await one(target, group, budget), target, budget.attempts)
+            except ProviderError as error:
+                if not is_retryable(error):
+                    raise
+                last = error
+        assert last is not None
+        raise last
 
+    def _candidates(self, group: Group, tried: list[str], *, closed_only: bool = False) -> list[Target]:
+        """Deployments that may take the next attempt: healthy, with room, untried if possible."""
+        now = self._clock()
+        health = self.health
+        admitted = [t for t in group.targets if health.of(t).admits(now)]
+        if closed_only:
+            admitted = [t for t in admitted if health.of(t).breaker.state is Circuit.CLOSED]
+        if not tried:
+            return admitted
+        fresh = [t for t in admitted if t.key not in tried]
+        return fresh or ([] if closed_only else admitted)
 
-async def _close(stream: AsyncIterator[C]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    def _pick(self, group: Group, tried: list[str], *, closed_only: bool = False) -> Target | None:
+        candidates = self._candidates(group, tried, closed_only=closed_only)
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        return STRATEGIES[group.policy.strategy](candidates, self.health, self._rng)
+
+    async def _admit(self, target: Target) -> bool:
+        """Closed: go. Half-open: only as the probe, claimed here and, if shared, across instances."""
+        breaker = self.health.of(target).breaker
+        if breaker.state is Circuit.CLOSED:
+            return True
+        if not breaker.claim_probe(self._clock()):
+            return False
+        claim = self.health.claim_probe
+        if claim is not None and not await claim(target.key, self.health.settings.cooldown):
+            breaker.release_probe()
+            self.health.reopen_soon(target, self.health.settings.cooldown)
+            return False
+        return True
+
+    def _hedge_delay(self, group: Group, streaming: bool) -> float | None:
+        policy = group.policy
+        if len(group.targets) < 2:
+            return None
+        if policy.hedge_after_ms is not None:
+            return policy.hedge_after_ms / 1000
+        if group.hedge_quantile is not None:
+            return self.health.window(group, streaming).quantile(group.hedge_quantile)
+        return None
+
+    async def _hedged(
+        self,
+        group: Group,
+        target: Target,
+        tried: list[str],
+        limit: int,
+        one: One[T],
+        budget: _Budget,
+        delay: float,
+        discard: Callable[[T], Awaitable[None]],
+    ) -> Served[T]:
+        """The attempt on `target`, raced after `delay` by one on another closed deployment."""
+        chosen = [target]
+        tried.append(target.key)
+        budget.attempts += 1
+
+        def backup() -> Coroutine[Any, Any, T] | None:
+            other = self._pick(group, tried, closed_only=True)
+            if other is None or len(tried) >= limit or budget.deadline <= self._clock():
+                return None
+            chosen.append(other)
+            tried.append(other.key)
+            budget.attempts += 1
+            return one(other, group, budget)
+
+        won = await race(lambda: one(target, group, budget), backup, delay, discard)
+        served_by = chosen[1] if won.hedged else chosen[0]
+        return Served(won.value, served_by, budget.attempts, hedged=won.hedged)
+
+    async def _call_one(
+        self, target: Target, group: Group, budget: _Budget, attempt: Callable[[Target], Awaitable[T]]
+    ) -> T:
+        health = self.health.of(target)
+        clock = self._clock
+        started = clock()
+        health.begin(started)
+        tokens = 0
+        try:
+            async with asyncio.timeout(budget.deadline - started):
+                value = await attempt(target)
+        except ProviderError as error:
+            health.failed(clock(), clock() - started, error)
+            raise
+        except TimeoutError:
+            timeout = UpstreamTimeout(
+                f"upstream provider {target.provider.name!r} did not answer before the request deadline",
+                provider=target.provider.name,
+            )
+            health.failed(clock(), clock() - started, timeout)
+            raise timeout from None
+        except BaseException:
+            health.abandoned(clock(), clock() - started, False)
+            raise
+        else:
+            now = clock()
+            health.answered(now, now - started)
+            if group.hedge_quantile is not None:
+                self.health.window(group, False).add(now - started)
+            if health.capacity is not None:
+                tokens = tokens_used(value)
+            return value
+        finally:
+            health.end(clock(), tokens)
+
+    async def _open_one(
+        self, target: Target, group: Group, budget: _Budget, attempt: Callable[[Target], AsyncIterator[C]]
+    ) -> AsyncIterator[C]:
+        health = self.health.of(target)
+        now = self._clock()
+        idle = group.policy.stream_idle_timeout
+        remaining = budget.deadline - now
+        health.begin(now)
+        try:
+            stream = attempt(target)
+        except BaseException:
+            health.abandoned(now, 0.0, False)
+            health.end(now)
+            raise
+        window = self.health.window(group, True) if group.hedge_quantile is not None else None
+        first_limit = remaining if idle is None else min(remaining, idle)
+        rest = guarded(stream, health, clock=self._clock, first_limit=first_limit, idle=idle, window=window)
+        return Primed(await rest.__anext__(), rest)
+
+    def _no_deployment(self, group: Group) -> UpstreamOverloaded:
+        now = self._clock()
+        waits = [
+            self.health.of(t).breaker.until - now
+            for t in group.targets
+            if self.health.of(t).breaker.state is Circuit.OPEN
+        ]
+        return UpstreamOverloaded(
+            f"no healthy deployment of model {group.name!r} can take the request now",
+            code="no_healthy_deployment",
+            retry_after=max(min(waits), 1.0) if waits else None,
+        )
+
+    def _deadline_passed(self, group: Group) -> UpstreamTimeout:
+        return UpstreamTimeout(f"model {group.name!r}: the request deadline passed before an attempt")

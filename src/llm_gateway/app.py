@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from llm_gateway import __version__
-from llm_gateway.api import anthropic, embeddings, health, openai, simple
+from llm_gateway.api import admin, anthropic, embeddings, health, openai, simple
 from llm_gateway.api.errors import install_error_handlers
 from llm_gateway.api.middleware import GatewayMiddleware
 from llm_gateway.core.config import GatewayConfig
@@ -26,6 +26,7 @@ def create_app(config: GatewayConfig, note: str | None = None) -> FastAPI:
         if note:
             log.info(note)
         runtime = Runtime.build(config)
+        await runtime.start()
         app.state.runtime = runtime
         log.info(
             "llm-gateway %s ready: %d provider(s), models: %s",
@@ -39,7 +40,7 @@ def create_app(config: GatewayConfig, note: str | None = None) -> FastAPI:
             await runtime.aclose()
 
     app = FastAPI(title="llm-gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
-    for module in (health, openai, simple, embeddings, anthropic):
+    for module in (health, openai, simple, embeddings, anthropic, admin):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(

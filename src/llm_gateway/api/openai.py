@@ -9,7 +9,7 @@ from starlette.responses import Response
 from llm_gateway.api.body import check_chat_request, read_json_object
 from llm_gateway.api.deps import Authorized, ChatServiceDep, RuntimeDep
 from llm_gateway.api.disconnect import until_disconnected
-from llm_gateway.api.served import served_headers
+from llm_gateway.api.served import retries_allowed, served_headers
 from llm_gateway.api.sse import EventStreamResponse, openai_events
 from llm_gateway.core.types import ChatRequest
 
@@ -21,10 +21,11 @@ async def chat_completions(request: Request, chat: ChatServiceDep) -> Response:
     body = await read_json_object(request)
     check_chat_request(body)
     chat_request: ChatRequest = body  # type: ignore[assignment]
+    retries = retries_allowed(request.headers)
     if body.get("stream"):
-        streamed = await until_disconnected(request.receive, chat.stream(chat_request))
+        streamed = await until_disconnected(request.receive, chat.stream(chat_request, retries=retries))
         return EventStreamResponse(openai_events(streamed.value), headers=served_headers(streamed))
-    served = await until_disconnected(request.receive, chat.complete(chat_request))
+    served = await until_disconnected(request.receive, chat.complete(chat_request, retries=retries))
     return Response(
         content=orjson.dumps(served.value), media_type="application/json", headers=served_headers(served)
     )

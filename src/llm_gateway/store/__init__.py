@@ -1,0 +1,1 @@
+"""Storage the gateway keeps outside a request: Redis (shared breaker state)."""

@@ -317,3 +317,19 @@ def test_malformed_body_is_anthropic_shaped(gateway: GatewayProcess) -> None:
     )
     assert missing.status_code == 400
     assert "max_tokens" in missing.json()["error"]["message"]
+
+
+def test_retries_and_the_no_retry_header(client: anthropic.Anthropic, anthropic_fake: FakeAnthropic) -> None:
+    request: Any = {
+        "model": "claude-error-529",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with pytest.raises(anthropic.InternalServerError):
+        client.messages.create(**request)
+    assert len(anthropic_fake.requests) > 1  # overload is retryable: the router tried again
+    anthropic_fake.reset()
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        client.messages.create(**request, extra_headers={"x-llm-gateway-no-retry": "true"})
+    assert len(anthropic_fake.requests) == 1
+    assert caught.value.response.headers["x-request-id"]

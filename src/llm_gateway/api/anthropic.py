@@ -19,7 +19,7 @@ from starlette.responses import Response
 from llm_gateway.api.body import read_json_object
 from llm_gateway.api.deps import ChatServiceDep, require_key
 from llm_gateway.api.disconnect import until_disconnected
-from llm_gateway.api.served import served_headers
+from llm_gateway.api.served import retries_allowed, served_headers
 from llm_gateway.api.sse import EventStreamResponse
 from llm_gateway.core.errors import GatewayError, InvalidRequest, UpstreamOverloaded
 from llm_gateway.core.types import JSON
@@ -48,14 +48,16 @@ ERROR_TYPES = {
 
 @router.post("/v1/messages")
 async def create_message(request: Request, chat: ChatServiceDep) -> Response:
+    retries = retries_allowed(request.headers)
+
     async def handle(service: MessagesService, call: MessagesRequest) -> Response:
         stream = call.body.get("stream")
         if stream is not None and not isinstance(stream, bool):
             raise InvalidRequest("stream: Input should be a valid boolean", param="stream")
         if stream:
-            streamed = await until_disconnected(request.receive, service.stream(call))
+            streamed = await until_disconnected(request.receive, service.stream(call, retries=retries))
             return EventStreamResponse(_sse(streamed.value), headers=served_headers(streamed))
-        served = await until_disconnected(request.receive, service.create(call))
+        served = await until_disconnected(request.receive, service.create(call, retries=retries))
         return _json(served.value, served_headers(served))
 
     return await _anthropic_shaped(request, chat, handle)
@@ -63,8 +65,10 @@ async def create_message(request: Request, chat: ChatServiceDep) -> Response:
 
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(request: Request, chat: ChatServiceDep) -> Response:
+    retries = retries_allowed(request.headers)
+
     async def handle(service: MessagesService, call: MessagesRequest) -> Response:
-        served = await until_disconnected(request.receive, service.count_tokens(call))
+        served = await until_disconnected(request.receive, service.count_tokens(call, retries=retries))
         return _json(served.value, served_headers(served))
 
     return await _anthropic_shaped(request, chat, handle)

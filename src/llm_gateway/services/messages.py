@@ -52,7 +52,7 @@ class MessagesService:
         probe: ChatRequest = {"model": request.model} if request.model else {}
         return self._chat.resolve(probe)
 
-    async def create(self, request: MessagesRequest) -> Served[JSON]:
+    async def create(self, request: MessagesRequest, *, retries: bool = True) -> Served[JSON]:
         async def attempt(target: Target) -> JSON:
             provider = target.provider
             if isinstance(provider, NativeMessages):
@@ -62,9 +62,11 @@ class MessagesService:
             completion = await provider.complete(request.chat, target.model, timeout=target.timeout)
             return to_message(completion)
 
-        return await self._chat.executor.call(self.resolve(request), attempt)
+        return await self._chat.executor.call(self.resolve(request), attempt, retries=retries)
 
-    async def stream(self, request: MessagesRequest) -> Served[AsyncIterator[SSEEvent]]:
+    async def stream(
+        self, request: MessagesRequest, *, retries: bool = True
+    ) -> Served[AsyncIterator[SSEEvent]]:
         def attempt(target: Target) -> AsyncIterator[SSEEvent]:
             provider = target.provider
             if isinstance(provider, NativeMessages):
@@ -74,9 +76,9 @@ class MessagesService:
             chunks = provider.stream(request.chat, target.model, timeout=target.timeout)
             return translated_events(chunks, model=request.model or target.model)
 
-        return await self._chat.executor.open_stream(self.resolve(request), attempt)
+        return await self._chat.executor.open_stream(self.resolve(request), attempt, retries=retries)
 
-    async def count_tokens(self, request: MessagesRequest) -> Served[JSON]:
+    async def count_tokens(self, request: MessagesRequest, *, retries: bool = True) -> Served[JSON]:
         async def attempt(target: Target) -> JSON:
             provider = target.provider
             if isinstance(provider, NativeMessages):
@@ -85,7 +87,7 @@ class MessagesService:
                 )
             return {"input_tokens": estimate_input_tokens(request.body)}
 
-        return await self._chat.executor.call(self.resolve(request), attempt)
+        return await self._chat.executor.call(self.resolve(request), attempt, retries=retries)
 
 
 async def translated_events(chunks: AsyncIterator[ChatChunk], *, model: str) -> AsyncIterator[SSEEvent]:

@@ -16,9 +16,9 @@ import pytest
 
 from tests.fakes import azure as azure_fakes
 from tests.fakes import bedrock as bedrock_fakes
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.azure import FakeAzure
 from tests.fakes.bedrock import FakeBedrock
-from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
@@ -153,6 +153,22 @@ def gemini_fake(fake_gemini_server: tuple[FakeGemini, FakeServer]) -> FakeGemini
 
 
 @pytest.fixture(scope="session")
+def fake_anthropic_server() -> Iterator[tuple[FakeAnthropic, FakeServer]]:
+    """The fake Anthropic Messages API (tests/fakes/anthropic.py), shared by the session."""
+    fake = FakeAnthropic(api_key=UPSTREAM_KEY)
+    server = FakeServer(fake.app).start()
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture
+def anthropic_fake(fake_anthropic_server: tuple[FakeAnthropic, FakeServer]) -> FakeAnthropic:
+    fake, _ = fake_anthropic_server
+    fake.reset()
+    return fake
+
+
+@pytest.fixture(scope="session")
 def fake_azure_server() -> Iterator[tuple[FakeAzure, FakeServer]]:
     """The fake Azure OpenAI resource (tests/fakes/azure.py), shared by the session."""
     fake = FakeAzure(api_key=azure_fakes.API_KEY, ad_token=azure_fakes.AD_TOKEN)
@@ -186,17 +202,56 @@ def bedrock_fake(fake_bedrock_server: tuple[FakeBedrock, FakeServer]) -> FakeBed
     return fake
 
 
+BEDROCK_MODELS = {
+    "claude": "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    "profile": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-v1:0",
+    **{name: name for name in ("tools", "image", "guardrail", "length", "cache", "cut", "error-context")},
+    **{f"error-{kind}": f"error-{kind}" for kind in bedrock_fakes.ERROR_STATUS},
+    **{f"midstream-{kind}": f"midstream-{kind}" for kind in bedrock_fakes.STREAM_EXCEPTIONS},
+    "titan": "amazon.titan-embed-text-v2:0",
+    "cohere": "cohere.embed-english-v3",
+}
+"""Public model `br-<name>` → the upstream Bedrock model id (which picks the fake's behaviour)."""
+
+
 @pytest.fixture(scope="session")
-def fake_anthropic_server() -> Iterator[tuple[FakeAnthropic, FakeServer]]:
-    """The fake Anthropic Messages API (tests/fakes/anthropic.py), shared by the session."""
-    fake = FakeAnthropic(api_key=UPSTREAM_KEY)
-    server = FakeServer(fake.app).start()
-    yield fake, server
-    server.stop()
+def bedrock_gateway(
+    fake_bedrock_server: tuple[FakeBedrock, FakeServer], start_gateway: GatewayFactory, tmp_path_factory: Any
+) -> GatewayProcess:
+    """Four Bedrock providers on the fake: keys in the config, keys from the AWS environment
+    variables (with a session token), a Bedrock API key, and a wrong secret."""
+    _, server = fake_bedrock_server
+    key_id, secret, _ = bedrock_fakes.CONFIG_KEYS
+    keys = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+    base = {"type": "bedrock", "endpoint_url": server.url, "timeout": 5}
+    providers = {
+        "bedrock": {**base, "region": bedrock_fakes.REGION, **keys},
+        "bedrock-env": base,
+        "bedrock-key": {**base, "api_key": bedrock_fakes.API_KEY},
+        "bedrock-wrong-secret": {**base, **keys, "aws_secret_access_key": "not-the-secret"},
+    }
+    models: dict[str, Any] = {
+        f"br-{name}": {"deployments": [{"provider": "bedrock", "model": model}]}
+        for name, model in BEDROCK_MODELS.items()
+    }
+    # A second public name per error model: a 401/403 opens the deployment's circuit at once.
+    models.update({f"{name}-stream": group for name, group in models.items() if name.startswith("br-error-")})
+    for provider in ("bedrock-env", "bedrock-key", "bedrock-wrong-secret"):
+        models[provider] = {"deployments": [{"provider": provider, "model": BEDROCK_MODELS["claude"]}]}
+    empty = tmp_path_factory.mktemp("aws") / "none"
+    env_key, env_secret, env_token = bedrock_fakes.ENV_KEYS
+    env = {
+        "AWS_ACCESS_KEY_ID": env_key,
+        "AWS_SECRET_ACCESS_KEY": env_secret,
+        "AWS_SESSION_TOKEN": str(env_token),
+        "AWS_REGION": bedrock_fakes.REGION,
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return start_gateway({"providers": providers, "models": models, "master_key": MASTER_KEY}, env)
 
 
 @pytest.fixture
-def anthropic_fake(fake_anthropic_server: tuple[FakeAnthropic, FakeServer]) -> FakeAnthropic:
-    fake, _ = fake_anthropic_server
-    fake.reset()
-    return fake
+def bedrock_client(bedrock_gateway: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{bedrock_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10)

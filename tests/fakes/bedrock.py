@@ -14,7 +14,7 @@ event-stream framing (prelude, typed headers, CRC32s). Behaviour is chosen by mo
     error-context              ValidationException "Input is too long for requested model."
     midstream-<exceptionType>  stream one delta, then that exception event
     cut                        stream one delta, then end the body without messageStop
-    amazon.titan-embed-*, cohere.embed-*   InvokeModel embeddings
+    amazon.titan-embed-*, cohere.embed-*   InvokeModel embeddings (a text "error-<Name>" fails so)
     anything else              echo the last user text
 """
 
@@ -61,6 +61,13 @@ ERROR_STATUS = {
     "ServiceUnavailableException": 503,
     "ServiceQuotaExceededException": 400,
 }
+STREAM_EXCEPTIONS = (
+    "throttlingException",
+    "modelStreamErrorException",
+    "internalServerException",
+    "serviceUnavailableException",
+    "validationException",
+)
 ERROR_MESSAGES = {
     "ThrottlingException": "Too many requests, please wait before trying again.",
     "AccessDeniedException": "You don't have access to the model with the specified model ID.",
@@ -130,7 +137,9 @@ def converse_events(
             tool = block["toolUse"]
             start = {"toolUse": {"toolUseId": tool["toolUseId"], "name": tool["name"]}}
             events.append(("contentBlockStart", {"contentBlockIndex": index, "start": start}))
-            pieces = [{"toolUse": {"input": p}} for p in split(orjson.dumps(tool["input"]).decode())]
+            pieces: list[JSON] = [
+                {"toolUse": {"input": p}} for p in split(orjson.dumps(tool["input"]).decode())
+            ]
         else:
             pieces = [{"text": p} for p in split(block["text"])]
         events += [("contentBlockDelta", {"contentBlockIndex": index, "delta": p}) for p in pieces]
@@ -264,10 +273,7 @@ class FakeBedrock:
             BedrockReceived(operation, model, dict(request.headers), body, key["key"] if key else None)
         )
         if model.startswith("error-"):
-            kind = model.removeprefix("error-")
-            if kind == "context":
-                return error("ValidationException", "Input is too long for requested model.")
-            return error(kind, ERROR_MESSAGES.get(kind, f"fake {kind}"))
+            return named_error(model.removeprefix("error-"))
         if operation == "invoke":
             return self.invoke(model, body)
         problem = validate_converse(body)
@@ -356,6 +362,10 @@ class FakeBedrock:
         return response
 
     def invoke(self, model: str, body: JSON) -> web.Response:
+        texts: list[Any] = [body.get("inputText")] if "inputText" in body else list(body.get("texts") or [])
+        failing = [t for t in texts if isinstance(t, str) and t.startswith("error-")]
+        if failing:
+            return named_error(failing[0].removeprefix("error-"))
         if model.startswith("amazon.titan-embed"):
             if not set(body) <= {"inputText", "dimensions", "normalize", "embeddingTypes"} or not isinstance(
                 body.get("inputText"), str
@@ -367,27 +377,33 @@ class FakeBedrock:
             answer = {"embedding": vector, "inputTextTokenCount": len(body["inputText"].split())}
             return web.Response(body=orjson.dumps(answer), content_type="application/json")
         if model.startswith("cohere.embed"):
-            texts = body.get("texts")
+            batch = body.get("texts")
             if (
-                not isinstance(texts, list)
-                or not 0 < len(texts) <= 96
+                not isinstance(batch, list)
+                or not 0 < len(batch) <= 96
                 or body.get("input_type")
                 not in ("search_document", "search_query", "classification", "clustering")
             ):
                 return error("ValidationException", f"Malformed input request: {sorted(body)}")
             answer = {
-                "embeddings": [fake_vector(t, 1024) for t in texts],
+                "embeddings": [fake_vector(t, 1024) for t in batch],
                 "id": str(uuid.uuid4()),
                 "response_type": "embeddings_floats",
-                "texts": texts,
+                "texts": batch,
             }
-            tokens = {"x-amzn-bedrock-input-token-count": str(sum(len(t.split()) for t in texts))}
+            tokens = {"x-amzn-bedrock-input-token-count": str(sum(len(t.split()) for t in batch))}
             return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=tokens)
         return error("ValidationException", f"The provided model identifier is invalid: {model}")
 
 
 def request_id() -> dict[str, str]:
     return {"x-amzn-RequestId": str(uuid.uuid4())}
+
+
+def named_error(kind: str) -> web.Response:
+    if kind == "context":
+        return error("ValidationException", "Input is too long for requested model.")
+    return error(kind, ERROR_MESSAGES.get(kind, f"fake {kind}"))
 
 
 def error(kind: str, message: str, status: int | None = None) -> web.Response:

@@ -66,6 +66,8 @@ def azure_gateway(
     models["az-fixed"] = {"deployments": [{"provider": "azure-fixed", "model": "some-model-name"}]}
     models["az-bad-key"] = {"deployments": [{"provider": "azure-bad-key", "model": "echo"}]}
     models["az-old-version"] = {"deployments": [{"provider": "azure-old-version", "model": "echo"}]}
+    # A second public name per failing model: a 401/403 opens the deployment's circuit at once.
+    models.update({f"{name}-stream": group for name, group in list(models.items()) if name != "az-echo"})
     return start_gateway({"providers": providers, "models": models, "master_key": MASTER_KEY})
 
 
@@ -213,8 +215,9 @@ def test_errors_map_to_openai_errors(
     az: openai.OpenAI, model: str, error: type[openai.APIStatusError], status: int, code: str
 ) -> None:
     for stream in (False, True):
+        name = f"{model}-stream" if stream else model  # each has its own circuit breaker
         with pytest.raises(error) as caught:
-            az.chat.completions.create(model=model, messages=HI, stream=stream)
+            az.chat.completions.create(model=name, messages=HI, stream=stream)
         assert (caught.value.status_code, caught.value.code) == (status, code)
         assert API_KEY not in str(caught.value.body)
         if status == 429:

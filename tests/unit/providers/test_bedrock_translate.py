@@ -1,0 +1,285 @@
+"""OpenAI chat ↔ Bedrock Converse, as pure functions."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from llm_gateway.core.errors import InvalidRequest
+from llm_gateway.providers.bedrock_translate import converse_usage, from_converse, to_converse
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
+TOOL: Any = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+
+
+def converse(**request: Any) -> dict[str, Any]:
+    return to_converse(request)  # type: ignore[arg-type]
+
+
+def test_system_and_developer_messages_become_system_blocks() -> None:
+    body = converse(messages=[
+        {"role": "system", "content": "Be terse."},
+        {"role": "developer", "content": [{"type": "text", "text": "Use metric units."}]},
+        {"role": "user", "content": "hi"},
+    ])  # fmt: skip
+    assert body == {
+        "system": [{"text": "Be terse."}, {"text": "Use metric units."}],
+        "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+    }
+
+
+def test_consecutive_same_role_turns_merge_and_tool_results_join_the_user_turn() -> None:
+    body = converse(messages=[
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "w", "arguments": '{"city": "Oslo"}'}},
+            {"id": "b", "type": "function", "function": {"name": "w", "arguments": ""}},
+        ]},
+        {"role": "tool", "tool_call_id": "a", "content": "cold"},
+        {"role": "tool", "tool_call_id": "b", "content": [{"type": "text", "text": "warm"}]},
+        {"role": "user", "content": "and now?"},
+    ], tools=[TOOL])  # fmt: skip
+    assert body["messages"] == [
+        {"role": "user", "content": [{"text": "weather?"}]},
+        {"role": "assistant", "content": [
+            {"toolUse": {"toolUseId": "a", "name": "w", "input": {"city": "Oslo"}}},
+            {"toolUse": {"toolUseId": "b", "name": "w", "input": {}}},
+        ]},
+        {"role": "user", "content": [
+            {"toolResult": {"toolUseId": "a", "content": [{"text": "cold"}]}},
+            {"toolResult": {"toolUseId": "b", "content": [{"text": "warm"}]}},
+            {"text": "and now?"},
+        ]},
+    ]  # fmt: skip
+
+
+def test_blank_text_is_left_out() -> None:
+    body = converse(messages=[
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "a", "function": {"name": "w", "arguments": "{}"}},
+        ]},
+    ], tools=[TOOL])  # fmt: skip
+    assert body["messages"][1]["content"] == [{"toolUse": {"toolUseId": "a", "name": "w", "input": {}}}]
+
+
+def test_data_url_images_become_image_blocks() -> None:
+    url = f"data:image/jpeg;base64,{PNG}"
+    body = converse(
+        messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
+    )
+    assert body["messages"][0]["content"] == [{"image": {"format": "jpeg", "source": {"bytes": PNG}}}]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/a.png",
+        "data:image/bmp;base64,AAAA",
+        "data:image/png,rawdata",
+        "data:image/png;base64,@@@",
+    ],
+)
+def test_images_bedrock_cannot_take_are_a_400_naming_the_part(url: str) -> None:
+    content = [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": url}}]
+    with pytest.raises(InvalidRequest) as caught:
+        converse(messages=[{"role": "user", "content": content}])
+    assert caught.value.param == "messages[0].content[1]"
+
+
+def test_inference_config() -> None:
+    body = converse(
+        messages=[{"role": "user", "content": "x"}],
+        max_tokens=10,
+        max_completion_tokens=20,
+        temperature=0,
+        top_p=0.5,
+        stop=["a", "b"],
+    )
+    assert body["inferenceConfig"] == {
+        "maxTokens": 20,
+        "temperature": 0,
+        "topP": 0.5,
+        "stopSequences": ["a", "b"],
+    }
+
+
+def test_tools_and_tool_choice() -> None:
+    tool = {
+        "type": "function",
+        "function": {"name": "f", "description": "d", "parameters": {"type": "object"}, "strict": True},
+    }
+    body = converse(messages=[{"role": "user", "content": "x"}], tools=[tool], tool_choice="required")
+    assert body["toolConfig"] == {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": "f",
+                    "description": "d",
+                    "inputSchema": {"json": {"type": "object"}},
+                    "strict": True,
+                }
+            }
+        ],
+        "toolChoice": {"any": {}},
+    }
+    bare = converse(
+        messages=[{"role": "user", "content": "x"}], tools=[{"type": "function", "function": {"name": "g"}}]
+    )
+    assert bare["toolConfig"] == {
+        "tools": [{"toolSpec": {"name": "g", "inputSchema": {"json": {"type": "object", "properties": {}}}}}]
+    }
+
+
+def test_tool_choice_none_keeps_tools_only_when_the_history_needs_them() -> None:
+    plain = converse(messages=[{"role": "user", "content": "x"}], tools=[TOOL], tool_choice="none")
+    assert "toolConfig" not in plain
+    history = [
+        {"role": "user", "content": "x"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "a", "function": {"name": "get_weather", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "a", "content": "ok"},
+    ]
+    assert converse(messages=history, tools=[TOOL], tool_choice="none")["toolConfig"] == {"tools": [
+        {"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}
+    ]}  # fmt: skip
+
+
+def test_json_schema_response_format_is_structured_output() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    response_format = {"type": "json_schema", "json_schema": {"name": "thing", "schema": schema}}
+    body = converse(messages=[{"role": "user", "content": "x"}], response_format=response_format)
+    assert body["outputConfig"] == {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
+        "schema": '{"type":"object","properties":{"a":{"type":"integer"}}}', "name": "thing",
+    }}}}  # fmt: skip
+    assert "outputConfig" not in converse(
+        messages=[{"role": "user", "content": "x"}], response_format={"type": "text"}
+    )
+
+
+def test_metadata_user_service_tier_and_passthrough_fields() -> None:
+    body = converse(
+        messages=[{"role": "user", "content": "x"}],
+        user="u1",
+        metadata={"team": "a"},
+        service_tier="flex",
+        guardrailConfig={"guardrailIdentifier": "g", "guardrailVersion": "1"},
+        top_k=5,
+    )
+    assert body["requestMetadata"] == {"team": "a", "user": "u1"}
+    assert body["serviceTier"] == {"type": "flex"}
+    assert body["guardrailConfig"] == {"guardrailIdentifier": "g", "guardrailVersion": "1"}
+    assert body["additionalModelRequestFields"] == {"top_k": 5}
+    assert "serviceTier" not in converse(messages=[{"role": "user", "content": "x"}], service_tier="auto")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seed", 1),
+        ("n", 2),
+        ("logprobs", True),
+        ("presence_penalty", 0.5),
+        ("parallel_tool_calls", False),
+        ("functions", []),
+        ("response_format", {"type": "json_object"}),
+        ("service_tier", "scale"),
+        ("tool_choice", "sometimes"),
+    ],
+)
+def test_fields_converse_cannot_honour_are_rejected_by_name(field: str, value: Any) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        converse(messages=[{"role": "user", "content": "x"}], tools=[TOOL], **{field: value})
+    assert caught.value.param == field
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("n", 1), ("parallel_tool_calls", True), ("logprobs", False), ("seed", None)]
+)
+def test_default_values_of_unsupported_fields_are_accepted(field: str, value: Any) -> None:
+    converse(messages=[{"role": "user", "content": "x"}], **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("message", "param"),
+    [
+        ({"role": "user", "content": "x", "name": "bob"}, "messages[0].name"),
+        ({"role": "function", "content": "x"}, "messages[0].role"),
+        ({"role": "tool", "content": "x"}, "messages[0].tool_call_id"),
+        ({"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}, "messages[0].content[0]"),
+        ({"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": "{"}}]},
+         "messages[0].tool_calls[0].function.arguments"),
+    ],
+)  # fmt: skip
+def test_messages_converse_cannot_express_are_rejected(message: Any, param: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        converse(messages=[message])
+    assert caught.value.param == param
+
+
+def test_response_with_text_tools_reasoning_and_usage() -> None:
+    body = {
+        "output": {"message": {"role": "assistant", "content": [
+            {"reasoningContent": {"reasoningText": {"text": "thinking", "signature": "s"}}},
+            {"text": "Let me "}, {"text": "check."},
+            {"toolUse": {"toolUseId": "t1", "name": "w", "input": {"city": "Oslo"}}},
+        ]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15},
+        "metrics": {"latencyMs": 1},
+    }  # fmt: skip
+    completion = from_converse(body, "m", "req-1")
+    assert completion["id"] == "chatcmpl-req-1"
+    assert completion["model"] == "m"
+    assert completion["choices"][0]["finish_reason"] == "tool_calls"
+    assert completion["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "Let me check.",
+        "reasoning_content": "thinking",
+        "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Oslo"}'}}
+        ],
+    }
+    assert completion["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+
+
+def test_tool_only_answers_have_null_content() -> None:
+    body = {
+        "output": {"message": {"content": [{"toolUse": {"toolUseId": "t", "name": "w", "input": {}}}]}},
+        "stopReason": "tool_use",
+    }
+    assert from_converse(body, "m")["choices"][0]["message"]["content"] is None
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "finish"),
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("tool_use", "tool_calls"),
+        ("max_tokens", "length"),
+        ("model_context_window_exceeded", "length"),
+        ("guardrail_intervened", "content_filter"),
+        ("content_filtered", "content_filter"),
+        ("something_new", "stop"),
+    ],
+)
+def test_stop_reasons(stop_reason: str, finish: str) -> None:
+    body = {"output": {"message": {"content": [{"text": "x"}]}}, "stopReason": stop_reason}
+    assert from_converse(body, "m")["choices"][0]["finish_reason"] == finish
+
+
+def test_cache_tokens_count_as_prompt_tokens() -> None:
+    usage = converse_usage(
+        {"inputTokens": 3, "outputTokens": 4, "cacheReadInputTokens": 100, "cacheWriteInputTokens": 20}
+    )
+    assert usage == {
+        "prompt_tokens": 123,
+        "completion_tokens": 4,
+        "total_tokens": 127,
+        "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 20},
+    }

@@ -22,6 +22,7 @@ NATIVE = {
     "claude-midstream": "midstream-error",
     "claude-error-429": "error-429",
     "claude-error-529": "error-529",
+    "claude-retry": "error-529",  # its own deployment, so other tests' failures do not open its breaker
 }
 TRANSLATED = {
     "gpt-test": "upstream-gpt",
@@ -320,16 +321,11 @@ def test_malformed_body_is_anthropic_shaped(gateway: GatewayProcess) -> None:
 
 
 def test_retries_and_the_no_retry_header(client: anthropic.Anthropic, anthropic_fake: FakeAnthropic) -> None:
-    request: Any = {
-        "model": "claude-error-529",
-        "max_tokens": 10,
-        "messages": [{"role": "user", "content": "x"}],
-    }
+    request: Any = {"model": "claude-retry", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    with pytest.raises(anthropic.InternalServerError):
+        client.messages.create(**request, extra_headers={"x-llm-gateway-no-retry": "true"})
+    assert len(anthropic_fake.requests) == 1
+    anthropic_fake.reset()
     with pytest.raises(anthropic.InternalServerError):
         client.messages.create(**request)
     assert len(anthropic_fake.requests) > 1  # overload is retryable: the router tried again
-    anthropic_fake.reset()
-    with pytest.raises(anthropic.InternalServerError) as caught:
-        client.messages.create(**request, extra_headers={"x-llm-gateway-no-retry": "true"})
-    assert len(anthropic_fake.requests) == 1
-    assert caught.value.response.headers["x-request-id"]

@@ -22,7 +22,9 @@ NATIVE = {
     "claude-midstream": "midstream-error",
     "claude-error-429": "error-429",
     "claude-error-529": "error-529",
-    "claude-retry": "error-529",  # its own deployment, so other tests' failures do not open its breaker
+    # Deployments of their own, so that other tests' failures cannot open their breakers:
+    "claude-retry": "error-529",
+    "claude-early-error": "early-error",
 }
 TRANSLATED = {
     "gpt-test": "upstream-gpt",
@@ -234,9 +236,22 @@ def test_translated_count_tokens_is_an_estimate(client: anthropic.Anthropic, fak
         "messages": [{"role": "user", "content": "How many tokens is this sentence?"}],
         "tools": TOOLS,
     }
-    counted = client.messages.count_tokens(model="gpt-test", **body)
-    assert counted.input_tokens == estimate_input_tokens(body)
+    raw = client.messages.with_raw_response.count_tokens(model="gpt-test", **body)
+    assert raw.parse().input_tokens == estimate_input_tokens(body)
+    assert raw.headers["x-llm-gateway-attempts"] == "0"
     assert fake.requests == []
+
+
+def test_native_error_event_before_message_start_is_an_http_error(client: anthropic.Anthropic) -> None:
+    with (
+        pytest.raises(anthropic.InternalServerError) as caught,
+        client.messages.stream(
+            model="claude-early-error", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        ) as stream,
+    ):
+        stream.get_final_message()
+    assert caught.value.status_code == 503
+    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
 
 
 def test_translated_errors_are_anthropic_shaped(client: anthropic.Anthropic) -> None:

@@ -79,6 +79,12 @@ class MessagesService:
         return await self._chat.executor.open_stream(self.resolve(request), attempt, retries=retries)
 
     async def count_tokens(self, request: MessagesRequest, *, retries: bool = True) -> Served[JSON]:
+        """Forwarded to a native deployment; otherwise estimated here, without routing, so
+        the estimate never counts as an upstream attempt (`attempts` is 0)."""
+        group = self.resolve(request)
+        if not any(isinstance(target.provider, NativeMessages) for target in group.targets):
+            return Served({"input_tokens": estimate_input_tokens(request.body)}, group.targets[0], attempts=0)
+
         async def attempt(target: Target) -> JSON:
             provider = target.provider
             if isinstance(provider, NativeMessages):
@@ -87,7 +93,7 @@ class MessagesService:
                 )
             return {"input_tokens": estimate_input_tokens(request.body)}
 
-        return await self._chat.executor.call(self.resolve(request), attempt, retries=retries)
+        return await self._chat.executor.call(group, attempt, retries=retries)
 
 
 async def translated_events(chunks: AsyncIterator[ChatChunk], *, model: str) -> AsyncIterator[SSEEvent]:

@@ -14,6 +14,10 @@ fake serves many scenarios at once:
     slow-<ms>              wait <ms> before answering / before the first chunk
     midstream-error        stream one chunk, then an error event
     drip-<ms>[-<n>]        stream n chunks (default: a minute's worth) <ms> apart (a long answer)
+    flaky-<k>-<status>[-<ms>][-<tag>]
+                           the first k requests for this model id since `reset()` fail with
+                           <status> (with `retry-after-ms: <ms>` if given), later ones echo;
+                           a trailing tag only makes the id unique
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class FakeOpenAI:
     requests: list[Received] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -53,6 +58,7 @@ class FakeOpenAI:
         self.requests.clear()
         self.cancelled.clear()
         self.completed.clear()
+        self.seen.clear()
 
     def last(self) -> Received:
         return self.requests[-1]
@@ -71,6 +77,9 @@ class FakeOpenAI:
         return response
 
     async def _behave(self, request: web.Request, body: dict[str, Any], model: str) -> web.StreamResponse:
+        self.seen[model] = self.seen.get(model, 0) + 1
+        if model.startswith("flaky-") and (failure := flaky_failure(model, self.seen[model])) is not None:
+            return failure
         if model.startswith("error-"):
             return error_response(model.removeprefix("error-"))
         if model == "garbage":
@@ -135,6 +144,19 @@ def error_response(kind: str) -> web.Response:
     headers = {"retry-after": "7"} if status == 429 else {}
     body = {"error": {"message": message, "type": "fake_error", "param": None, "code": code}}
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
+
+
+def flaky_failure(model: str, count: int) -> web.Response | None:
+    """The error a `flaky-<k>-<status>[-<ms>]` model answers with on its `count`-th request."""
+    parts = model.split("-")
+    failures, status = int(parts[1]), int(parts[2])
+    if count > failures:
+        return None
+    headers = {"retry-after-ms": parts[3]} if len(parts) > 3 and parts[3].isdigit() else {}
+    body = {"error": {"message": f"flaky failure {count}", "type": "fake_error", "param": None, "code": None}}
+    return web.Response(
+        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
+    )
 
 
 def last_user_text(body: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -57,7 +58,8 @@ def serve(args: argparse.Namespace) -> None:
         "access_log": server.access_log,
         "log_level": log_level,
         "log_config": None,
-        "timeout_graceful_shutdown": int(server.drain_timeout) or None,
+        # uvicorn takes whole seconds; None would wait forever, so 0 must stay 0 (no drain).
+        "timeout_graceful_shutdown": math.ceil(server.drain_timeout),
         "server_header": False,
     }
     if workers > 1:

@@ -6,9 +6,11 @@ key path and the problem; a good one serves, however it is started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -345,3 +347,31 @@ def test_the_upstream_key_never_reaches_the_log(
     assert UPSTREAM_KEY not in log
     assert "[redacted]" in log, "the upstream's words should reach the log, redacted:\n" + log
     assert "POST /v1/chat/completions" in log  # the access log was on: the test saw what it should
+
+
+def test_drain_timeout_zero_stops_at_once(
+    fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory
+) -> None:
+    """`server.drain_timeout: 0` means no drain, not "wait for streams however long they run"."""
+    config = openai_config(fake_openai[1].url, {"drip": "drip-50"})  # a minute-long stream
+    config["server"] = {"drain_timeout": 0}
+    gateway = start_gateway(config, CLEAN_ENV)
+    started = threading.Event()
+
+    def stream() -> None:
+        body = {"model": "drip", "messages": [{"role": "user", "content": "x"}], "stream": True}
+        with (
+            contextlib.suppress(httpx2.HTTPError),
+            httpx2.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, timeout=30) as response,
+        ):
+            for _ in response.iter_lines():
+                started.set()
+
+    reader = threading.Thread(target=stream, daemon=True)
+    reader.start()
+    assert started.wait(10)
+    gateway.terminate()
+    assert gateway.process is not None
+    assert gateway.process.wait(timeout=8) in (0, -15), gateway.log()
+    reader.join(timeout=5)
+    assert not reader.is_alive()

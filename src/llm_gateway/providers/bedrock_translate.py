@@ -372,5 +372,5 @@ def converse_usage(usage: JSON) -> Usage:
         "total_tokens": prompt + completion,
     }
     if cache_read or cache_write:
-        result["prompt_tokens_details"] = {"cached_tokens": cache_read, "cache_write_tokens": cache_write}
+        result["prompt_tokens_details"] = {"cached_tokens": cache_read, "cache_creation_tokens": cache_write}
     return result

@@ -281,5 +281,5 @@ def test_cache_tokens_count_as_prompt_tokens() -> None:
         "prompt_tokens": 123,
         "completion_tokens": 4,
         "total_tokens": 127,
-        "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 20},
+        "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 20},
     }

@@ -272,7 +272,7 @@ def tooling(request: ChatRequest) -> JSON:
     if tools:
         out["tools"] = [anthropic_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
         choice = tool_choice(body.get("tool_choice"))
-        if body.get("parallel_tool_calls") is False:
+        if body.get("parallel_tool_calls") is False and (choice or {}).get("type") != "none":
             choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
         if choice is not None:
             out["tool_choice"] = choice

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatChunk, ChatRequest
 from llm_gateway.providers.anthropic import NativeMessages, SSEEvent
 from llm_gateway.providers.anthropic_events import MessageEvents
@@ -35,7 +36,9 @@ class MessagesRequest:
     @property
     def model(self) -> str | None:
         model = self.body.get("model")
-        return model if isinstance(model, str) else None
+        if model is not None and not isinstance(model, str):
+            raise InvalidRequest("model: Input should be a valid string", param="model")
+        return model
 
     @property
     def chat(self) -> ChatRequest:

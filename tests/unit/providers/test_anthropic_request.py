@@ -274,6 +274,9 @@ def test_tools_and_tool_choice() -> None:
         "disable_parallel_tool_use": True,
     }
     assert "tool_choice" not in anthropic(tool_choice="none")
+    assert anthropic(tools=tools, tool_choice="none", parallel_tool_calls=False)["tool_choice"] == {
+        "type": "none"
+    }
     assert rejected(tool_choice="required") == "tool_choice"
     assert rejected(tools=tools, tool_choice="sometimes") == "tool_choice"
     assert rejected(tools=[{"type": "custom", "custom": {"name": "x"}}]) == "tools[0]"

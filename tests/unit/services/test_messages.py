@@ -117,6 +117,12 @@ async def test_native_create_passes_the_body_through() -> None:
     assert native.requests == []
 
 
+async def test_a_model_that_is_not_a_string_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        await service(ChatStub("gpt")).create(MessagesRequest({**BODY, "model": 7}))
+    assert caught.value.param == "model"
+
+
 async def test_translated_create() -> None:
     chat = ChatStub("gpt")
     served = await service(chat).create(MessagesRequest({**BODY, "model": "gpt"}))

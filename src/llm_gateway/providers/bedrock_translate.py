@@ -60,32 +60,35 @@ def to_converse(chat: ChatRequest) -> JSON:
     request = cast(JSON, chat)
     check_fields(request)
     system, messages = converse_messages(request.get("messages") or [])
-    body: JSON = {"messages": messages}
-    if system:
-        body["system"] = system
-    inference = inference_config(request)
-    if inference:
-        body["inferenceConfig"] = inference
     uses_tools = any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
-    tools = tool_config(request, uses_tools=uses_tools)
-    if tools:
-        body["toolConfig"] = tools
+    sections = {
+        "messages": messages,
+        "system": system,
+        "inferenceConfig": inference_config(request),
+        "toolConfig": tool_config(request, uses_tools=uses_tools),
+        "additionalModelRequestFields": additional_fields(request),
+        "requestMetadata": request_metadata(request),
+        "outputConfig": output_config(request),
+        "serviceTier": service_tier(request),
+        "guardrailConfig": request.get("guardrailConfig"),
+    }
+    return {key: value for key, value in sections.items() if value or key == "messages"}
+
+
+def additional_fields(request: JSON) -> JSON:
+    """Converse's escape hatch for model-specific parameters; `top_k` is the documented one."""
     extra = dict(request.get("additionalModelRequestFields") or {})
     if request.get("top_k") is not None:
         extra["top_k"] = request["top_k"]
-    if extra:
-        body["additionalModelRequestFields"] = extra
+    return extra
+
+
+def request_metadata(request: JSON) -> dict[str, str]:
+    """`metadata` and `user` as Converse request metadata, kept with Bedrock's invocation logs."""
     metadata = {str(k): str(v) for k, v in (request.get("metadata") or {}).items()}
     if request.get("user"):
         metadata["user"] = str(request["user"])
-    if metadata:
-        body["requestMetadata"] = metadata
-    for key, value in (("outputConfig", output_config(request)), ("serviceTier", service_tier(request))):
-        if value:
-            body[key] = value
-    if request.get("guardrailConfig"):
-        body["guardrailConfig"] = request["guardrailConfig"]
-    return body
+    return metadata
 
 
 def check_fields(request: JSON) -> None:
@@ -147,37 +150,40 @@ def tool_config(request: JSON, *, uses_tools: bool) -> JSON | None:
     history holds tool calls, which Converse only accepts alongside a tool config."""
     tools = request.get("tools") or []
     choice = request.get("tool_choice")
+    if not tools and choice not in (None, "none", "auto"):
+        raise InvalidRequest("'tool_choice' forces a tool, but 'tools' is empty", param="tool_choice")
     if not tools or (choice == "none" and not uses_tools):
         return None
-    specs = []
-    for index, tool in enumerate(tools):
-        function = tool.get("function") if tool.get("type") == "function" else None
-        if not isinstance(function, dict) or not function.get("name"):
-            raise InvalidRequest(
-                f"'tools[{index}]' must be a function tool with a name", param=f"tools[{index}]"
-            )
-        spec: JSON = {
-            "name": function["name"],
-            "inputSchema": {"json": function.get("parameters") or {"type": "object", "properties": {}}},
-        }
-        if function.get("description"):
-            spec["description"] = function["description"]
-        if function.get("strict") is not None:
-            spec["strict"] = bool(function["strict"])
-        specs.append({"toolSpec": spec})
-    config: JSON = {"tools": specs}
-    if choice == "auto":
-        config["toolChoice"] = {"auto": {}}
-    elif choice == "required":
-        config["toolChoice"] = {"any": {}}
-    elif isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        if not name:
-            raise InvalidRequest("'tool_choice' must name a function", param="tool_choice")
-        config["toolChoice"] = {"tool": {"name": name}}
-    elif choice not in (None, "none"):
-        raise InvalidRequest(f"'tool_choice' {choice!r} is not supported", param="tool_choice")
+    config: JSON = {"tools": [tool_spec(tool, index) for index, tool in enumerate(tools)]}
+    if choice not in (None, "none"):
+        config["toolChoice"] = converse_tool_choice(choice)
     return config
+
+
+def tool_spec(tool: JSON, index: int) -> JSON:
+    function = tool.get("function") if tool.get("type") == "function" else None
+    if not isinstance(function, dict) or not function.get("name"):
+        raise InvalidRequest(f"'tools[{index}]' must be a function tool with a name", param=f"tools[{index}]")
+    spec: JSON = {
+        "name": function["name"],
+        "inputSchema": {"json": function.get("parameters") or {"type": "object", "properties": {}}},
+    }
+    if function.get("description"):
+        spec["description"] = function["description"]
+    if function.get("strict") is not None:
+        spec["strict"] = bool(function["strict"])
+    return {"toolSpec": spec}
+
+
+def converse_tool_choice(choice: Any) -> JSON:
+    if choice == "auto":
+        return {"auto": {}}
+    if choice == "required":
+        return {"any": {}}
+    name = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    if not name:
+        raise InvalidRequest(f"'tool_choice' {choice!r} is not supported", param="tool_choice")
+    return {"tool": {"name": name}}
 
 
 def converse_messages(messages: list[Message]) -> tuple[list[JSON], list[JSON]]:
@@ -269,10 +275,10 @@ def image_block(url: Any, where: str) -> JSON:
             f"'{where}': images must be base64 png, jpeg, gif or webp data URLs", param=where
         )
     try:
-        raw = base64.b64decode(data, validate=True)
+        base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest(f"'{where}': the image data is not valid base64", param=where) from None
-    return {"image": {"format": image_format, "source": {"bytes": base64.b64encode(raw).decode()}}}
+    return {"image": {"format": image_format, "source": {"bytes": data}}}
 
 
 def assistant_blocks(message: Message, where: str) -> list[JSON]:

@@ -133,6 +133,13 @@ def test_tools_and_tool_choice() -> None:
     }
 
 
+def test_forcing_a_tool_without_tools_is_rejected() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        converse(messages=[{"role": "user", "content": "x"}], tool_choice="required")
+    assert caught.value.param == "tool_choice"
+    assert "toolConfig" not in converse(messages=[{"role": "user", "content": "x"}], tool_choice="auto")
+
+
 def test_tool_choice_none_keeps_tools_only_when_the_history_needs_them() -> None:
     plain = converse(messages=[{"role": "user", "content": "x"}], tools=[TOOL], tool_choice="none")
     assert "toolConfig" not in plain

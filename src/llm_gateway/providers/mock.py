@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from llm_gateway.core.config import ProviderSettings
-from llm_gateway.core.errors import UpstreamTimeout
+from llm_gateway.core.errors import InvalidRequest, UpstreamTimeout
 from llm_gateway.core.types import (
     ChatChunk,
     ChatCompletion,
@@ -140,8 +140,12 @@ class MockProvider(Provider):
         self, request: dict[str, Any], model: str, *, timeout: float | None = None
     ) -> dict[str, Any]:
         raw = request.get("input")
-        inputs = [raw] if isinstance(raw, str) else list(raw or [])
+        if not isinstance(raw, str | list):
+            raise InvalidRequest("'input' must be a string or an array", param="input")
+        inputs = [raw] if isinstance(raw, str) else raw
         size = request.get("dimensions") or self.settings.embedding_dimensions
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 4096:
+            raise InvalidRequest("'dimensions' must be an integer from 1 to 4096", param="dimensions")
         data = []
         for index, item in enumerate(inputs):
             vector = mock_embedding(str(item), int(size))

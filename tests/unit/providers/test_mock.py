@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.core.errors import UpstreamTimeout
+from llm_gateway.core.errors import InvalidRequest, UpstreamTimeout
 from llm_gateway.core.types import ChatChunk, ChatRequest
 from llm_gateway.providers.mock import DEFAULT_REPLY, MockProvider, MockSettings, mock_embedding
 from llm_gateway.providers.transport import HttpClient
@@ -205,3 +205,23 @@ async def test_base64_embeddings_decode_to_the_same_floats() -> None:
     assert isinstance(text, str)
     decoded = struct.unpack("<5f", base64.b64decode(text))
     assert decoded == pytest.approx(floats["data"][0]["embedding"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("request_body", "param"),
+    [
+        ({"input": 5}, "input"),
+        ({"input": None}, "input"),
+        ({"input": {"text": "x"}}, "input"),
+        ({"input": "x", "dimensions": "8"}, "dimensions"),
+        ({"input": "x", "dimensions": -1}, "dimensions"),
+        ({"input": "x", "dimensions": 5000}, "dimensions"),
+        ({"input": "x", "dimensions": True}, "dimensions"),
+    ],
+)
+async def test_bad_embedding_requests_are_400_naming_the_field(
+    request_body: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        await mock().embed(request_body, "e")
+    assert caught.value.param == param and caught.value.status_code == 400

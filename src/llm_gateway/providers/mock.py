@@ -123,7 +123,9 @@ class MockProvider(Provider):
         await asyncio.sleep(ms / 1000)
 
     @staticmethod
-    def _chunk(base: dict[str, Any], delta: Message, finish: str | None, usage: Usage | None = None) -> ChatChunk:
+    def _chunk(
+        base: dict[str, Any], delta: Message, finish: str | None, usage: Usage | None = None
+    ) -> ChatChunk:
         choice: ChunkChoice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
         chunk: ChatChunk = {
             "id": base["id"],

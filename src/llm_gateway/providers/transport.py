@@ -160,10 +160,14 @@ def error_for_status(
 ) -> ProviderError:
     """The generic mapping of an upstream HTTP status; adapters handle their special codes first."""
     if status == 429:
-        return UpstreamRateLimited(message, provider=provider, code=code, param=param, retry_after=retry_after)
+        return UpstreamRateLimited(
+            message, provider=provider, code=code, param=param, retry_after=retry_after
+        )
     if status == 529:
         return UpstreamOverloaded(
-            f"upstream provider {provider!r} is overloaded: {message}", provider=provider, retry_after=retry_after
+            f"upstream provider {provider!r} is overloaded: {message}",
+            provider=provider,
+            retry_after=retry_after,
         )
     if status >= 500:
         return UpstreamUnavailable(

@@ -29,6 +29,7 @@ Provider adapters map their own statuses and bodies into this tree; nothing abov
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 
@@ -138,7 +139,7 @@ class ProviderError(GatewayError):
         self.provider = provider
         self.retry_after = retry_after
         if retry_after is not None:
-            self.headers.setdefault("retry-after", str(max(0, round(retry_after))))
+            self.headers.setdefault("retry-after", str(max(0, math.ceil(retry_after))))
 
 
 class UpstreamStatusError(ProviderError):

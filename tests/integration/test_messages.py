@@ -3,6 +3,7 @@ natively to an `anthropic` upstream, and translated to an OpenAI-compatible one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -61,8 +62,9 @@ def gateway(
 
 
 @pytest.fixture
-def client(gateway: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0, timeout=10)
+def client(gateway: GatewayProcess) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0, timeout=10) as client:
+        yield client
 
 
 def test_native_pass_through_leaves_the_body_untouched(
@@ -305,16 +307,15 @@ def test_translated_error_mid_stream(client: anthropic.Anthropic) -> None:
 
 
 def test_auth_errors_are_anthropic_shaped(gateway: GatewayProcess) -> None:
-    unauthenticated = anthropic.Anthropic(base_url=gateway.url, api_key="wrong", max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError) as caught:
-        unauthenticated.messages.create(
-            model="gpt-test", max_tokens=10, messages=[{"role": "user", "content": "x"}]
-        )
+    request: Any = {"model": "gpt-test", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    with (
+        anthropic.Anthropic(base_url=gateway.url, api_key="wrong", max_retries=0) as unauthenticated,
+        pytest.raises(anthropic.AuthenticationError) as caught,
+    ):
+        unauthenticated.messages.create(**request)
     assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
-    bearer = anthropic.Anthropic(base_url=gateway.url, auth_token=MASTER_KEY, max_retries=0)
-    message = bearer.messages.create(
-        model="gpt-test", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
-    )
+    with anthropic.Anthropic(base_url=gateway.url, auth_token=MASTER_KEY, max_retries=0) as bearer:
+        message = bearer.messages.create(**request)
     assert message.content[0].type == "text"
 
 

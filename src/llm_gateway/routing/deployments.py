@@ -3,8 +3,10 @@ and the routing policy (top-level `routing:` merged with the model's own) it is 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from llm_gateway.core.config import Deployment, GatewayConfig, RoutingOverride, RoutingSettings
 from llm_gateway.core.errors import ModelNotFound
@@ -25,6 +27,8 @@ class Target:
     rpm: int | None = None
     tpm: int | None = None
     cost: float | None = None
+    time_limit: float = math.inf
+    """The longest one attempt can take before the provider's own timeout ends it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,10 @@ class Group:
     context_window_fallbacks: tuple[str, ...] = ()
     content_policy_fallbacks: tuple[str, ...] = ()
     hedge_quantile: float | None = field(default=None, compare=False)
+    cum_weights: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cum_weights", tuple(accumulate(t.weight for t in self.targets)))
 
 
 def merged_policy(defaults: RoutingSettings, override: RoutingOverride) -> RoutingSettings:
@@ -74,6 +82,7 @@ class ModelCatalog:
                     rpm=d.rpm,
                     tpm=d.tpm,
                     cost=deployment_cost(d),
+                    time_limit=d.timeout or providers[d.provider].settings.timeout,
                 )
                 for index, d in enumerate(group.deployments)
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from bisect import bisect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -26,9 +27,9 @@ from llm_gateway.routing.breaker import Circuit
 from llm_gateway.routing.capacity import tokens_used
 from llm_gateway.routing.deployments import Group, ModelCatalog, Target
 from llm_gateway.routing.fallbacks import continues, fallback_chain
-from llm_gateway.routing.health import HealthBoard
+from llm_gateway.routing.health import DeploymentHealth, HealthBoard
 from llm_gateway.routing.hedge import race
-from llm_gateway.routing.relay import Primed, close, guarded
+from llm_gateway.routing.relay import close, guarded
 from llm_gateway.routing.retry import retry_delay
 from llm_gateway.routing.strategies import STRATEGIES
 
@@ -37,8 +38,8 @@ C = TypeVar("C")
 
 ATTEMPTS_HEADER = "x-llm-gateway-attempts"
 
-One = Callable[[Target, Group, "_Budget"], Coroutine[Any, Any, T]]
-"""One attempt at one deployment, with health accounting."""
+Run = Callable[[Target, Group, "_Budget", Any], Coroutine[Any, Any, Any]]
+"""One attempt at one deployment, with health accounting: `_call_one` or `_open_one`."""
 
 
 @dataclass(slots=True)
@@ -82,6 +83,7 @@ class Executor:
         self.health = health or HealthBoard(clock=clock)
         self._clock = clock
         self._sleep = sleep
+        self._by_group: dict[str, tuple[tuple[Target, ...], tuple[DeploymentHealth, ...]]] = {}
 
     async def call(
         self,
@@ -97,10 +99,7 @@ class Executor:
         `retries=False` makes exactly one attempt: no retry, fallback or hedge.
         """
 
-        async def one(target: Target, group: Group, budget: _Budget) -> T:
-            return await self._call_one(target, group, budget, attempt)
-
-        return await self._serve(group, one, fallbacks, retries, streaming=False, discard=_keep)
+        return await self._serve(group, attempt, fallbacks, retries, streaming=False)
 
     async def open_stream(
         self,
@@ -112,24 +111,20 @@ class Executor:
     ) -> Served[AsyncIterator[C]]:
         """Like `call`, for a stream: an attempt succeeds when its first chunk arrives."""
 
-        async def one(target: Target, group: Group, budget: _Budget) -> AsyncIterator[C]:
-            return await self._open_one(target, group, budget, attempt)
-
-        return await self._serve(group, one, fallbacks, retries, streaming=True, discard=close)
+        return await self._serve(group, attempt, fallbacks, retries, streaming=True)
 
     async def _serve(
         self,
         group: Group,
-        one: One[T],
+        attempt: Callable[[Target], Any],
         requested: Sequence[str] | None,
         retries: bool,
         *,
         streaming: bool,
-        discard: Callable[[T], Awaitable[None]],
-    ) -> Served[T]:
+    ) -> Served[Any]:
         budget = _Budget(self._clock() + group.policy.deadline, retries)
         try:
-            return await self._try_group(group, one, budget, streaming, discard)
+            return await self._try_group(group, attempt, budget, streaming)
         except ProviderError as error:
             last = error
         catalog = self._catalog
@@ -139,7 +134,7 @@ class Executor:
                 break
             other = catalog.group(name)
             try:
-                served = await self._try_group(other, one, budget, streaming, discard)
+                served = await self._try_group(other, attempt, budget, streaming)
             except ProviderError as error:
                 last = error
                 if continues(error):
@@ -152,14 +147,10 @@ class Executor:
         raise last
 
     async def _try_group(
-        self,
-        group: Group,
-        one: One[T],
-        budget: _Budget,
-        streaming: bool,
-        discard: Callable[[T], Awaitable[None]],
-    ) -> Served[T]:
+        self, group: Group, attempt: Callable[[Target], Any], budget: _Budget, streaming: bool
+    ) -> Served[Any]:
         policy = group.policy
+        run: Run = self._open_one if streaming else self._call_one
         limit = policy.max_attempts if budget.retries else 1
         tried: list[str] = []
         last: ProviderError | None = None
@@ -178,16 +169,16 @@ class Executor:
                 await self._sleep(delay)
             elif remaining <= 0:
                 raise last or self._deadline_passed(group)
-            if not await self._admit(target):
+            if self.health.of(target).breaker.state is not Circuit.CLOSED and not await self._admit(target):
                 continue
             room_for_two = budget.retries and limit - len(tried) >= 2
             hedge = self._hedge_delay(group, streaming) if room_for_two else None
             try:
                 if hedge is not None:
-                    return await self._hedged(group, target, tried, limit, one, budget, hedge, discard)
+                    return await self._hedged(group, target, tried, limit, run, attempt, budget, hedge)
                 tried.append(target.key)
                 budget.attempts += 1
-                return Served(await one(target, group, budget), target, budget.attempts)
+                return Served(await run(target, group, budget, attempt), target, budget.attempts)
             except ProviderError as error:
                 if not is_retryable(error):
                     raise
@@ -195,13 +186,23 @@ class Executor:
         assert last is not None
         raise last
 
-    def _candidates(self, group: Group, tried: list[str], *, closed_only: bool = False) -> list[Target]:
+    def _healths(self, group: Group) -> tuple[DeploymentHealth, ...]:
+        """The group's deployments' health, looked up once per group rather than per request."""
+        entry = self._by_group.get(group.name)
+        if entry is None or entry[0] is not group.targets:
+            healths = tuple(self.health.of(t) for t in group.targets)
+            entry = self._by_group[group.name] = (group.targets, healths)
+        return entry[1]
+
+    def _candidates(self, group: Group, tried: list[str], *, closed_only: bool = False) -> Sequence[Target]:
         """Deployments that may take the next attempt: healthy, with room, untried if possible."""
+        healths = self._healths(group)
+        if not tried and all(h.capacity is None and h.breaker.state is Circuit.CLOSED for h in healths):
+            return group.targets
         now = self._clock()
-        health = self.health
-        admitted = [t for t in group.targets if health.of(t).admits(now)]
+        admitted = [h.target for h in healths if h.admits(now)]
         if closed_only:
-            admitted = [t for t in admitted if health.of(t).breaker.state is Circuit.CLOSED]
+            admitted = [t for t in admitted if self.health.of(t).breaker.state is Circuit.CLOSED]
         if not tried:
             return admitted
         fresh = [t for t in admitted if t.key not in tried]
@@ -209,11 +210,14 @@ class Executor:
 
     def _pick(self, group: Group, tried: list[str], *, closed_only: bool = False) -> Target | None:
         candidates = self._candidates(group, tried, closed_only=closed_only)
-        if not candidates:
-            return None
-        if len(candidates) == 1:
-            return candidates[0]
-        return STRATEGIES[group.policy.strategy](candidates, self.health, self._rng)
+        if len(candidates) < 2:
+            return candidates[0] if candidates else None
+        strategy = group.policy.strategy
+        if candidates is group.targets and strategy == "weighted":
+            weights = group.cum_weights
+            chosen: Target = candidates[bisect(weights, self._rng.random() * weights[-1])]
+            return chosen
+        return STRATEGIES[strategy](candidates, self.health, self._rng)
 
     async def _admit(self, target: Target) -> bool:
         """Closed: go. Half-open: only as the probe, claimed here and, if shared, across instances."""
@@ -245,26 +249,27 @@ class Executor:
         target: Target,
         tried: list[str],
         limit: int,
-        one: One[T],
+        run: Run,
+        attempt: Callable[[Target], Any],
         budget: _Budget,
         delay: float,
-        discard: Callable[[T], Awaitable[None]],
-    ) -> Served[T]:
+    ) -> Served[Any]:
         """The attempt on `target`, raced after `delay` by one on another closed deployment."""
         chosen = [target]
         tried.append(target.key)
         budget.attempts += 1
 
-        def backup() -> Coroutine[Any, Any, T] | None:
+        def backup() -> Coroutine[Any, Any, Any] | None:
             other = self._pick(group, tried, closed_only=True)
             if other is None or len(tried) >= limit or budget.deadline <= self._clock():
                 return None
             chosen.append(other)
             tried.append(other.key)
             budget.attempts += 1
-            return one(other, group, budget)
+            return run(other, group, budget, attempt)
 
-        won = await race(lambda: one(target, group, budget), backup, delay, discard)
+        discard = close if run == self._open_one else _keep
+        won = await race(lambda: run(target, group, budget, attempt), backup, delay, discard)
         served_by = chosen[1] if won.hedged else chosen[0]
         return Served(won.value, served_by, budget.attempts, hedged=won.hedged)
 
@@ -275,12 +280,16 @@ class Executor:
         clock = self._clock
         started = clock()
         health.begin(started)
-        tokens = 0
+        remaining = budget.deadline - started
         try:
-            async with asyncio.timeout(budget.deadline - started):
+            if remaining < target.time_limit:
+                async with asyncio.timeout(remaining):
+                    value = await attempt(target)
+            else:  # the provider's own timeout ends the attempt first: no timer needed
                 value = await attempt(target)
         except ProviderError as error:
             health.failed(clock(), clock() - started, error)
+            health.end(clock())
             raise
         except TimeoutError:
             timeout = UpstreamTimeout(
@@ -288,20 +297,18 @@ class Executor:
                 provider=target.provider.name,
             )
             health.failed(clock(), clock() - started, timeout)
+            health.end(clock())
             raise timeout from None
         except BaseException:
             health.abandoned(clock(), clock() - started, False)
+            health.end(clock())
             raise
-        else:
-            now = clock()
-            health.answered(now, now - started)
-            if group.hedge_quantile is not None:
-                self.health.window(group, False).add(now - started)
-            if health.capacity is not None:
-                tokens = tokens_used(value)
-            return value
-        finally:
-            health.end(clock(), tokens)
+        now = clock()
+        health.answered(now, now - started)
+        if group.hedge_quantile is not None:
+            self.health.window(group, False).add(now - started)
+        health.end(now, tokens_used(value) if health.capacity is not None else 0)
+        return value
 
     async def _open_one(
         self, target: Target, group: Group, budget: _Budget, attempt: Callable[[Target], AsyncIterator[C]]
@@ -318,9 +325,12 @@ class Executor:
             health.end(now)
             raise
         window = self.health.window(group, True) if group.hedge_quantile is not None else None
-        first_limit = remaining if idle is None else min(remaining, idle)
+        first_limit: float | None = min(remaining, idle) if idle is not None else remaining
+        if idle is None and remaining >= target.time_limit:
+            first_limit = None  # the provider's read timeout ends a silent attempt first
         rest = guarded(stream, health, clock=self._clock, first_limit=first_limit, idle=idle, window=window)
-        return Primed(await rest.__anext__(), rest)
+        await rest.__anext__()  # the first chunk: yielded once more to the reader
+        return rest
 
     def _no_deployment(self, group: Group) -> UpstreamOverloaded:
         now = self._clock()

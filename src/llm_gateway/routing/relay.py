@@ -6,15 +6,15 @@ longer than the limit (until the first chunk: the request's remaining deadline; 
 `stream_idle_timeout`) into `UpstreamTimeout`, which the API layer renders as one SSE error
 event. The watchdog is one timer per stream re-armed lazily, not one per chunk.
 
-`Primed` hands the stream on with its first chunk already awaited (that is how the
-executor knew the attempt succeeded) and closes the rest when closed, started or not.
+The executor awaits the first chunk through the same generator (which then yields it
+again to the reader), so a routed stream costs one generator layer per chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from llm_gateway.core.errors import ProviderError, UpstreamConnectionError, UpstreamTimeout
 from llm_gateway.routing.capacity import tokens_used
@@ -76,44 +76,47 @@ async def guarded(
     health: DeploymentHealth,
     *,
     clock: Callable[[], float],
-    first_limit: float,
+    first_limit: float | None,
     idle: float | None,
     window: LatencyWindow | None = None,
 ) -> AsyncGenerator[C, None]:
-    """Yield `stream`'s chunks, recording the deployment's outcome; `health.begin` was called."""
+    """Yield `stream`'s chunks, recording the deployment's outcome (`health.begin` was called).
+
+    The first chunk is yielded twice: first to the executor, which awaits it to know the
+    attempt worked, then to whoever reads the stream. With no idle limit and no token
+    budget to count, the rest is relayed as is: the watchdog costs only when configured.
+    """
     started = clock()
-    watch = Watchdog()
-    limit: float | None = first_limit
     answered = False
-    count_tokens = health.capacity is not None and health.capacity.tpm is not None
     tokens = 0
+    watch = Watchdog() if first_limit is not None or idle is not None else None
     try:
+        try:
+            first = await _next(stream, watch, first_limit, health, answered)
+        except StopAsyncIteration:
+            raise UpstreamConnectionError(
+                f"upstream provider {health.target.provider.name!r} sent an empty stream",
+                provider=health.target.provider.name,
+            ) from None
+        answered = True
+        now = clock()
+        health.answered(now, now - started)
+        if window is not None:
+            window.add(now - started)
+        count_tokens = health.capacity is not None and health.capacity.tpm is not None
+        if count_tokens:
+            tokens += tokens_used(first)
+        yield first
+        yield first
+        if idle is None and not count_tokens:
+            async for chunk in stream:
+                yield chunk
+            return
         while True:
-            if limit is not None:
-                watch.arm(limit)
             try:
-                chunk = await stream.__anext__()
+                chunk = await _next(stream, watch, idle, health, answered)
             except StopAsyncIteration:
-                if answered:
-                    return
-                raise UpstreamConnectionError(
-                    f"upstream provider {health.target.provider.name!r} sent an empty stream",
-                    provider=health.target.provider.name,
-                ) from None
-            except asyncio.CancelledError:
-                if not watch.fired:
-                    raise
-                _uncancel()
-                raise _stalled(health, limit, answered) from None
-            finally:
-                watch.disarm()
-            if not answered:
-                answered = True
-                limit = idle
-                elapsed = clock() - started
-                health.answered(clock(), elapsed)
-                if window is not None:
-                    window.add(elapsed)
+                return
             if count_tokens:
                 tokens += tokens_used(chunk)
             yield chunk
@@ -124,9 +127,32 @@ async def guarded(
         health.abandoned(clock(), clock() - started, answered)
         raise
     finally:
-        watch.close()
+        if watch is not None:
+            watch.close()
         health.end(clock(), tokens)
         await close(stream)
+
+
+async def _next(
+    stream: AsyncIterator[C],
+    watch: Watchdog | None,
+    limit: float | None,
+    health: DeploymentHealth,
+    answered: bool,
+) -> C:
+    """The next chunk, or `UpstreamTimeout` if it takes longer than `limit` (None: no limit)."""
+    if watch is None or limit is None:
+        return await stream.__anext__()
+    watch.arm(limit)
+    try:
+        return await stream.__anext__()
+    except asyncio.CancelledError:
+        if not watch.fired:
+            raise
+        _uncancel()
+        raise _stalled(health, limit, answered) from None
+    finally:
+        watch.disarm()
 
 
 def _uncancel() -> None:
@@ -148,29 +174,3 @@ async def close(stream: AsyncIterator[C]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-class Primed(Generic[C]):
-    """A started stream: the chunk awaited during routing first, then the rest."""
-
-    __slots__ = ("_first", "_pending", "_rest")
-
-    def __init__(self, first: C, rest: AsyncGenerator[C, None]) -> None:
-        self._first: C | None = first
-        self._pending = True
-        self._rest = rest
-
-    def __aiter__(self) -> Primed[C]:
-        return self
-
-    async def __anext__(self) -> C:
-        if self._pending:
-            self._pending = False
-            first, self._first = self._first, None
-            return first  # type: ignore[return-value]
-        return await self._rest.__anext__()
-
-    async def aclose(self) -> None:
-        self._pending = False
-        self._first = None
-        await self._rest.aclose()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import openai
@@ -96,13 +96,17 @@ def fake(fake_openai: tuple[FakeOpenAI, FakeServer]) -> FakeOpenAI:
 
 
 @pytest.fixture
-def client(openai_gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10)
+def client(openai_gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10) as sdk:
+        yield sdk
 
 
 @pytest.fixture
-def async_client(openai_gateway: GatewayProcess) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10)
+async def async_client(openai_gateway: GatewayProcess) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(
+        base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10
+    ) as sdk:
+        yield sdk
 
 
 def _reachable(host: str, port: int) -> bool:

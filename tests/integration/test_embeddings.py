@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2 as httpx
@@ -53,10 +54,10 @@ def embeddings_gateway(
 
 
 @pytest.fixture
-def eclient(embeddings_gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=f"{embeddings_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10
-    )
+def eclient(embeddings_gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+    url = f"{embeddings_gateway.url}/v1"
+    with openai.OpenAI(base_url=url, api_key=MASTER_KEY, max_retries=0, timeout=10) as client:
+        yield client
 
 
 def post(gateway: GatewayProcess, body: dict[str, Any]) -> httpx.Response:
@@ -209,7 +210,7 @@ def test_chat_only_provider_is_a_400(start_gateway: GatewayFactory) -> None:
     }
     gateway = start_gateway(config)
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="none", max_retries=0, timeout=10)
-    with pytest.raises(openai.BadRequestError) as caught:
+    with client, pytest.raises(openai.BadRequestError) as caught:
         client.embeddings.create(model="chat-only", input="x")
     assert isinstance(caught.value.body, dict)
     assert (caught.value.body["param"], caught.value.body["code"]) == ("model", "model_not_supported")

@@ -4,6 +4,7 @@ Google AI Studio (tests/fakes/gemini.py) behind, and assertions on what Google r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -51,6 +52,10 @@ def gemini_gateway(
     provider = {"type": "gemini", "base_url": f"{server.url}/v1beta", "api_key": API_KEY, "timeout": 5}
     models = {f"g-{name}": {"deployments": [{"provider": "google", "model": name}]} for name in BEHAVIOURS}
     models["g-bad-key"] = {"deployments": [{"provider": "google-bad-key", "model": "echo"}]}
+    # Streamed error cases use their own deployments, so no health state carries over.
+    models.update(
+        {f"stream-{name}": group for name, group in models.items() if "error" in name or "bad" in name}
+    )
     config = {
         "providers": {"google": provider, "google-bad-key": {**provider, "api_key": "not-the-key-0000"}},
         "models": models,
@@ -60,8 +65,11 @@ def gemini_gateway(
 
 
 @pytest.fixture
-def gclient(gemini_gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gemini_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10)
+def gclient(gemini_gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(
+        base_url=f"{gemini_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10
+    ) as client:
+        yield client
 
 
 def test_plain_text(gclient: openai.OpenAI, gemini_fake: FakeGemini) -> None:
@@ -323,7 +331,9 @@ def test_google_errors_map_to_openai_errors(
 ) -> None:
     with pytest.raises(kind) as caught:
         result: Any = gclient.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "hi"}], stream=stream
+            model=f"stream-{model}" if stream else model,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=stream,
         )
         if stream:
             list(result)

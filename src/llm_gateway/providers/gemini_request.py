@@ -353,6 +353,8 @@ def media_part(url: str, where: str) -> JSON:
 def _assistant_parts(message: JSON, where: str, names: dict[str, str]) -> list[JSON]:
     content = message.get("content")
     parts = [] if content is None else _content_parts(content, where, _assistant_text)
+    # Clients often send `"content": ""` beside tool calls; Google refuses empty text parts.
+    parts = [part for part in parts if part["text"]]
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
         parts.append({"text": refusal})

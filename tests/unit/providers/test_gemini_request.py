@@ -40,6 +40,7 @@ def test_roles_system_and_merging() -> None:
             {"role": "developer", "content": [{"type": "text", "text": "s2"}]},
             {"role": "assistant", "content": "c"},
             {"role": "assistant", "content": [{"type": "text", "text": "d"}], "refusal": None},
+            {"role": "assistant", "content": ""},
             {"role": "user", "content": "e", "name": "bob"},
         ]
     )

@@ -190,10 +190,12 @@ def test_token_limit_is_context_length_exceeded() -> None:
 
 
 def test_rate_limit_keeps_retry_info() -> None:
-    details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12.5s"}]
+    details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}]
     error = mapped(429, google(429, "quota", "RESOURCE_EXHAUSTED", details))
     assert isinstance(error, UpstreamRateLimited)
-    assert error.retry_after == 12.5 and error.headers["retry-after"] == "12"
+    assert error.retry_after == 12.0 and error.headers["retry-after"] == "12"
+    fraction = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.25s"}]
+    assert retry_delay({"details": fraction}) == 0.25
     assert mapped(429, google(429, "quota", "RESOURCE_EXHAUSTED"), {"retry-after": "3"}).retry_after == 3.0
     assert retry_delay({"details": [{"@type": "x.google.rpc.RetryInfo", "retryDelay": "soon"}]}) is None
 

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
-from tests.gateway import GatewayProcess
+from tests.gateway import GatewayProcess, free_port
 from tests.integration.routed import HI, ordered, received, routed_config
 
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -114,6 +114,22 @@ def test_the_admin_api_needs_the_master_key(gateway: GatewayProcess) -> None:
     rows = httpx2.get(url, headers=AUTH, timeout=5).json()["data"]
     fields = {"model", "deployment", "circuit", "in_flight", "ewma_latency_ms", "recent_error_rate"}
     assert fields <= set(rows[0])
+
+
+def test_an_unreachable_redis_leaves_breakers_local(
+    fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory, fake: FakeOpenAI
+) -> None:
+    config = routed_config(
+        fake_openai[1].url,
+        {"alone": ordered("flaky-99-500-u", "upstream-ok")},
+        routing={"breaker": {"failures": 1, "cooldown": 60}},
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    gateway = start_gateway(config)
+    assert ask(gateway, "alone").headers["x-llm-gateway-attempts"] == "2"
+    assert circuit(gateway, "alone/0:fake/flaky-99-500-u") == "open"
+    assert ask(gateway, "alone").headers["x-llm-gateway-attempts"] == "1"
+    assert "circuit breakers are local" in gateway.log()
 
 
 @pytest.mark.redis

@@ -110,7 +110,7 @@ def generation_config(body: JSON) -> JSON:
     config.update(_response_format(body.get("response_format")))
     effort = body.get("reasoning_effort")
     if effort is not None:
-        if effort not in THINKING_BUDGETS:
+        if not isinstance(effort, str) or effort not in THINKING_BUDGETS:
             allowed = ", ".join(THINKING_BUDGETS)
             raise invalid("reasoning_effort", f"must be one of {allowed}")
         config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort]}

@@ -171,6 +171,9 @@ def test_unusable_media_urls_are_400s(url: str) -> None:
         ({"response_format": {"type": "xml"}}, "response_format.type"),
         ({"response_format": {"type": "json_schema", "json_schema": {}}}, "response_format.json_schema.schema"),  # noqa: E501
         ({"reasoning_effort": "max"}, "reasoning_effort"),
+        ({"reasoning_effort": {"level": "high"}}, "reasoning_effort"),
+        ({"tool_choice": {"type": "function", "function": {}}}, "tool_choice"),
+        ({"stream_options": ["include_usage"]}, "stream_options"),
         ({"tools": {}}, "tools"),
         ({"tools": [{"type": "function", "function": {}}]}, "tools[0].function.name"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": 1}}]}, "tools[0].function.parameters"),  # noqa: E501

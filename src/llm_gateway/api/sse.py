@@ -39,7 +39,16 @@ async def openai_events(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
         log.warning("stream failed after the first chunk: %s", exc.message)
         yield error_event(exc)
         return
+    finally:
+        # Close the source now, not at garbage collection: it holds the upstream connection.
+        await close_iterator(chunks)
     yield DONE
+
+
+async def close_iterator(iterator: AsyncIterator[Any]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 class EventStreamResponse(Response):
@@ -77,8 +86,6 @@ class EventStreamResponse(Response):
                 raise
         finally:
             watcher.cancel()
-            aclose = getattr(self.events, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_iterator(self.events)
             if self.on_close is not None:
                 self.on_close()

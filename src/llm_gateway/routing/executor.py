@@ -15,6 +15,7 @@ hedge, which is opt-in per model.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from bisect import bisect
@@ -332,18 +333,31 @@ class Executor:
         await rest.__anext__()  # the first chunk: yielded once more to the reader
         return rest
 
-    def _no_deployment(self, group: Group) -> UpstreamOverloaded:
+    def _no_deployment(self, group: Group) -> ProviderError:
+        """Every deployment is cooling down. The client gets the failure that opened the most
+        recent circuit (a bad upstream key stays a 401, an outage a 502), saying so, with a
+        retry-after for the first circuit to half-open."""
         now = self._clock()
-        waits = [
-            self.health.of(t).breaker.until - now
-            for t in group.targets
-            if self.health.of(t).breaker.state is Circuit.OPEN
-        ]
-        return UpstreamOverloaded(
-            f"no healthy deployment of model {group.name!r} can take the request now",
-            code="no_healthy_deployment",
-            retry_after=max(min(waits), 1.0) if waits else None,
+        cooling = [self.health.of(t) for t in group.targets if self.health.of(t).breaker.state is Circuit.OPEN]
+        wait = max(min(h.breaker.until for h in cooling) - now, 1.0) if cooling else None
+        causes = [h for h in cooling if h.last_error is not None]
+        if not causes:
+            return UpstreamOverloaded(
+                f"no healthy deployment of model {group.name!r} can take the request now",
+                code="no_healthy_deployment",
+                retry_after=wait,
+            )
+        cause = max(causes, key=lambda h: h.breaker.opened_at).last_error
+        assert cause is not None
+        error = type(cause).__new__(type(cause))  # a fresh instance: exceptions are not shared
+        error.__dict__.update(cause.__dict__)
+        error.message = (
+            f"{cause.message} (every deployment of model {group.name!r} is cooling down after "
+            f"failures like this one; retry in {math.ceil(wait or 1)} s)"
         )
+        error.args = (error.message,)
+        error.headers = {**cause.headers, "retry-after": str(math.ceil(wait or 1))}
+        return error
 
     def _deadline_passed(self, group: Group) -> UpstreamTimeout:
         return UpstreamTimeout(f"model {group.name!r}: the request deadline passed before an attempt")

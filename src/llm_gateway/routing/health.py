@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from llm_gateway.core.config import BreakerSettings
-from llm_gateway.core.errors import UpstreamTimeout
+from llm_gateway.core.errors import ProviderError, UpstreamTimeout
 from llm_gateway.routing.breaker import Breaker, Circuit
 from llm_gateway.routing.capacity import Capacity, RateWindow
 from llm_gateway.routing.deployments import Group, Target
@@ -29,7 +29,7 @@ ProbeClaim = Callable[[str, float], Awaitable[bool]]
 
 
 class DeploymentHealth:
-    __slots__ = ("_board", "breaker", "capacity", "ewma", "in_flight", "target")
+    __slots__ = ("_board", "breaker", "capacity", "ewma", "in_flight", "last_error", "target")
 
     def __init__(self, target: Target, board: HealthBoard) -> None:
         self.target = target
@@ -37,6 +37,7 @@ class DeploymentHealth:
         self.breaker = Breaker(board.settings)
         self.ewma = PeakEwma()
         self.in_flight = 0
+        self.last_error: ProviderError | None = None
         self.capacity = Capacity(target.rpm, target.tpm) if (target.rpm or target.tpm) else None
 
     def admits(self, now: float) -> bool:
@@ -57,6 +58,8 @@ class DeploymentHealth:
 
     def failed(self, now: float, elapsed: float, error: BaseException) -> None:
         counts, trip_for = breaker_verdict(error, self._board.settings)
+        if counts and isinstance(error, ProviderError):
+            self.last_error = error
         if isinstance(error, UpstreamTimeout):
             self.ewma.observe(elapsed, now)
         if not counts:

@@ -258,17 +258,28 @@ async def test_an_open_circuit_is_skipped_until_its_probe_closes_it() -> None:
     assert health.breaker.circuit(clock.now) is Circuit.CLOSED
 
 
-async def test_no_healthy_deployment_is_a_503_with_retry_after() -> None:
+async def test_all_open_circuits_repeat_the_failure_that_opened_them() -> None:
     executor, cat, upstream, _ = setup(
         {"m": deployments("key")}, {"key": [UpstreamStatusError("bad key", status=401)]}
     )
     with pytest.raises(UpstreamStatusError):
         await executor.call(cat.group("m"), upstream.call)
+    with pytest.raises(UpstreamStatusError) as caught:
+        await executor.call(cat.group("m"), upstream.call)
+    assert caught.value.status_code == 401
+    assert caught.value.message.startswith("bad key (every deployment of model 'm' is cooling down")
+    assert caught.value.headers["retry-after"] == "30"
+    assert upstream.calls == ["key"]
+
+
+async def test_open_circuits_without_a_recorded_cause_are_a_503() -> None:
+    executor, cat, upstream, clock = setup({"m": deployments("a")}, {})
+    executor.health.of(cat.group("m").targets[0]).breaker.force_open(clock.now, clock.now + 12)
     with pytest.raises(UpstreamOverloaded) as caught:
         await executor.call(cat.group("m"), upstream.call)
     assert caught.value.code == "no_healthy_deployment"
-    assert caught.value.headers["retry-after"] == "30"
-    assert upstream.calls == ["key"]
+    assert caught.value.headers["retry-after"] == "12"
+    assert upstream.calls == []
 
 
 async def test_the_shared_probe_claim_is_respected() -> None:
@@ -282,8 +293,9 @@ async def test_the_shared_probe_claim_is_respected() -> None:
         return False
 
     executor.health.claim_probe = someone_else_probes
-    with pytest.raises(UpstreamOverloaded):
+    with pytest.raises(UpstreamStatusError) as caught:
         await executor.call(cat.group("m"), upstream.call)
+    assert caught.value.status_code == 403
     assert upstream.calls == ["a"]
 
 

@@ -57,9 +57,17 @@ def openai_config(upstream_url: str, models: dict[str, str], **extra: Any) -> di
     """A config with one `openai` provider at `upstream_url` serving public→upstream model ids."""
     return {
         "providers": {
-            "fake": {"type": "openai", "base_url": f"{upstream_url}/v1", "api_key": UPSTREAM_KEY, "timeout": 5},
+            "fake": {
+                "type": "openai",
+                "base_url": f"{upstream_url}/v1",
+                "api_key": UPSTREAM_KEY,
+                "timeout": 5,
+            },
         },
-        "models": {public: {"deployments": [{"provider": "fake", "model": upstream}]} for public, upstream in models.items()},
+        "models": {
+            public: {"deployments": [{"provider": "fake", "model": upstream}]}
+            for public, upstream in models.items()
+        },
         **extra,
     }
 
@@ -97,7 +105,9 @@ def fake(fake_openai: tuple[FakeOpenAI, FakeServer]) -> FakeOpenAI:
 
 @pytest.fixture
 def client(openai_gateway: GatewayProcess) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10) as sdk:
+    with openai.OpenAI(
+        base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10
+    ) as sdk:
         yield sdk
 
 

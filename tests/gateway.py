@@ -49,7 +49,9 @@ class GatewayProcess:
 
     def start(self, timeout: float = 20) -> GatewayProcess:
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -82,7 +84,9 @@ class GatewayProcess:
             return self.process.wait()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `llm-gateway ARGS` to completion (for config errors and other one-shot commands)."""
     return subprocess.run(
         [sys.executable, "-m", "llm_gateway.cli", *args],

@@ -115,7 +115,9 @@ class FakeOpenAI:
                 request.transport.close()
                 return response
             if model == "midstream-error" and index == 1:
-                await response.write(b'data: {"error": {"message": "upstream exploded", "type": "server_error"}}\n\n')
+                await response.write(
+                    b'data: {"error": {"message": "upstream exploded", "type": "server_error"}}\n\n'
+                )
                 return response
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
             await asyncio.sleep(drip_ms / 1000)
@@ -128,9 +130,16 @@ class FakeOpenAI:
         body = orjson.loads(raw)
         self.requests.append(Received(request.path, dict(request.headers), body, raw))
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(i)]} for i in range(len(inputs))]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(i)]} for i in range(len(inputs))
+        ]
         return web.json_response(
-            {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": 3, "total_tokens": 3},
+            }
         )
 
 
@@ -143,7 +152,9 @@ def error_response(kind: str) -> web.Response:
         message = f"fake upstream error {kind}"
     headers = {"retry-after": "7"} if status == 429 else {}
     body = {"error": {"message": message, "type": "fake_error", "param": None, "code": code}}
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
+    return web.Response(
+        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
+    )
 
 
 def flaky_failure(model: str, count: int) -> web.Response | None:
@@ -192,7 +203,11 @@ def answer_message(body: dict[str, Any], model: str) -> dict[str, Any]:
 def usage_for(body: dict[str, Any], message: dict[str, Any]) -> dict[str, int]:
     prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
     completion_tokens = len(str(message.get("content") or "").split()) or 1
-    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
 
 
 def completion(body: dict[str, Any], model: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -209,7 +224,12 @@ def completion(body: dict[str, Any], model: str, message: dict[str, Any]) -> dic
 
 
 def stream_chunks(body: dict[str, Any], model: str, message: dict[str, Any]) -> list[dict[str, Any]]:
-    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    base = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -217,7 +237,12 @@ def stream_chunks(body: dict[str, Any], model: str, message: dict[str, Any]) -> 
     chunks = [chunk({"role": "assistant", "content": ""})]
     if message.get("tool_calls"):
         call = message["tool_calls"][0]
-        head = {"index": 0, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
+        head = {
+            "index": 0,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
         chunks.append(chunk({"tool_calls": [head]}))
         arguments = call["function"]["arguments"]
         for part in (arguments[:5], arguments[5:]):

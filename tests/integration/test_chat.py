@@ -69,12 +69,18 @@ def test_unknown_fields_pass_through_untouched(client: openai.OpenAI, fake: Fake
         "stop": ["\n\n", "END"],
         "user": "user-7",
         "parallel_tool_calls": False,
-        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": {"type": "object"}},
+        },
         "temperature": 0.25,
     }
     future = {"x_future_field": {"nested": [1, 2.5, "three", None, True]}, "metadata": {"k": "v"}}
     client.chat.completions.create(
-        model="gpt-test", messages=[{"role": "user", "content": "hi", "name": "bob"}], extra_body=future, **extra
+        model="gpt-test",
+        messages=[{"role": "user", "content": "hi", "name": "bob"}],
+        extra_body=future,
+        **extra,
     )
     received = fake.last().body
     for key, value in {**extra, **future}.items():
@@ -97,7 +103,9 @@ def test_tools_round_trip(client: openai.OpenAI) -> None:
         }
     ]
     messages: list[dict[str, object]] = [{"role": "user", "content": "Weather in Paris?"}]
-    first = client.chat.completions.create(model="tools-model", messages=messages, tools=tools, tool_choice="auto")  # type: ignore[arg-type]
+    first = client.chat.completions.create(
+        model="tools-model", messages=messages, tools=tools, tool_choice="auto"
+    )  # type: ignore[arg-type]
     call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
     assert first.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather"
@@ -111,7 +119,10 @@ def test_tools_round_trip(client: openai.OpenAI) -> None:
 def test_streamed_tool_call_deltas(client: openai.OpenAI) -> None:
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
     stream = client.chat.completions.create(
-        model="tools-model", messages=[{"role": "user", "content": "Weather?"}], tools=tools, stream=True  # type: ignore[list-item]
+        model="tools-model",
+        messages=[{"role": "user", "content": "Weather?"}],
+        tools=tools,
+        stream=True,  # type: ignore[list-item]
     )
     arguments, name, finish = "", None, None
     for chunk in stream:
@@ -132,6 +143,7 @@ def test_models_lists_public_names(client: openai.OpenAI) -> None:
 
 def test_stream_chunks_are_flushed_as_they_arrive(client: openai.OpenAI) -> None:
     """The upstream sends a chunk every 50 ms for a minute; the client sees them 50 ms apart."""
+    import itertools
     import time
 
     start = time.monotonic()
@@ -146,5 +158,5 @@ def test_stream_chunks_are_flushed_as_they_arrive(client: openai.OpenAI) -> None
             break
     stream.close()
     assert arrivals[0] < 2.0
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert all(gap > 0.02 for gap in gaps), gaps

@@ -25,8 +25,12 @@ def wait_for(condition, timeout: float = 3.0) -> bool:  # type: ignore[no-untype
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_disconnect_while_waiting_cancels_upstream(openai_gateway: GatewayProcess, fake: FakeOpenAI, stream: bool) -> None:
-    impatient = openai.OpenAI(base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=0.4)
+def test_disconnect_while_waiting_cancels_upstream(
+    openai_gateway: GatewayProcess, fake: FakeOpenAI, stream: bool
+) -> None:
+    impatient = openai.OpenAI(
+        base_url=f"{openai_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=0.4
+    )
     with pytest.raises(openai.APITimeoutError):
         impatient.chat.completions.create(model="hang-model", messages=HI, stream=stream)  # type: ignore[arg-type]
     assert wait_for(lambda: "hang" in fake.cancelled, timeout=1.0), "upstream request still running"
@@ -35,7 +39,9 @@ def test_disconnect_while_waiting_cancels_upstream(openai_gateway: GatewayProces
 def test_disconnect_mid_stream_closes_upstream(openai_gateway: GatewayProcess, fake: FakeOpenAI) -> None:
     body = {"model": "drip-model", "messages": HI, "stream": True}
     headers = {"authorization": f"Bearer {MASTER_KEY}"}
-    with httpx2.stream("POST", f"{openai_gateway.url}/v1/chat/completions", json=body, headers=headers) as response:
+    with httpx2.stream(
+        "POST", f"{openai_gateway.url}/v1/chat/completions", json=body, headers=headers
+    ) as response:
         assert response.status_code == 200
         lines = response.iter_lines()
         received = [next(lines) for _ in range(6)]

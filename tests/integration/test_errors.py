@@ -65,7 +65,9 @@ def test_missing_or_wrong_key_is_401(openai_gateway: GatewayProcess) -> None:
     for key in ("", "sk-wrong"):
         headers = {"authorization": f"Bearer {key}"} if key else {}
         response = httpx2.post(
-            f"{openai_gateway.url}/v1/chat/completions", json={"model": "gpt-test", "messages": HI}, headers=headers
+            f"{openai_gateway.url}/v1/chat/completions",
+            json={"model": "gpt-test", "messages": HI},
+            headers=headers,
         )
         assert assert_openai_error(response, 401)["type"] == "authentication_error"
     wrong = openai.OpenAI(base_url=f"{openai_gateway.url}/v1", api_key="sk-wrong", max_retries=0)

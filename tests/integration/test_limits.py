@@ -16,7 +16,9 @@ AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 
 
 @pytest.fixture(scope="module")
-def small_gateway(fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory) -> GatewayProcess:
+def small_gateway(
+    fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory
+) -> GatewayProcess:
     config = openai_config(fake_openai[1].url, {"gpt-test": "upstream-gpt"}, master_key=MASTER_KEY)
     config["server"] = {"max_request_bytes": 4096, "max_header_bytes": 2048}
     return start_gateway(config)

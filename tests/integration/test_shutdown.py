@@ -14,14 +14,18 @@ from tests.fakes.server import FakeServer
 HI = [{"role": "user", "content": "hi"}]
 
 
-def test_sigterm_drains_in_flight_requests(fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory) -> None:
+def test_sigterm_drains_in_flight_requests(
+    fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory
+) -> None:
     config = openai_config(fake_openai[1].url, {"slow": "slow-800", "drip": "drip-20-50"})
     config["server"] = {"drain_timeout": 10}
     gateway = start_gateway(config)
     results: dict[str, object] = {}
 
     def plain() -> None:
-        response = httpx2.post(f"{gateway.url}/v1/chat/completions", json={"model": "slow", "messages": HI}, timeout=10)
+        response = httpx2.post(
+            f"{gateway.url}/v1/chat/completions", json={"model": "slow", "messages": HI}, timeout=10
+        )
         results["plain"] = response.status_code
 
     def streamed() -> None:

@@ -38,7 +38,9 @@ def check_chat_request(body: dict[str, Any]) -> None:
         raise InvalidRequest("'messages' must be a non-empty array", param="messages")
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise InvalidRequest(f"'messages[{index}]' must be an object with a string 'role'", param=f"messages[{index}]")
+            raise InvalidRequest(
+                f"'messages[{index}]' must be an object with a string 'role'", param=f"messages[{index}]"
+            )
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean", param="stream")

@@ -34,5 +34,8 @@ async def chat_completions(request: Request, chat: ChatServiceDep) -> Response:
 @router.get("/v1/models")
 async def list_models(runtime: RuntimeDep) -> Response:
     created = 0
-    data = [{"id": name, "object": "model", "created": created, "owned_by": "llm-gateway"} for name in runtime.catalog.names]
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": "llm-gateway"}
+        for name in runtime.catalog.names
+    ]
     return Response(content=orjson.dumps({"object": "list", "data": data}), media_type="application/json")

@@ -29,7 +29,9 @@ async def simple_chat(request: Request, chat: ChatServiceDep) -> Response:
         return EventStreamResponse(_encoded(events), headers=served_headers(streamed))
     served = await until_disconnected(request.receive, chat.complete(chat_request))
     answer = simple_answer(served.value, served.target.provider.name)
-    return Response(content=orjson.dumps(answer), media_type="application/json", headers=served_headers(served))
+    return Response(
+        content=orjson.dumps(answer), media_type="application/json", headers=served_headers(served)
+    )
 
 
 async def _encoded(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import orjson
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import (
@@ -39,7 +39,8 @@ class OpenAISettings(ProviderSettings):
     base_url: str = "https://api.openai.com/v1"
     api_key: SecretStr | None = None
     organization: str | None = None
-    headers: dict[str, str] = {}
+    # Extra headers may carry credentials: kept out of repr like api_key.
+    headers: Annotated[dict[str, str], Field(default_factory=dict, repr=False)]
 
 
 def openai_error(

@@ -162,8 +162,12 @@ class Executor:
             remaining = budget.deadline - self._clock()
             if target.key in tried and last is not None:
                 delay = retry_delay(
-                    len(tried), last, base=policy.backoff_base, cap=policy.backoff_max,
-                    rng=self._rng, remaining=remaining,
+                    len(tried),
+                    last,
+                    base=policy.backoff_base,
+                    cap=policy.backoff_max,
+                    rng=self._rng,
+                    remaining=remaining,
                 )
                 if delay is None:
                     raise last
@@ -338,7 +342,9 @@ class Executor:
         recent circuit (a bad upstream key stays a 401, an outage a 502), saying so, with a
         retry-after for the first circuit to half-open."""
         now = self._clock()
-        cooling = [self.health.of(t) for t in group.targets if self.health.of(t).breaker.state is Circuit.OPEN]
+        cooling = [
+            self.health.of(t) for t in group.targets if self.health.of(t).breaker.state is Circuit.OPEN
+        ]
         wait = max(min(h.breaker.until for h in cooling) - now, 1.0) if cooling else None
         causes = [h for h in cooling if h.last_error is not None]
         if not causes:

@@ -23,7 +23,9 @@ class ChatService:
     def resolve(self, request: ChatRequest) -> Group:
         model = request.get("model") or self._catalog.default_model
         if not model:
-            raise InvalidRequest("you must provide a model parameter", param="model", code="missing_required_parameter")
+            raise InvalidRequest(
+                "you must provide a model parameter", param="model", code="missing_required_parameter"
+            )
         return self._catalog.group(model)
 
     def client_fallbacks(self, request: ChatRequest) -> tuple[ChatRequest, list[str] | None]:

@@ -142,7 +142,9 @@ def test_is_retryable(error: BaseException, retryable: bool) -> None:
     assert is_retryable(error) is retryable
 
 
-@pytest.mark.parametrize(("seconds", "header"), [(7, "7"), (1.4, "2"), (0.5, "1"), (1.6, "2"), (0, "0"), (-3, "0")])
+@pytest.mark.parametrize(
+    ("seconds", "header"), [(7, "7"), (1.4, "2"), (0.5, "1"), (1.6, "2"), (0, "0"), (-3, "0")]
+)
 def test_retry_after_becomes_a_header(seconds: float, header: str) -> None:
     error = UpstreamRateLimited("slow down", provider="p", retry_after=seconds)
     assert error.retry_after == seconds

@@ -81,6 +81,10 @@ def anthropic_error(
         )
     if status == 504 or kind == "timeout_error":
         return UpstreamTimeout(f"upstream provider {provider!r} timed out: {text}", provider=provider)
+    if status == 429 or kind == "rate_limit_error":
+        # The gateway-wide code, as for every provider; the Anthropic front door still
+        # renders its own `rate_limit_error` type from the status.
+        return UpstreamRateLimited(text, provider=provider, retry_after=retry_after)
     return error_for_status(status, text, provider=provider, code=kind, retry_after=retry_after)
 
 

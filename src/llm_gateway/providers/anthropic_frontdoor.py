@@ -54,6 +54,21 @@ def reject(param: str, why: str) -> InvalidRequest:
     return InvalidRequest(f"{param}: {why}", param=param)
 
 
+def _string(value: Any, param: str) -> str:
+    if not isinstance(value, str):
+        raise reject(param, "Input should be a valid string")
+    return value
+
+
+def _list(value: Any, param: str) -> list[Any]:
+    """An optional array field: absent is empty, anything but an array is a 400."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise reject(param, "Input should be a valid list")
+    return value
+
+
 def to_chat_request(body: JSON) -> ChatRequest:
     """The chat request for an Anthropic Messages body (addressed to the same public model)."""
     for key, value in body.items():
@@ -65,20 +80,35 @@ def to_chat_request(body: JSON) -> ChatRequest:
     request: dict[str, Any] = {"messages": chat_messages(body), "max_tokens": max_tokens}
     if isinstance(body.get("model"), str):
         request["model"] = body["model"]
-    for key in ("temperature", "top_p", "top_k"):
-        if body.get(key) is not None:
-            request[key] = body[key]
-    if body.get("stop_sequences"):
-        request["stop"] = list(body["stop_sequences"])
-    user = (body.get("metadata") or {}).get("user_id")
-    if user is not None:
-        request["user"] = str(user)
+    for key, kind in (("temperature", (int, float)), ("top_p", (int, float)), ("top_k", int)):
+        value = body.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise reject(key, "Input should be a valid " + ("integer" if kind is int else "number"))
+            request[key] = value
+    stop = _list(body.get("stop_sequences"), "stop_sequences")
+    if stop:
+        request["stop"] = [_string(item, f"stop_sequences.{i}") for i, item in enumerate(stop)]
+    request.update(user_field(body.get("metadata")))
     request.update(chat_tools(body))
     request.update(output_options(body.get("output_config")))
     if body.get("stream"):
         request["stream"] = True
         request["stream_options"] = {"include_usage": True}
     return cast(ChatRequest, request)
+
+
+def user_field(metadata: Any) -> JSON:
+    """`metadata.user_id` as the chat `user`; Anthropic's metadata has no other key."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise reject("metadata", "Input should be a valid dictionary")
+    for key, value in metadata.items():
+        if key != "user_id" and value is not None:
+            raise reject(f"metadata.{key}", "Extra inputs are not permitted")
+    user = metadata.get("user_id")
+    return {} if user is None else {"user": _string(user, "metadata.user_id")}
 
 
 def chat_messages(body: JSON) -> list[Message]:
@@ -91,6 +121,9 @@ def chat_messages(body: JSON) -> list[Message]:
         raise reject("messages", "must be a non-empty array")
     for index, turn in enumerate(turns):
         role = turn.get("role") if isinstance(turn, dict) else None
+        for key, value in turn.items() if isinstance(turn, dict) else ():
+            if key not in ("role", "content") and value is not None:
+                raise reject(f"messages.{index}.{key}", "Extra inputs are not permitted")
         if role == "user":
             messages.extend(_user(turn.get("content"), f"messages.{index}"))
         elif role == "assistant":
@@ -110,7 +143,7 @@ def system_text(system: Any) -> str:
     for index, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
             raise reject(f"system.{index}", "must be a text block")
-        parts.append(str(block.get("text", "")))
+        parts.append(_string(block.get("text"), f"system.{index}.text"))
     return "\n\n".join(parts)
 
 
@@ -132,7 +165,7 @@ def _user(content: Any, where: str) -> list[Message]:
         if kind == "tool_result":
             results.append(tool_message(block, at))
         elif kind == "text":
-            parts.append({"type": "text", "text": str(block.get("text", ""))})
+            parts.append({"type": "text", "text": _string(block.get("text"), f"{at}.text")})
         elif kind == "image":
             parts.append({"type": "image_url", "image_url": {"url": image_url(block.get("source"), at)}})
         elif kind == "document":
@@ -149,18 +182,19 @@ def _user(content: Any, where: str) -> list[Message]:
 def image_url(source: Any, where: str) -> str:
     kind = source.get("type") if isinstance(source, dict) else None
     if kind == "base64":
-        return f"data:{source.get('media_type')};base64,{source.get('data')}"
+        media_type = _string(source.get("media_type"), f"{where}.source.media_type")
+        return f"data:{media_type};base64,{_string(source.get('data'), f'{where}.source.data')}"
     if kind == "url":
-        return str(source.get("url"))
+        return _string(source.get("url"), f"{where}.source.url")
     raise reject(f"{where}.source", "must be a base64 or url image source")
 
 
 def document_part(source: Any, where: str) -> JSON:
     kind = source.get("type") if isinstance(source, dict) else None
     if kind == "text":
-        return {"type": "text", "text": str(source.get("data", ""))}
+        return {"type": "text", "text": _string(source.get("data"), f"{where}.source.data")}
     if kind == "base64" and source.get("media_type") == "application/pdf":
-        data_url = f"data:application/pdf;base64,{source.get('data')}"
+        data_url = f"data:application/pdf;base64,{_string(source.get('data'), f'{where}.source.data')}"
         return {"type": "file", "file": {"filename": "document.pdf", "file_data": data_url}}
     raise reject(f"{where}.source", "only base64 PDF and plain-text documents are supported for this model")
 
@@ -179,11 +213,12 @@ def tool_message(block: JSON, where: str) -> Message:
                 raise reject(
                     f"{where}.content.{index}", "only text tool results are supported for this model"
                 )
-            texts.append(str(part.get("text", "")))
+            texts.append(_string(part.get("text"), f"{where}.content.{index}.text"))
         text = "".join(texts)
     if block.get("is_error"):
         text = f"Error: {text}"
-    return {"role": "tool", "tool_call_id": str(block.get("tool_use_id")), "content": text}
+    call_id = _string(block.get("tool_use_id"), f"{where}.tool_use_id")
+    return {"role": "tool", "tool_call_id": call_id, "content": text}
 
 
 def _assistant(content: Any, where: str) -> list[Message]:
@@ -191,33 +226,43 @@ def _assistant(content: Any, where: str) -> list[Message]:
     calls: list[ToolCall] = []
     for index, block in enumerate(_blocks(content, where)):
         kind = block.get("type")
+        at = f"{where}.content.{index}"
         if kind == "text":
-            text.append(str(block.get("text", "")))
+            text.append(_string(block.get("text"), f"{at}.text"))
         elif kind == "tool_use":
-            function: ToolCallFunction = {
-                "name": str(block.get("name")),
-                "arguments": orjson.dumps(block.get("input") or {}).decode(),
-            }
-            calls.append({"id": str(block.get("id")), "type": "function", "function": function})
+            calls.append(tool_call(block, at))
         elif kind not in ("thinking", "redacted_thinking"):
-            raise reject(f"{where}.content.{index}", f"block type {kind!r} is not supported for this model")
+            raise reject(at, f"block type {kind!r} is not supported for this model")
     message: Message = {"role": "assistant", "content": "".join(text) if text or not calls else None}
     if calls:
         message["tool_calls"] = calls
     return [message]
 
 
+def tool_call(block: JSON, where: str) -> ToolCall:
+    arguments = block.get("input") or {}
+    if not isinstance(arguments, dict):
+        raise reject(f"{where}.input", "Input should be a valid dictionary")
+    function: ToolCallFunction = {
+        "name": _string(block.get("name"), f"{where}.name"),
+        "arguments": orjson.dumps(arguments).decode(),
+    }
+    return {"id": _string(block.get("id"), f"{where}.id"), "type": "function", "function": function}
+
+
 def chat_tools(body: JSON) -> JSON:
     out: JSON = {}
-    tools = body.get("tools")
+    tools = _list(body.get("tools"), "tools")
     if tools:
         out["tools"] = [function_tool(tool, f"tools.{index}") for index, tool in enumerate(tools)]
     choice = body.get("tool_choice")
-    if not isinstance(choice, dict):
+    if choice is None:
         return out
+    if not isinstance(choice, dict):
+        raise reject("tool_choice", "Input should be a valid dictionary")
     kind = choice.get("type")
     named: dict[str, Any] = {"auto": "auto", "any": "required", "none": "none"}
-    if kind in named:
+    if isinstance(kind, str) and kind in named:
         out["tool_choice"] = named[kind]
     elif kind == "tool" and isinstance(choice.get("name"), str):
         out["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
@@ -236,9 +281,12 @@ def function_tool(tool: Any, where: str) -> JSON:
     ):
         kind = tool.get("type") if isinstance(tool, dict) else None
         raise reject(where, f"only custom tools are supported for this model (got type {kind!r})")
-    function: JSON = {"name": tool["name"], "parameters": tool.get("input_schema") or {"type": "object"}}
+    schema = tool.get("input_schema") or {"type": "object"}
+    if not isinstance(schema, dict):
+        raise reject(f"{where}.input_schema", "Input should be a valid dictionary")
+    function: JSON = {"name": tool["name"], "parameters": schema}
     if tool.get("description"):
-        function["description"] = tool["description"]
+        function["description"] = _string(tool["description"], f"{where}.description")
     return {"type": "function", "function": function}
 
 
@@ -258,7 +306,7 @@ def output_options(config: Any) -> JSON:
         out["response_format"] = {"type": "json_schema", "json_schema": spec}
     effort = config.get("effort")
     if effort is not None:
-        if effort not in EFFORTS:
+        if not isinstance(effort, str) or effort not in EFFORTS:
             raise reject("output_config.effort", f"must be one of {', '.join(EFFORTS)}")
         out["reasoning_effort"] = EFFORTS[effort]
     return out
@@ -336,7 +384,7 @@ def estimate_input_tokens(body: JSON) -> int:
     """
     chars = len(system_text(body.get("system")))
     images = 0
-    turns = body.get("messages") or []
+    turns = _list(body.get("messages"), "messages")
     for turn in turns:
         for block in _blocks(turn.get("content") if isinstance(turn, dict) else "", "messages"):
             kind = block.get("type")
@@ -348,6 +396,6 @@ def estimate_input_tokens(body: JSON) -> int:
                 chars += len(orjson.dumps(block.get("content") or ""))
             else:
                 chars += len(str(block.get("text", "")))
-    for tool in body.get("tools") or []:
+    for tool in _list(body.get("tools"), "tools"):
         chars += len(orjson.dumps(tool))
     return math.ceil(chars / 4) + 3 * len(turns) + IMAGE_TOKENS * images

@@ -32,6 +32,17 @@ _HANDLED = frozenset(
 IGNORED = frozenset(
     {"seed", "store", "metadata", "service_tier", "prediction", "prompt_cache_key", "prompt_cache_retention"}
 )
+# The keys a message of each role may carry; any other key with a value is refused, never
+# dropped. `name` is not sent (Anthropic has no participant names); `reasoning_content`
+# and `annotations` are not sent back (documented in docs/providers.md).
+_COMMON_KEYS = frozenset({"role", "content", "name"})
+MESSAGE_KEYS = {
+    "system": _COMMON_KEYS,
+    "developer": _COMMON_KEYS,
+    "user": _COMMON_KEYS,
+    "assistant": _COMMON_KEYS | {"tool_calls", "refusal", "reasoning_content", "annotations"},
+    "tool": _COMMON_KEYS | {"tool_call_id"},
+}
 # OpenAI's reasoning_effort as Anthropic's output_config.effort (which has no none/minimal).
 EFFORTS = {
     "none": "low",
@@ -48,10 +59,28 @@ def reject(param: str, why: str) -> InvalidRequest:
     return InvalidRequest(f"'{param}' {why}", param=param, code="unsupported_parameter")
 
 
+def invalid(param: str, why: str) -> InvalidRequest:
+    """A malformed value (a wrong type, a missing key), as opposed to an unsupported one."""
+    return InvalidRequest(f"'{param}' {why}", param=param)
+
+
+def _string(value: Any, param: str) -> str:
+    if not isinstance(value, str):
+        raise invalid(param, "must be a string")
+    return value
+
+
+def _number(body: dict[str, Any], key: str, kind: type | tuple[type, ...] = (int, float)) -> Any:
+    value = body.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+        raise invalid(key, "must be an integer" if kind is int else "must be a number")
+    return value
+
+
 def to_anthropic(request: ChatRequest, model: str, *, default_max_tokens: int) -> JSON:
     """The Messages API body for `request`, addressed to upstream `model`."""
     check_fields(request)
-    system, turns = convert_messages(request.get("messages") or [])
+    system, turns = convert_messages(request.get("messages"))  # type: ignore[arg-type]
     payload: JSON = {"model": model, "max_tokens": max_tokens(request, default_max_tokens), "messages": turns}
     if system is not None:
         payload["system"] = system
@@ -81,6 +110,10 @@ def check_fields(request: ChatRequest) -> None:
             raise reject(key, "is not supported by the anthropic provider (only 0 is accepted)")
     if body.get("logit_bias"):
         raise reject("logit_bias", "is not supported by the anthropic provider")
+    if not isinstance(body.get("stream_options") or {}, dict):
+        raise invalid("stream_options", "must be an object")
+    if body.get("parallel_tool_calls") not in (None, True, False):
+        raise invalid("parallel_tool_calls", "must be a boolean")
 
 
 def max_tokens(request: ChatRequest, default: int) -> int:
@@ -97,26 +130,31 @@ def max_tokens(request: ChatRequest, default: int) -> int:
 def sampling(request: ChatRequest) -> JSON:
     body: dict[str, Any] = dict(request)
     out: JSON = {}
-    temperature = body.get("temperature")
+    temperature = _number(body, "temperature")
     if temperature is not None:
         # OpenAI's range is 0..2, Anthropic's 0..1: the top of the scale is clamped.
         out["temperature"] = min(float(temperature), 1.0)
-    for key in ("top_p", "top_k", "thinking"):
-        if body.get(key) is not None:
+    for key, kind in (("top_p", (int, float)), ("top_k", int)):
+        if _number(body, key, kind) is not None:
             out[key] = body[key]
+    if body.get("thinking") is not None:
+        if not isinstance(body["thinking"], dict):
+            raise invalid("thinking", "must be an object")
+        out["thinking"] = body["thinking"]
     stop = body.get("stop")
     if isinstance(stop, str):
         out["stop_sequences"] = [stop]
-    elif isinstance(stop, list) and stop:
-        out["stop_sequences"] = stop
-    elif stop is not None and not isinstance(stop, list):
-        raise reject("stop", "must be a string or an array of strings")
-    user = body.get("user") if body.get("user") is not None else body.get("safety_identifier")
-    if user is not None:
-        out["metadata"] = {"user_id": str(user)}
+    elif isinstance(stop, list) and all(isinstance(item, str) for item in stop):
+        if stop:
+            out["stop_sequences"] = stop
+    elif stop is not None:
+        raise invalid("stop", "must be a string or an array of strings")
+    key = "user" if body.get("user") is not None else "safety_identifier"
+    if body.get(key) is not None:
+        out["metadata"] = {"user_id": _string(body[key], key)}
     effort = body.get("reasoning_effort")
     if effort is not None:
-        if effort not in EFFORTS:
+        if not isinstance(effort, str) or effort not in EFFORTS:
             raise reject("reasoning_effort", f"must be one of {', '.join(EFFORTS)}")
         out["output_config"] = {"effort": EFFORTS[effort]}
     return out
@@ -124,18 +162,17 @@ def sampling(request: ChatRequest) -> JSON:
 
 def convert_messages(messages: list[Message]) -> tuple[str | list[JSON] | None, list[JSON]]:
     """Split into the `system` value and alternating user/assistant turns."""
+    if not isinstance(messages, list):
+        raise invalid("messages", "must be an array of messages")
     system: list[JSON] = []
     turns: list[JSON] = []
     for index, message in enumerate(messages):
-        role = message.get("role")
         where = f"messages[{index}]"
+        role = check_message(message, where)
         if role in ("system", "developer"):
             system.extend(_text_blocks(message.get("content"), where))
             continue
-        convert = _CONVERTERS.get(str(role))
-        if convert is None:
-            raise reject(f"{where}.role", f"{role!r} is not supported (use system, user, assistant or tool)")
-        target_role, blocks = convert(message, where)
+        target_role, blocks = _CONVERTERS[role](message, where)
         if not blocks:
             continue
         if turns and turns[-1]["role"] == target_role:
@@ -147,6 +184,21 @@ def convert_messages(messages: list[Message]) -> tuple[str | list[JSON] | None, 
             "'messages' must contain at least one user or assistant message", param="messages"
         )
     return _system_value(system), [_compact(turn) for turn in turns]
+
+
+def check_message(message: Any, where: str) -> str:
+    """The message's role, once its keys are known ones for that role."""
+    if not isinstance(message, dict):
+        raise invalid(where, "must be an object")
+    role = message.get("role")
+    if not isinstance(role, str) or role not in MESSAGE_KEYS:
+        raise reject(f"{where}.role", f"{role!r} is not supported (use system, user, assistant or tool)")
+    if role == "assistant" and message.get("function_call"):
+        raise reject(f"{where}.function_call", "is deprecated and not supported; use tool_calls")
+    for key, value in message.items():
+        if value is not None and key not in MESSAGE_KEYS[role]:
+            raise reject(f"{where}.{key}", f"is not supported on a {role} message by the anthropic provider")
+    return role
 
 
 def _system_value(blocks: list[JSON]) -> str | list[JSON] | None:
@@ -172,11 +224,12 @@ def _text_blocks(content: Any, where: str) -> list[JSON]:
         raise reject(f"{where}.content", "must be a string or an array of content parts")
     blocks = []
     for i, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in ("text", "refusal"):
             raise reject(f"{where}.content[{i}]", "must be a text part here")
-        text = part.get("text", part.get("refusal"))
+        text = _string(part.get(kind), f"{where}.content[{i}].{kind}")
         if text:
-            blocks.append({"type": "text", "text": str(text)})
+            blocks.append({"type": "text", "text": text})
     return blocks
 
 
@@ -186,19 +239,19 @@ def _user(message: Message, where: str) -> tuple[str, list[JSON]]:
         return "user", _text_blocks(content, where)
     blocks: list[JSON] = []
     for i, part in enumerate(content):
+        here = f"{where}.content[{i}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "image_url":
-            url = (
-                part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else part.get("image_url")
-            )
-            blocks.append(image_block(str(url), f"{where}.content[{i}]"))
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            blocks.append(image_block(_string(url, f"{here}.image_url.url"), here))
         elif kind == "file":
-            blocks.append(document_block(part.get("file"), f"{where}.content[{i}]"))
+            blocks.append(document_block(part.get("file"), here))
         elif kind == "text":
-            if part.get("text"):
-                blocks.append({"type": "text", "text": str(part["text"])})
+            if _string(part.get("text"), f"{here}.text"):
+                blocks.append({"type": "text", "text": part["text"]})
         else:
-            raise reject(f"{where}.content[{i}]", f"type {kind!r} is not supported (text, image_url, file)")
+            raise reject(here, f"type {kind!r} is not supported (text, image_url, file)")
     return "user", blocks
 
 
@@ -230,22 +283,38 @@ def _data_url(url: str, where: str) -> tuple[str, str]:
 
 
 def _assistant(message: Message, where: str) -> tuple[str, list[JSON]]:
-    if dict(message).get("function_call"):
-        raise reject(f"{where}.function_call", "is deprecated and not supported; use tool_calls")
+    """Text (a message-level `refusal` string included, as text) then `tool_use` blocks."""
     blocks = _text_blocks(message.get("content"), where)
-    for i, call in enumerate(message.get("tool_calls") or []):
-        function = call.get("function") or {}
-        arguments = function.get("arguments") or "{}"
-        try:
-            parsed = orjson.loads(arguments)
-        except orjson.JSONDecodeError:
-            raise reject(f"{where}.tool_calls[{i}].function.arguments", "must be a JSON object") from None
-        if not isinstance(parsed, dict):
-            raise reject(f"{where}.tool_calls[{i}].function.arguments", "must be a JSON object")
-        blocks.append(
-            {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": parsed}
-        )
+    refusal = dict(message).get("refusal")
+    if refusal is not None and _string(refusal, f"{where}.refusal"):
+        blocks.append({"type": "text", "text": refusal})
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise invalid(f"{where}.tool_calls", "must be an array")
+    for i, call in enumerate(calls):
+        blocks.append(tool_use_block(call, f"{where}.tool_calls[{i}]"))
     return "assistant", blocks
+
+
+def tool_use_block(call: Any, where: str) -> JSON:
+    if not isinstance(call, dict) or call.get("type") not in (None, "function"):
+        raise reject(where, "must be a function tool call")
+    function = call.get("function")
+    if not isinstance(function, dict):
+        raise invalid(f"{where}.function", "must be an object")
+    arguments = function.get("arguments") or "{}"
+    try:
+        parsed = orjson.loads(_string(arguments, f"{where}.function.arguments"))
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise reject(f"{where}.function.arguments", "must be a JSON object")
+    return {
+        "type": "tool_use",
+        "id": _string(call.get("id"), f"{where}.id"),
+        "name": _string(function.get("name"), f"{where}.function.name"),
+        "input": parsed,
+    }
 
 
 def _tool(message: Message, where: str) -> tuple[str, list[JSON]]:
@@ -269,6 +338,8 @@ def tooling(request: ChatRequest) -> JSON:
     body: dict[str, Any] = dict(request)
     out: JSON = {}
     tools = body.get("tools")
+    if not isinstance(tools or [], list):
+        raise invalid("tools", "must be an array")
     if tools:
         out["tools"] = [anthropic_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
         choice = tool_choice(body.get("tool_choice"))
@@ -297,12 +368,12 @@ def anthropic_tool(tool: Any, where: str) -> JSON:
     function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
         raise reject(where, "must be {'type': 'function', 'function': {'name': ...}}")
-    out: JSON = {
-        "name": function["name"],
-        "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
-    }
+    schema = function.get("parameters") or {"type": "object", "properties": {}}
+    if not isinstance(schema, dict):
+        raise invalid(f"{where}.function.parameters", "must be an object (a JSON schema)")
+    out: JSON = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
-        out["description"] = function["description"]
+        out["description"] = _string(function["description"], f"{where}.function.description")
     return out
 
 

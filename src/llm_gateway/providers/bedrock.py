@@ -1,8 +1,9 @@
 """AWS Bedrock through the Converse and ConverseStream APIs, signed with SigV4 by botocore.
 
-Translation lives in `bedrock_translate` (chat), `bedrock_stream` (the binary event
-stream), `bedrock_embeddings` (Titan, Cohere) and `bedrock_errors`; this module holds the
-settings, the signing and the I/O around them.
+Translation lives in `bedrock_request` and `bedrock_translate` (chat requests and
+answers), `bedrock_stream` (the binary event stream), `bedrock_embeddings` (Titan,
+Cohere) and `bedrock_errors`; this module holds the settings, the signing and the I/O
+around them.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ from llm_gateway.providers.bedrock_embeddings import (
     titan_body,
 )
 from llm_gateway.providers.bedrock_errors import http_error
+from llm_gateway.providers.bedrock_request import to_converse
 from llm_gateway.providers.bedrock_stream import BedrockStream, EventDecoder
-from llm_gateway.providers.bedrock_translate import completion_id, from_converse, to_converse
+from llm_gateway.providers.bedrock_translate import completion_id, from_converse
 from llm_gateway.providers.transport import parse_json_body
 
 SIGNING_NAME = "bedrock"

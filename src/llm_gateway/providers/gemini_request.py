@@ -27,9 +27,21 @@ CONTROL_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "pa
 THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-MESSAGE_KEYS = frozenset(
-    {"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "reasoning_content"}
-)
+
+# The keys a message of each role may carry; any other key with a value is a 400. `name` is
+# not sent (no participant names); `reasoning_content` and `annotations` are not sent back.
+_COMMON_KEYS = frozenset({"role", "content", "name"})
+MESSAGE_KEYS = {
+    "system": _COMMON_KEYS,
+    "developer": _COMMON_KEYS,
+    "user": _COMMON_KEYS,
+    "assistant": _COMMON_KEYS | {"tool_calls", "refusal", "reasoning_content", "annotations"},
+    "tool": _COMMON_KEYS | {"tool_call_id"},
+}
+
+# Accepted and not sent, as for the anthropic provider: `store` and `metadata` ask OpenAI to
+# keep or tag the completion in its own dashboard; they cannot change the answer.
+NOT_SENT: dict[str, type] = {"store": bool, "metadata": dict}
 
 # A tool call id carries Gemini's thought signature after this mark (see `tool_call_id`).
 SIGNATURE_MARK = "_sig_"
@@ -134,10 +146,17 @@ _TRANSLATED = frozenset(
 
 def _reject_unknown(body: JSON) -> None:
     for name, value in body.items():
-        if value is not None and name not in _TRANSLATED and name not in CONTROL_FIELDS:
-            raise InvalidRequest(
-                f"'{name}' is not supported for Gemini models (see docs/providers.md)", param=name
-            )
+        if value is None or name in _TRANSLATED or name in CONTROL_FIELDS:
+            continue
+        if name in NOT_SENT:
+            if not isinstance(value, NOT_SENT[name]):
+                raise invalid(name, "must be a boolean" if NOT_SENT[name] is bool else "must be an object")
+            continue
+        if name == "logit_bias" and value == {}:
+            continue  # no bias: the default, which changes nothing
+        raise InvalidRequest(
+            f"'{name}' is not supported for Gemini models (see docs/providers.md)", param=name
+        )
 
 
 def _stop_sequences(stop: Any) -> list[str]:
@@ -235,25 +254,31 @@ def to_contents(messages: Any) -> tuple[list[JSON], list[JSON]]:
     names: dict[str, str] = {}
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise invalid(where, "must be an object")
-        for key, value in message.items():
-            if key not in MESSAGE_KEYS and value is not None:
-                raise invalid(f"{where}.{key}", "is not supported for Gemini models")
-        role = message.get("role")
+        role = _role(message, where)
         if role in ("system", "developer"):
             system.extend(_text_parts(message.get("content"), where))
         elif role == "user":
             _append(contents, "user", _user_parts(message.get("content"), where))
         elif role == "assistant":
             _append(contents, "model", _assistant_parts(message, where, names))
-        elif role == "tool":
-            _append(contents, "user", [_tool_result(message, where, names)])
         else:
-            raise invalid(f"{where}.role", "must be system, developer, user, assistant or tool")
+            _append(contents, "user", [_tool_result(message, where, names)])
     if not contents:
         raise invalid("messages", "must contain a user message, not only system messages")
     return system, contents
+
+
+def _role(message: Any, where: str) -> str:
+    """The message's role, once its keys are known ones for that role."""
+    if not isinstance(message, dict):
+        raise invalid(where, "must be an object")
+    role = message.get("role")
+    if not isinstance(role, str) or role not in MESSAGE_KEYS:
+        raise invalid(f"{where}.role", "must be system, developer, user, assistant or tool")
+    for key, value in message.items():
+        if key not in MESSAGE_KEYS[role] and value is not None:
+            raise invalid(f"{where}.{key}", f"is not supported on a {role} message for Gemini models")
+    return role
 
 
 def _append(contents: list[JSON], role: str, parts: list[JSON]) -> None:
@@ -356,7 +381,9 @@ def _assistant_parts(message: JSON, where: str, names: dict[str, str]) -> list[J
     # Clients often send `"content": ""` beside tool calls; Google refuses empty text parts.
     parts = [part for part in parts if part["text"]]
     refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal:
+    if refusal is not None and not isinstance(refusal, str):
+        raise invalid(f"{where}.refusal", "must be a string")
+    if refusal:
         parts.append({"text": refusal})
     calls = message.get("tool_calls")
     if calls is None:

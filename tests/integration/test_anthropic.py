@@ -335,6 +335,7 @@ def test_upstream_errors_map_to_gateway_errors(
     assert caught.value.type == error_type
     if status == 429:
         assert caught.value.response.headers["retry-after"] == "7"
+        assert caught.value.code == "rate_limit_exceeded"  # the same code as every provider's
     assert UPSTREAM_KEY not in caught.value.response.text
 
 

@@ -178,6 +178,43 @@ def test_unsupported_content_is_rejected(messages: list[Any], param: str) -> Non
     assert rejected(messages=messages) == param
 
 
+def turn(role: str, block: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": [{"role": role, "content": [block]}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"temperature": "hot"}, "temperature"),
+        ({"top_k": 2.5}, "top_k"),
+        ({"stop_sequences": "END"}, "stop_sequences"),
+        ({"stop_sequences": ["END", 1]}, "stop_sequences.1"),
+        ({"metadata": "u"}, "metadata"),
+        ({"metadata": {"user_id": 7}}, "metadata.user_id"),
+        ({"metadata": {"user_id": "u", "team": "a"}}, "metadata.team"),
+        ({"tools": {"name": "w"}}, "tools"),
+        ({"tools": [{"name": "w", "input_schema": "object"}]}, "tools.0.input_schema"),
+        ({"tool_choice": "auto"}, "tool_choice"),
+        ({"tool_choice": {"type": ["auto"]}}, "tool_choice"),
+        ({"output_config": {"effort": ["low"]}}, "output_config.effort"),
+        ({"messages": [{"role": "user", "content": "x", "name": "ann"}]}, "messages.0.name"),
+        (turn("user", {"type": "text", "text": 5}), "messages.0.content.0.text"),
+        (turn("assistant", {"type": "tool_use", "name": "f", "input": 1}), "messages.0.content.0.input"),
+        (turn("assistant", {"type": "tool_use", "id": "t", "input": {}}), "messages.0.content.0.name"),
+        (turn("user", {"type": "tool_result", "content": "r"}), "messages.0.content.0.tool_use_id"),
+    ],
+)  # fmt: skip
+def test_malformed_values_are_400s_naming_the_field(body: dict[str, Any], param: str) -> None:
+    assert rejected(**body) == param
+
+
+def test_the_estimate_refuses_what_it_cannot_read() -> None:
+    for body, param in (({"messages": "hi"}, "messages"), ({"messages": [], "tools": 5}, "tools")):
+        with pytest.raises(InvalidRequest) as caught:
+            estimate_input_tokens(body)
+        assert caught.value.param == param
+
+
 def test_tools_and_tool_choice() -> None:
     tools = [
         {"name": "w", "description": "weather", "input_schema": {"type": "object"}},

@@ -299,3 +299,79 @@ def test_json_response_formats_become_a_forced_tool() -> None:
     assert rejected(response_format=array) == "response_format"
     tools = [{"type": "function", "function": {"name": "w"}}]
     assert rejected(response_format={"type": "json_object"}, tools=tools) == "response_format"
+
+
+def test_an_assistant_refusal_string_is_sent_as_text() -> None:
+    messages = [
+        {"role": "user", "content": "help me"},
+        {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+        {"role": "user", "content": "why?"},
+    ]
+    assert anthropic(messages=messages)["messages"][1] == {
+        "role": "assistant",
+        "content": "I can't help with that.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "param"),
+    [
+        ({"role": "assistant", "content": "x", "audio": {"id": "audio_1"}}, "messages[1].audio"),
+        ({"role": "user", "content": "x", "tool_calls": []}, "messages[1].tool_calls"),
+        ({"role": "user", "content": "x", "tool_call_id": "c1"}, "messages[1].tool_call_id"),
+        ({"role": "system", "content": "x", "refusal": "no"}, "messages[1].refusal"),
+        ({"role": "assistant", "content": "x", "refusal": 5}, "messages[1].refusal"),
+        ({"role": "assistant", "content": [{"type": "text", "text": 5}]}, "messages[1].content[0].text"),
+        ({"role": "user", "content": [{"type": "image_url", "image_url": {}}]}, "messages[1].content[0].image_url.url"),  # noqa: E501
+        ({"role": "assistant", "tool_calls": "call"}, "messages[1].tool_calls"),
+        ({"role": "assistant", "tool_calls": [{"id": "c", "function": {"arguments": "{}"}}]},
+         "messages[1].tool_calls[0].function.name"),
+        ("hello", "messages[1]"),
+    ],
+)  # fmt: skip
+def test_message_keys_without_a_meaning_for_their_role_are_rejected(message: Any, param: str) -> None:
+    assert rejected(messages=[{"role": "user", "content": "q"}, message]) == param
+
+
+def test_keys_with_a_documented_meaning_pass() -> None:
+    echoed: dict[str, Any] = {
+        "role": "assistant",
+        "content": "a",
+        "name": "bot",
+        "reasoning_content": "thought",
+        "annotations": [],
+        "refusal": None,
+        "audio": None,
+        "function_call": None,
+    }
+    assert anthropic(messages=[{"role": "user", "content": "q", "name": "ann"}, echoed])["messages"] == [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temperature", "hot"),
+        ("temperature", {"value": 1}),
+        ("top_p", "high"),
+        ("top_k", 2.5),
+        ("stop", 5),
+        ("stop", ["a", 1]),
+        ("user", {"id": 1}),
+        ("reasoning_effort", {"effort": "low"}),
+        ("stream_options", "include_usage"),
+        ("parallel_tool_calls", "no"),
+        ("tools", {"type": "function"}),
+        ("thinking", "on"),
+        ("messages", {"role": "user"}),
+    ],
+)
+def test_malformed_values_are_400s_naming_the_field(field: str, value: Any) -> None:
+    assert rejected(**{field: value}) == field
+
+
+def test_tool_parameters_must_be_a_schema_object() -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": ["a"]}}
+    assert rejected(tools=[tool]) == "tools[0].function.parameters"

@@ -186,6 +186,10 @@ def test_rate_limit_keeps_retry_after_and_secrets_are_redacted() -> None:
     assert mapped.retry_after == 12
     assert mapped.headers["retry-after"] == "12"
     assert "sk-ant-secret1" not in mapped.message
+    # The gateway-wide code, as every provider answers it (the type stays rate_limit_error).
+    assert mapped.code == "rate_limit_exceeded"
+    assert mapped.error_type == "rate_limit_error"
+    assert stream_error(error("rate_limit_error", "slow"), provider="claude").code == "rate_limit_exceeded"
 
 
 def test_a_body_that_is_not_json_still_maps() -> None:

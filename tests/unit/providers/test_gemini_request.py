@@ -185,6 +185,11 @@ def test_unusable_media_urls_are_400s(url: str) -> None:
         ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": None}]}, "messages[0].content"),
         ({"messages": [{"role": "user", "content": "x", "audio": {"id": "a"}}]}, "messages[0].audio"),
+        ({"messages": [{"role": "user", "content": "x", "tool_calls": []}]}, "messages[0].tool_calls"),
+        ({"messages": [{"role": "user", "content": "x", "refusal": "no"}]}, "messages[0].refusal"),
+        ({"messages": [{"role": "assistant", "content": "x", "refusal": 1}]}, "messages[0].refusal"),
+        ({"store": "yes"}, "store"),
+        ({"metadata": ["a"]}, "metadata"),
         ({"messages": [{"role": "system", "content": [{"type": "image_url"}]}]}, "messages[0].content[0]"),
         ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages[0].content[0].type"),
         (user({"type": "file", "file": {"file_id": "f"}}), "messages[0].content[0].file.file_data"),
@@ -198,3 +203,23 @@ def test_unusable_media_urls_are_400s(url: str) -> None:
 )  # fmt: skip
 def test_untranslatable_fields_are_400s_naming_the_field(request_fields: dict[str, Any], param: str) -> None:
     assert rejected(**request_fields) == param
+
+
+def test_openai_dashboard_fields_and_no_bias_are_accepted_and_not_sent() -> None:
+    """As for the anthropic provider: `store` and `metadata` only concern OpenAI's dashboard."""
+    defaults = {"store": False, "metadata": {}, "logit_bias": {}}
+    for fields in (defaults, {"store": True, "metadata": {"k": "v"}}):
+        assert gemini(**fields) == {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+
+
+def test_history_echoed_from_an_openai_answer_is_accepted() -> None:
+    """The OpenAI SDK sends back every key of an answer's message: `annotations` and nulls."""
+    echoed: dict[str, Any] = {
+        "role": "assistant",
+        "content": "a",
+        "refusal": None,
+        "annotations": [],
+        "audio": None,
+    }
+    _, contents = to_contents([{"role": "user", "content": "q"}, echoed])
+    assert contents[1] == {"role": "model", "parts": [{"text": "a"}]}

@@ -197,7 +197,7 @@ def conversation() -> list[dict[str, Any]]:
 TOOLS = [
     {"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}
 ]
-WITH_TOOLS = {
+WITH_TOOLS: dict[str, Any] = {
     "model": "m",
     "messages": conversation(),
     "max_tokens": 10,
@@ -212,7 +212,7 @@ WITH_TOOLS = {
     "stream_options": {"include_usage": True},
 }
 SCHEMA = {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"}, "strict": True}}
-WITH_FORMAT = {
+WITH_FORMAT: dict[str, Any] = {
     "model": "m",
     "messages": [{"role": "user", "content": "Hi."}],
     "max_completion_tokens": 5,
@@ -227,7 +227,7 @@ WITH_FORMAT = {
     "logit_bias": {},
     "top_k": 3,
 }
-ANTHROPIC_BODY = {
+ANTHROPIC_BODY: dict[str, Any] = {
     "model": "m",
     "max_tokens": 10,
     "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
@@ -267,7 +267,7 @@ ANTHROPIC_BODY = {
     "thinking": {"type": "enabled", "budget_tokens": 1024},
     "stream": True,
 }
-SIMPLE_BODY = {
+SIMPLE_BODY: dict[str, Any] = {
     "message": "Hi.",
     "model": "m",
     "system": "Be brief.",
@@ -303,3 +303,42 @@ def test_any_json_anywhere_translates_or_is_a_400(case: Case, data: st.DataObjec
     sent = copy.deepcopy(request)
     orjson.dumps(answer_or_400(case.translate, sent))
     assert sent == request, "the translator changed the request it was given"
+
+
+_COMMON = {"role", "content", "name"}
+DOCUMENTED_KEYS = {
+    "system": _COMMON,
+    "developer": _COMMON,
+    "user": _COMMON,
+    "assistant": _COMMON | {"tool_calls", "refusal", "reasoning_content", "annotations"},
+    "tool": _COMMON | {"tool_call_id"},
+}
+"""The message keys docs/providers.md gives a meaning (bedrock refuses `name` as well)."""
+
+PROVIDERS: dict[str, Callable[[Any], Any]] = {
+    "anthropic": to_anthropic_upstream,
+    "gemini": to_gemini,
+    "bedrock": to_converse,
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    index=st.integers(min_value=0, max_value=len(conversation()) - 1),
+    key=st.sampled_from(CHAT_KEYS) | st.text(min_size=1, max_size=8),
+    value=VALUES.filter(lambda value: value is not None),
+)
+def test_a_message_key_without_a_meaning_is_refused_by_name(
+    provider: str, index: int, key: str, value: Any
+) -> None:
+    """Never silently dropped: a message key the role gives no meaning to is a 400 naming it."""
+    messages = conversation()
+    role = messages[index]["role"]
+    allowed = DOCUMENTED_KEYS[role] - ({"name"} if provider == "bedrock" else set())
+    if key in allowed:
+        return
+    messages[index] = {**messages[index], key: value}
+    with pytest.raises(InvalidRequest) as caught:
+        PROVIDERS[provider]({**WITH_TOOLS, "messages": messages})
+    assert caught.value.param == f"messages[{index}].{key}"

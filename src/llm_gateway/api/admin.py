@@ -24,7 +24,11 @@ def require_master_key(request: Request) -> None:
         raise AuthenticationFailed("the admin API needs the master key")
 
 
-router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
+async def _require_master_key(request: Request) -> None:
+    require_master_key(request)  # async: FastAPI would run a plain def in a worker thread
+
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(_require_master_key)])
 
 
 @router.get("/deployments")

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from llm_gateway.api.body import read_json_object
-from llm_gateway.api.deps import ChatServiceDep, require_key
+from llm_gateway.api.deps import require_key, runtime
 from llm_gateway.api.disconnect import until_disconnected
 from llm_gateway.api.served import retries_allowed, served_headers
 from llm_gateway.api.sse import EventStreamResponse
@@ -46,8 +46,9 @@ ERROR_TYPES = {
 }
 
 
-@router.post("/v1/messages")
-async def create_message(request: Request, chat: ChatServiceDep) -> Response:
+async def create_message(request: Request) -> Response:
+    """`POST /v1/messages`, a plain Starlette route like the other per-request routes (api/deps.py)."""
+    chat = runtime(request).chat
     retries = retries_allowed(request.headers)
 
     async def handle(service: MessagesService, call: MessagesRequest) -> Response:
@@ -63,8 +64,8 @@ async def create_message(request: Request, chat: ChatServiceDep) -> Response:
     return await _anthropic_shaped(request, chat, handle)
 
 
-@router.post("/v1/messages/count_tokens")
-async def count_tokens(request: Request, chat: ChatServiceDep) -> Response:
+async def count_tokens(request: Request) -> Response:
+    chat = runtime(request).chat
     retries = retries_allowed(request.headers)
 
     async def handle(service: MessagesService, call: MessagesRequest) -> Response:
@@ -72,6 +73,10 @@ async def count_tokens(request: Request, chat: ChatServiceDep) -> Response:
         return _json(served.value, served_headers(served))
 
     return await _anthropic_shaped(request, chat, handle)
+
+
+router.add_route("/v1/messages", create_message, methods=["POST"])
+router.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
 
 
 async def _anthropic_shaped(

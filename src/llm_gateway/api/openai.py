@@ -7,17 +7,19 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from llm_gateway.api.body import check_chat_request, read_json_object
-from llm_gateway.api.deps import Authorized, ChatServiceDep, RuntimeDep
+from llm_gateway.api.deps import Authorized, RuntimeDep, require_key, runtime
 from llm_gateway.api.disconnect import until_disconnected
 from llm_gateway.api.served import retries_allowed, served_headers
 from llm_gateway.api.sse import EventStreamResponse, openai_events
 from llm_gateway.core.types import ChatRequest
 
-router = APIRouter(dependencies=[Authorized])
+router = APIRouter()
 
 
-@router.post("/v1/chat/completions")
-async def chat_completions(request: Request, chat: ChatServiceDep) -> Response:
+async def chat_completions(request: Request) -> Response:
+    """`POST /v1/chat/completions`, a plain Starlette route: see api/deps.py for why."""
+    require_key(request)
+    chat = runtime(request).chat
     body = await read_json_object(request)
     check_chat_request(body)
     chat_request: ChatRequest = body  # type: ignore[assignment]
@@ -31,7 +33,10 @@ async def chat_completions(request: Request, chat: ChatServiceDep) -> Response:
     )
 
 
-@router.get("/v1/models")
+router.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+
+
+@router.get("/v1/models", dependencies=[Authorized])
 async def list_models(runtime: RuntimeDep) -> Response:
     created = 0
     data = [

@@ -10,18 +10,20 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from llm_gateway.api.body import read_json_object
-from llm_gateway.api.deps import Authorized, ChatServiceDep
+from llm_gateway.api.deps import require_key, runtime
 from llm_gateway.api.disconnect import until_disconnected
 from llm_gateway.api.served import served_headers
 from llm_gateway.api.sse import EventStreamResponse, encode, error_event
 from llm_gateway.core.errors import GatewayError
 from llm_gateway.services.simple import simple_answer, simple_stream, to_chat_request
 
-router = APIRouter(dependencies=[Authorized])
+router = APIRouter()
 
 
-@router.post("/api/chat")
-async def simple_chat(request: Request, chat: ChatServiceDep) -> Response:
+async def simple_chat(request: Request) -> Response:
+    """`POST /api/chat`, a plain Starlette route like the other per-request routes."""
+    require_key(request)
+    chat = runtime(request).chat
     chat_request = to_chat_request(await read_json_object(request))
     if chat_request.get("stream"):
         streamed = await until_disconnected(request.receive, chat.stream(chat_request))
@@ -32,6 +34,9 @@ async def simple_chat(request: Request, chat: ChatServiceDep) -> Response:
     return Response(
         content=orjson.dumps(answer), media_type="application/json", headers=served_headers(served)
     )
+
+
+router.add_route("/api/chat", simple_chat, methods=["POST"])
 
 
 async def _encoded(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

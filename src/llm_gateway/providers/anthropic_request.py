@@ -80,7 +80,7 @@ def _number(body: dict[str, Any], key: str, kind: type | tuple[type, ...] = (int
 def to_anthropic(request: ChatRequest, model: str, *, default_max_tokens: int) -> JSON:
     """The Messages API body for `request`, addressed to upstream `model`."""
     check_fields(request)
-    system, turns = convert_messages(request.get("messages"))  # type: ignore[arg-type]
+    system, turns = convert_messages(request.get("messages"))
     payload: JSON = {"model": model, "max_tokens": max_tokens(request, default_max_tokens), "messages": turns}
     if system is not None:
         payload["system"] = system
@@ -112,7 +112,7 @@ def check_fields(request: ChatRequest) -> None:
         raise reject("logit_bias", "is not supported by the anthropic provider")
     if not isinstance(body.get("stream_options") or {}, dict):
         raise invalid("stream_options", "must be an object")
-    if body.get("parallel_tool_calls") not in (None, True, False):
+    if not isinstance(body.get("parallel_tool_calls", False), bool | None):
         raise invalid("parallel_tool_calls", "must be a boolean")
 
 
@@ -160,7 +160,7 @@ def sampling(request: ChatRequest) -> JSON:
     return out
 
 
-def convert_messages(messages: list[Message]) -> tuple[str | list[JSON] | None, list[JSON]]:
+def convert_messages(messages: Any) -> tuple[str | list[JSON] | None, list[JSON]]:
     """Split into the `system` value and alternating user/assistant turns."""
     if not isinstance(messages, list):
         raise invalid("messages", "must be an array of messages")

@@ -6,6 +6,12 @@ request and replaces one to three values, at any depth, with arbitrary JSON (or 
 them, or adds one of the field names the translators know to any object), then asks the
 translator. Whatever it answers must serialize (it goes on the wire as JSON), and the
 request must come out unchanged: routing reuses one request for every attempt.
+
+Covered: the provider translators (`to_anthropic`, `to_gemini`, `to_converse`), and the
+three front doors' checks and translations (`check_chat_request`, the Anthropic Messages
+`to_chat_request` and its token estimate, `/api/chat`'s `to_chat_request`), each followed
+by every provider translator, as routing would send the result on. A second property
+holds every provider to the documented message keys: any other key is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from llm_gateway.providers.bedrock_request import to_converse
 from llm_gateway.providers.gemini_request import to_gemini
 from llm_gateway.services.simple import to_chat_request as from_simple
 
-EXAMPLES = 150
+EXAMPLES = 100
 PNG = "data:image/png;base64,iVBORw0KGgo="
 PDF = "data:application/pdf;base64,JVBERi0x"
 
@@ -291,7 +297,7 @@ CASES = [
 def test_the_base_requests_translate(case: Case) -> None:
     """Otherwise every mutant would be refused and the property below would prove nothing."""
     for base in case.bases:
-        assert case.translate(copy.deepcopy(base)) is not None or case.name == "chat_body_check"
+        case.translate(copy.deepcopy(base))  # a 400 here fails the test
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

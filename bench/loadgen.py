@@ -18,7 +18,6 @@ from typing import cast
 import httptools
 import orjson
 import uvloop
-
 from probe import chat_request
 
 
@@ -74,7 +73,9 @@ async def drive(port: int, connections: int, seconds: float, api_key: str) -> di
     waits: list[asyncio.Future[None]] = []
     for _ in range(connections):
         finished: asyncio.Future[None] = loop.create_future()
-        _, client = await loop.create_connection(partial(_Client, request, deadline, finished), "127.0.0.1", port)
+        _, client = await loop.create_connection(
+            partial(_Client, request, deadline, finished), "127.0.0.1", port
+        )
         clients.append(client)
         waits.append(finished)
     await asyncio.wait_for(asyncio.gather(*waits), timeout=seconds + 15)

@@ -237,7 +237,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18000)
-    parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before the response or first chunk")
+    parser.add_argument(
+        "--delay-ms", type=float, default=0.0, help="delay before the response or first chunk"
+    )
     args = parser.parse_args()
     uvloop.run(serve(args.host, args.port, args.delay_ms))
 

@@ -73,7 +73,9 @@ def httpx2_app(upstream: str) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         client: httpx2.AsyncClient = request.app.state.client
-        upstream_request = client.build_request("POST", "chat/completions", content=await request.body(), headers=_JSON)
+        upstream_request = client.build_request(
+            "POST", "chat/completions", content=await request.body(), headers=_JSON
+        )
         upstream_response = await client.send(upstream_request, stream=True)
         media_type = upstream_response.headers.get("content-type", "application/json")
         if not media_type.startswith(SSE):
@@ -108,7 +110,15 @@ def main() -> None:
     args = parser.parse_args()
     upstream = args.upstream if args.upstream.endswith("/") else args.upstream + "/"
     app = APPS[args.client](upstream)
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ does as little as possible between the two clock reads: the request bytes are
 built once, the socket is kept alive, and httptools parses the answer. Every
 sample alternates between the upstream called directly and the target, so a
 drift in machine speed during the run hits both sides equally and cancels in
-the *added* figures.
+the *added* figures. The prober itself is left unpinned: pinned to the core
+of the mock upstream it sometimes waits behind it for the scheduler, which
+put milliseconds on p99 without touching p50.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import socket
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httptools
 import orjson
@@ -32,6 +34,22 @@ def chat_request(port: int, api_key: str, *, stream: bool) -> bytes:
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+def control_request(port: int, method: str, path: str, payload: object | None = None) -> bytes:
+    """A raw request for the mock's control routes (``/_mock/delay``, ``/_mock/stats``)."""
+    body = b"" if payload is None else orjson.dumps(payload)
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def call(port: int, request: bytes) -> bytes:
+    """Send one request on a fresh connection and return the body of its 200 answer."""
+    connection = Connection(port)
+    try:
+        return connection.exchange(request)[2]
+    finally:
+        connection.close()
 
 
 class ProbeError(RuntimeError):
@@ -129,7 +147,21 @@ class Paired:
         return self.target.p99 - self.direct.p99
 
 
-def paired(
+@dataclass
+class Samples:
+    """Raw times in ns, upstream-direct and target side by side, gathered over several rounds."""
+
+    direct: list[int] = field(default_factory=list)
+    target: list[int] = field(default_factory=list)
+
+    def paired(self) -> Paired:
+        if len(self.target) < 2:
+            raise ProbeError("too few samples: raise the phase time limit or check the target")
+        return Paired(direct=Percentiles.of(self.direct), target=Percentiles.of(self.target))
+
+
+def collect(
+    into: Samples,
     direct_port: int,
     target_port: int,
     api_key: str,
@@ -138,31 +170,30 @@ def paired(
     samples: int,
     max_seconds: float,
     warmup: int = 20,
-) -> Paired:
-    """Alternate requests to the upstream and the target; for streams, time to first event.
+) -> None:
+    """Alternate requests to the upstream and the target, adding their times to ``into``.
 
-    Stops at ``samples`` pairs or after ``max_seconds``, whichever comes first.
+    Non-streaming requests are timed to the end of the answer, streaming ones to the
+    first SSE event. Stops at ``samples`` pairs or after ``max_seconds``.
     """
     direct, target = Connection(direct_port), Connection(target_port)
-    direct_request = chat_request(direct_port, api_key, stream=stream)
-    target_request = chat_request(target_port, api_key, stream=stream)
-    times: dict[str, list[int]] = {"direct": [], "target": []}
+    sides = (
+        (into.direct, direct, chat_request(direct_port, api_key, stream=stream)),
+        (into.target, target, chat_request(target_port, api_key, stream=stream)),
+    )
     deadline = time.monotonic() + max_seconds
     try:
         for index in range(warmup + samples):
             if index >= warmup and time.monotonic() > deadline:
                 break
-            for side, conn, request in (("direct", direct, direct_request), ("target", target, target_request)):
+            for times, conn, request in sides:
                 elapsed, first_event, body = conn.exchange(request)
                 _check(body, stream)
                 if index >= warmup:
-                    times[side].append(first_event if stream else elapsed)
+                    times.append(first_event if stream else elapsed)
     finally:
         direct.close()
         target.close()
-    if len(times["target"]) < 2:
-        raise ProbeError("too few samples: raise --max-seconds or check the target")
-    return Paired(direct=Percentiles.of(times["direct"]), target=Percentiles.of(times["target"]))
 
 
 def _check(body: bytes, stream: bool) -> None:

@@ -56,3 +56,14 @@ def peak_rss_mb(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 total_kb += int(line.split()[1])
     return total_kb / 1024
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle (all cores), from /proc/stat.
+
+    Compared with what the benchmark's own processes used over the same window,
+    it shows how much CPU something else on the machine took during a run.
+    """
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS

@@ -42,21 +42,36 @@ def driver_name() -> str:
 
 
 def saturate(port: int, *, seconds: float, connections: int, core: int | None, api_key: str) -> Throughput:
-    """Load 127.0.0.1:port for ``seconds`` with ``connections`` closed-loop connections."""
+    """Load 127.0.0.1:port for ``seconds`` (whole seconds with wrk) with ``connections`` connections."""
     pin = ["taskset", "-c", str(core)] if core is not None else []
     env = {**os.environ, "BENCH_API_KEY": api_key}
     limit = seconds + 30
     if shutil.which("wrk"):
         command = [
-            *pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
-            "-s", str(HERE / "chat.lua"), f"http://127.0.0.1:{port}",
-        ]  # fmt: skip
+            *pin,
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(HERE / "chat.lua"),
+            f"http://127.0.0.1:{port}",
+        ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit, check=True)
         return parse_wrk(done.stdout)
     command = [
-        *pin, sys.executable, str(HERE / "loadgen.py"), "--port", str(port),
-        "--connections", str(connections), "--seconds", str(seconds),
-    ]  # fmt: skip
+        *pin,
+        sys.executable,
+        str(HERE / "loadgen.py"),
+        "--port",
+        str(port),
+        "--connections",
+        str(connections),
+        "--seconds",
+        str(seconds),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit, check=True)
     result = orjson.loads(done.stdout)
     return Throughput(result["requests"], result["seconds"], result["errors"], "loadgen.py")

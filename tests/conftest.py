@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
 
 import openai
 import pytest
+from aiohttp import web
 
 from tests.fakes import azure as azure_fakes
 from tests.fakes import bedrock as bedrock_fakes
@@ -30,12 +32,30 @@ UPSTREAM_KEY = "sk-upstream-secret-0123456789"
 GatewayFactory = Callable[..., GatewayProcess]
 
 
+class FakeUpstream(Protocol):
+    """Any fake in tests/fakes: it builds the aiohttp app that speaks its wire format."""
+
+    def app(self) -> web.Application: ...
+
+
+F = TypeVar("F", bound=FakeUpstream)
+
+
+@contextmanager
+def running(fake: F) -> Iterator[tuple[F, FakeServer]]:
+    """Serve a fake upstream on a loopback port for the duration of the block."""
+    server = FakeServer(fake.app).start()
+    try:
+        yield fake, server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def fake_openai() -> Iterator[tuple[FakeOpenAI, FakeServer]]:
     fake = FakeOpenAI()
-    server = FakeServer(fake.app).start()
-    yield fake, server
-    server.stop()
+    with running(fake) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")
@@ -154,9 +174,8 @@ def postgres_url() -> str:
 def fake_gemini_server() -> Iterator[tuple[FakeGemini, FakeServer]]:
     """The fake Google AI Studio upstream (tests/fakes/gemini.py), shared by the session."""
     fake = FakeGemini()
-    server = FakeServer(fake.app).start()
-    yield fake, server
-    server.stop()
+    with running(fake) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -170,9 +189,8 @@ def gemini_fake(fake_gemini_server: tuple[FakeGemini, FakeServer]) -> FakeGemini
 def fake_anthropic_server() -> Iterator[tuple[FakeAnthropic, FakeServer]]:
     """The fake Anthropic Messages API (tests/fakes/anthropic.py), shared by the session."""
     fake = FakeAnthropic(api_key=UPSTREAM_KEY)
-    server = FakeServer(fake.app).start()
-    yield fake, server
-    server.stop()
+    with running(fake) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -186,9 +204,8 @@ def anthropic_fake(fake_anthropic_server: tuple[FakeAnthropic, FakeServer]) -> F
 def fake_azure_server() -> Iterator[tuple[FakeAzure, FakeServer]]:
     """The fake Azure OpenAI resource (tests/fakes/azure.py), shared by the session."""
     fake = FakeAzure(api_key=azure_fakes.API_KEY, ad_token=azure_fakes.AD_TOKEN)
-    server = FakeServer(fake.app).start()
-    yield fake, server
-    server.stop()
+    with running(fake) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -204,9 +221,8 @@ def fake_bedrock_server() -> Iterator[tuple[FakeBedrock, FakeServer]]:
     credentials = (bedrock_fakes.CONFIG_KEYS, bedrock_fakes.ENV_KEYS)
     keys = {key: (secret, token) for key, secret, token in credentials}
     fake = FakeBedrock(region=bedrock_fakes.REGION, keys=keys, api_key=bedrock_fakes.API_KEY)
-    server = FakeServer(fake.app).start()
-    yield fake, server
-    server.stop()
+    with running(fake) as pair:
+        yield pair
 
 
 @pytest.fixture

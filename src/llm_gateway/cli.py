@@ -65,6 +65,7 @@ def serve(args: argparse.Namespace) -> None:
     if workers > 1:
         if args.config:
             os.environ["LLM_GATEWAY_CONFIG"] = os.path.abspath(args.config)
+        os.environ["LLM_GATEWAY_LOG_LEVEL"] = log_level  # each worker imports main.py afresh
         uvicorn.run("llm_gateway.main:app", workers=workers, **options)  # type: ignore[arg-type]
     else:
         uvicorn.run(create_app(config, note), **options)  # type: ignore[arg-type]

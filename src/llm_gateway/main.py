@@ -1,6 +1,8 @@
 """`uvicorn llm_gateway.main:app`: the one module that does work at import.
 
-Reads the config named by `LLM_GATEWAY_CONFIG` (or the embedded default) and builds the app.
+Reads the config named by `LLM_GATEWAY_CONFIG` (or the embedded default) and builds the app;
+`LLM_GATEWAY_LOG_LEVEL` overrides `server.log_level` (how `serve --workers N --log-level`
+reaches each worker).
 """
 
 from __future__ import annotations
@@ -19,5 +21,5 @@ except ConfigError as _error:
     print(_error, file=sys.stderr)
     raise SystemExit(2) from None
 
-setup_logging(_config.server.log_level)
+setup_logging(os.environ.get("LLM_GATEWAY_LOG_LEVEL") or _config.server.log_level)
 app = create_app(_config, _note)

@@ -212,10 +212,10 @@ class UvicornGateway(GatewayProcess):
 
 
 class WorkersGateway(GatewayProcess):
-    """`llm-gateway serve --workers 2`."""
+    """`llm-gateway serve --workers 2 --log-level warning`."""
 
     def command(self) -> list[str]:
-        return [*super().command(), "--workers", "2"]
+        return [*super().command(), "--workers", "2", "--log-level", "warning"]
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +280,7 @@ def test_serve_with_two_workers_serves_requests(fake_openai: tuple[FakeOpenAI, F
         assert gateway.process is not None
         if Path(f"/proc/{gateway.process.pid}/task").exists():
             assert len(children(gateway.process.pid)) >= 2, gateway.log()
+        assert " INFO " not in gateway.log(), "--log-level reaches every worker"
     finally:
         assert gateway.stop() is not None
 

@@ -79,3 +79,15 @@ def test_megabytes_of_headers_are_refused_not_served(openai_gateway: GatewayProc
         sock.sendall(request)
         status_line = sock.recv(4096).split(b"\r\n", 1)[0]
     assert b" 431 " in status_line + b" "
+
+
+def test_front_door_limits_are_anthropic_shaped(small_gateway: GatewayProcess) -> None:
+    body = {"model": "gpt-test", "max_tokens": 10, "messages": [{"role": "user", "content": "x" * 5000}]}
+    response = httpx2.post(f"{small_gateway.url}/v1/messages", json=body, headers=AUTH)
+    assert response.status_code == 413
+    assert response.json()["type"] == "error"
+    assert response.json()["error"]["type"] == "request_too_large"
+    headers = {**AUTH, "x-padding": "p" * 4000}
+    response = httpx2.post(f"{small_gateway.url}/v1/messages", json={"model": "gpt-test"}, headers=headers)
+    assert response.status_code == 431
+    assert response.json()["type"] == "error"

@@ -14,9 +14,11 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llm_gateway.api.anthropic import error_body as anthropic_error_body
 from llm_gateway.core.errors import GatewayError, HeadersTooLarge, PayloadTooLarge
 
 REQUEST_ID = b"x-request-id"
+ANTHROPIC_PREFIX = "/v1/messages"
 
 
 class GatewayMiddleware:
@@ -52,12 +54,16 @@ class GatewayMiddleware:
             await send(message)
 
         if header_bytes > self.max_header_bytes:
-            await reject(send_with_id, HeadersTooLarge(
-                f"request headers total {header_bytes} bytes; the limit is {self.max_header_bytes}"
-            ))
+            await reject(
+                scope,
+                send_with_id,
+                HeadersTooLarge(
+                    f"request headers total {header_bytes} bytes; the limit is {self.max_header_bytes}"
+                ),
+            )
             return
         if declared > self.max_request_bytes:
-            await reject(send_with_id, self._too_large())
+            await reject(scope, send_with_id, self._too_large())
             return
         await self.app(scope, self._counting(receive), send_with_id)
 
@@ -80,9 +86,13 @@ class GatewayMiddleware:
         return counted
 
 
-async def reject(send: Send, error: GatewayError) -> None:
-    """Answer without running the app, for limits checked before routing."""
-    body = orjson.dumps(error.to_body())
+async def reject(scope: Scope, send: Send, error: GatewayError) -> None:
+    """Answer without running the app, for limits checked before routing; in the error
+    shape the route's own clients parse (Anthropic's on the Anthropic front door)."""
+    if scope["path"].startswith(ANTHROPIC_PREFIX):
+        body = orjson.dumps(anthropic_error_body(error, scope["state"].get("request_id")))
+    else:
+        body = orjson.dumps(error.to_body())
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

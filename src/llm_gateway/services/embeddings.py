@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from dataclasses import replace
 from typing import Any
 
 from llm_gateway.core.errors import InvalidRequest
@@ -97,6 +98,7 @@ class EmbeddingService:
     def __init__(self, catalog: ModelCatalog, executor: Executor) -> None:
         self._catalog = catalog
         self._executor = executor
+        self._embedders: dict[str, Group] = {}
 
     def resolve(self, body: JSON) -> Group:
         model = body.get("model") or self._catalog.default_model
@@ -104,10 +106,20 @@ class EmbeddingService:
             raise InvalidRequest(
                 "you must provide a model parameter", param="model", code="missing_required_parameter"
             )
-        group = self._catalog.group(model)
-        if not any(can_embed(target.provider) for target in group.targets):
-            raise _not_an_embedder(model)
-        return group
+        return self._embedding_group(self._catalog.group(model))
+
+    def _embedding_group(self, group: Group) -> Group:
+        """The group's deployments that can embed: a group mixing chat-only and embedding
+        deployments routes embeddings to the latter only (derived once, then cached)."""
+        cached = self._embedders.get(group.name)
+        if cached is not None:
+            return cached
+        targets = tuple(t for t in group.targets if can_embed(t.provider))
+        if not targets:
+            raise _not_an_embedder(group.name)
+        derived = group if len(targets) == len(group.targets) else replace(group, targets=targets)
+        self._embedders[group.name] = derived
+        return derived
 
     async def embed(self, body: JSON) -> Served[JSON]:
         check_embedding_request(body)

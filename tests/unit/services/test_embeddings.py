@@ -75,6 +75,7 @@ def service() -> tuple[EmbeddingService, FloatEmbedder]:
             "models": {
                 "embedder": {"deployments": [{"provider": "emb", "model": "upstream-embed"}]},
                 "chatter": {"deployments": [{"provider": "chat"}]},
+                "mixed": {"deployments": [{"provider": "chat", "weight": 100}, {"provider": "emb"}]},
             },
             "default_model": "embedder",
         }
@@ -105,6 +106,14 @@ async def test_chat_only_model_is_a_400_before_any_call() -> None:
         await embeddings.embed({"model": "chatter", "input": "hi"})
     assert (caught.value.param, caught.value.code) == ("model", "model_not_supported")
     assert embedder.calls == []
+
+
+async def test_a_mixed_group_embeds_on_its_embedding_deployments_only() -> None:
+    embeddings, embedder = service()
+    for _ in range(20):  # the chat-only deployment has 100x the weight, and is never picked
+        served = await embeddings.embed({"model": "mixed", "input": "hi"})
+        assert served.target.provider is embedder
+    assert len(embedder.calls) == 20
 
 
 async def test_unknown_model_is_404() -> None:

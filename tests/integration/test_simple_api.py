@@ -195,3 +195,18 @@ def test_upstream_errors_map_as_on_the_openai_endpoint(
     assert response.status_code == status
     assert UPSTREAM_KEY not in response.text
     assert set(response.json()["error"]) == {"message", "type", "code", "param"}
+
+
+def test_fallbacks_and_the_no_retry_header(openai_gateway: GatewayProcess, fake: FakeOpenAI) -> None:
+    body = {"message": "x", "model": "error-500-model", "fallbacks": ["gpt-test"]}
+    response = chat(openai_gateway, body)
+    assert response.status_code == 200, response.text
+    assert response.json()["reply"] == "echo: x"
+    assert response.headers["x-llm-gateway-fallback"] == "gpt-test"
+    assert "fallbacks" not in fake.last().body
+    # With retries off there is no fallback either: the client sees the model's own failure.
+    response = chat(openai_gateway, body, headers={"x-llm-gateway-no-retry": "true"})
+    assert response.status_code == 502
+    assert "x-llm-gateway-fallback" not in response.headers
+    bad = chat(openai_gateway, {"message": "x", "fallbacks": ["no-such-model"]})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "fallbacks"

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from llm_gateway.api.body import read_json_object
 from llm_gateway.api.deps import require_key, runtime
 from llm_gateway.api.disconnect import until_disconnected
-from llm_gateway.api.served import served_headers
+from llm_gateway.api.served import retries_allowed, served_headers
 from llm_gateway.api.sse import EventStreamResponse, encode, error_event
 from llm_gateway.core.errors import GatewayError
 from llm_gateway.services.simple import simple_answer, simple_stream, to_chat_request
@@ -25,11 +25,12 @@ async def simple_chat(request: Request) -> Response:
     require_key(request)
     chat = runtime(request).chat
     chat_request = to_chat_request(await read_json_object(request))
+    retries = retries_allowed(request.headers)
     if chat_request.get("stream"):
-        streamed = await until_disconnected(request.receive, chat.stream(chat_request))
+        streamed = await until_disconnected(request.receive, chat.stream(chat_request, retries=retries))
         events = simple_stream(streamed.value, streamed.target.provider.name)
         return EventStreamResponse(_encoded(events), headers=served_headers(streamed))
-    served = await until_disconnected(request.receive, chat.complete(chat_request))
+    served = await until_disconnected(request.receive, chat.complete(chat_request, retries=retries))
     answer = simple_answer(served.value, served.target.provider.name)
     return Response(
         content=orjson.dumps(answer), media_type="application/json", headers=served_headers(served)

@@ -15,7 +15,7 @@ from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest, Messa
 
 _OPTIONAL_NUMBERS = {"temperature": ((int, float), "a number"), "max_tokens": ((int,), "an integer")}
 _ROLES = ("system", "developer", "user", "assistant")
-_FIELDS = ("message", "model", "system", "history", "temperature", "max_tokens", "stream")
+_FIELDS = ("message", "model", "system", "history", "temperature", "max_tokens", "stream", "fallbacks")
 
 
 def to_chat_request(body: dict[str, Any]) -> ChatRequest:
@@ -48,6 +48,8 @@ def to_chat_request(body: dict[str, Any]) -> ChatRequest:
             if isinstance(value, bool) or not isinstance(value, types):
                 raise InvalidRequest(f"'{name}' must be {kind}", param=name)
             request[name] = value  # type: ignore[literal-required]
+    if "fallbacks" in body:
+        request["fallbacks"] = body["fallbacks"]  # type: ignore[typeddict-unknown-key]  # checked by ChatService
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean", param="stream")
@@ -70,7 +72,7 @@ def _history(history: Any) -> list[Message]:
             or not isinstance(item.get("content"), str)
         ):
             raise InvalidRequest(
-                f"'history[{index}]' must be {{\"role\": {'|'.join(_ROLES)}, \"content\": string}}",
+                f'\'history[{index}]\' must be {{"role": {"|".join(_ROLES)}, "content": string}}',
                 param=f"history[{index}]",
             )
         messages.append({"role": item["role"], "content": item["content"]})

@@ -15,6 +15,7 @@ import orjson
 
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatRequest, Message
+from llm_gateway.providers.request_checks import OUTPUT_EFFORTS, invalid, message_keys, message_role
 
 JSON_TOOL = "json_response"
 """The forced tool that carries a `response_format` JSON answer (see `structured_tool`)."""
@@ -32,36 +33,11 @@ _HANDLED = frozenset(
 IGNORED = frozenset(
     {"seed", "store", "metadata", "service_tier", "prediction", "prompt_cache_key", "prompt_cache_retention"}
 )
-# The keys a message of each role may carry; any other key with a value is refused, never
-# dropped. `name` is not sent (Anthropic has no participant names); `reasoning_content`
-# and `annotations` are not sent back (documented in docs/providers.md).
-_COMMON_KEYS = frozenset({"role", "content", "name"})
-MESSAGE_KEYS = {
-    "system": _COMMON_KEYS,
-    "developer": _COMMON_KEYS,
-    "user": _COMMON_KEYS,
-    "assistant": _COMMON_KEYS | {"tool_calls", "refusal", "reasoning_content", "annotations"},
-    "tool": _COMMON_KEYS | {"tool_call_id"},
-}
-# OpenAI's reasoning_effort as Anthropic's output_config.effort (which has no none/minimal).
-EFFORTS = {
-    "none": "low",
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "xhigh",
-    "max": "max",
-}
+MESSAGE_KEYS = message_keys(names=True)  # `name` is accepted and not sent
 
 
 def reject(param: str, why: str) -> InvalidRequest:
     return InvalidRequest(f"'{param}' {why}", param=param, code="unsupported_parameter")
-
-
-def invalid(param: str, why: str) -> InvalidRequest:
-    """A malformed value (a wrong type, a missing key), as opposed to an unsupported one."""
-    return InvalidRequest(f"'{param}' {why}", param=param)
 
 
 def _string(value: Any, param: str) -> str:
@@ -154,9 +130,9 @@ def sampling(request: ChatRequest) -> JSON:
         out["metadata"] = {"user_id": _string(body[key], key)}
     effort = body.get("reasoning_effort")
     if effort is not None:
-        if not isinstance(effort, str) or effort not in EFFORTS:
-            raise reject("reasoning_effort", f"must be one of {', '.join(EFFORTS)}")
-        out["output_config"] = {"effort": EFFORTS[effort]}
+        if not isinstance(effort, str) or effort not in OUTPUT_EFFORTS:
+            raise reject("reasoning_effort", f"must be one of {', '.join(OUTPUT_EFFORTS)}")
+        out["output_config"] = {"effort": OUTPUT_EFFORTS[effort]}
     return out
 
 
@@ -188,17 +164,9 @@ def convert_messages(messages: Any) -> tuple[str | list[JSON] | None, list[JSON]
 
 def check_message(message: Any, where: str) -> str:
     """The message's role, once its keys are known ones for that role."""
-    if not isinstance(message, dict):
-        raise invalid(where, "must be an object")
-    role = message.get("role")
-    if not isinstance(role, str) or role not in MESSAGE_KEYS:
-        raise reject(f"{where}.role", f"{role!r} is not supported (use system, user, assistant or tool)")
-    if role == "assistant" and message.get("function_call"):
+    if isinstance(message, dict) and message.get("role") == "assistant" and message.get("function_call"):
         raise reject(f"{where}.function_call", "is deprecated and not supported; use tool_calls")
-    for key, value in message.items():
-        if value is not None and key not in MESSAGE_KEYS[role]:
-            raise reject(f"{where}.{key}", f"is not supported on a {role} message by the anthropic provider")
-    return role
+    return message_role(message, where, MESSAGE_KEYS, "anthropic")
 
 
 def _system_value(blocks: list[JSON]) -> str | list[JSON] | None:

@@ -15,6 +15,7 @@ import orjson
 
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatRequest
+from llm_gateway.providers.request_checks import OUTPUT_EFFORTS, invalid, message_keys, message_role
 
 IMAGE_FORMATS = {
     "image/png": "png",
@@ -24,17 +25,6 @@ IMAGE_FORMATS = {
     "image/webp": "webp",
 }
 SERVICE_TIERS = frozenset({"default", "flex", "priority"})
-# OpenAI's reasoning_effort as Converse's outputConfig.effort (which has no none/minimal).
-EFFORTS = {
-    "none": "low",
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "xhigh",
-    "max": "max",
-}
-
 MAPPED_FIELDS = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature",
     "top_p", "stop", "tools", "tool_choice", "user", "metadata", "top_k", "response_format", "service_tier",
@@ -54,21 +44,7 @@ DEFAULT_ONLY: dict[str, tuple[Any, ...]] = {
 }
 """Fields Converse cannot honour: accepted only with the value that changes nothing."""
 
-# The keys a message of each role may carry; any other key with a value is refused, never
-# dropped. `reasoning_content` and `annotations` are not sent back (documented); `name` is
-# refused on its own, as Converse has no participant names.
-_COMMON_KEYS = frozenset({"role", "content"})
-MESSAGE_KEYS = {
-    "system": _COMMON_KEYS,
-    "developer": _COMMON_KEYS,
-    "user": _COMMON_KEYS,
-    "assistant": _COMMON_KEYS | {"tool_calls", "refusal", "reasoning_content", "annotations"},
-    "tool": _COMMON_KEYS | {"tool_call_id"},
-}
-
-
-def invalid(param: str, why: str) -> InvalidRequest:
-    return InvalidRequest(f"'{param}' {why}", param=param)
+MESSAGE_KEYS = message_keys(names=False)  # Converse has no participant names: `name` is a 400
 
 
 def unsupported(param: str, why: str = "is not supported by Bedrock's Converse API") -> InvalidRequest:
@@ -182,9 +158,9 @@ def output_config(request: JSON) -> JSON:
         out["textFormat"] = text_format
     effort = request.get("reasoning_effort")
     if effort is not None:
-        if not isinstance(effort, str) or effort not in EFFORTS:
-            raise unsupported("reasoning_effort", f"must be one of {', '.join(EFFORTS)}")
-        out["effort"] = EFFORTS[effort]
+        if not isinstance(effort, str) or effort not in OUTPUT_EFFORTS:
+            raise unsupported("reasoning_effort", f"must be one of {', '.join(OUTPUT_EFFORTS)}")
+        out["effort"] = OUTPUT_EFFORTS[effort]
     return out
 
 
@@ -271,7 +247,7 @@ def converse_messages(messages: Any) -> tuple[list[JSON], list[JSON]]:
     turns: list[JSON] = []
     for index, message in enumerate(_array(messages, "messages")):
         where = f"messages[{index}]"
-        role = message_role(message, where)
+        role = message_role(message, where, MESSAGE_KEYS, "bedrock")
         if role in ("system", "developer"):
             system += [{"text": text} for text in text_parts(message.get("content"), where) if text]
             continue
@@ -287,21 +263,6 @@ def converse_messages(messages: Any) -> tuple[list[JSON], list[JSON]]:
         elif blocks:
             turns.append({"role": converse_role, "content": blocks})
     return system, turns
-
-
-def message_role(message: Any, where: str) -> str:
-    """The message's role, once its keys are known ones for that role."""
-    if not isinstance(message, dict):
-        raise invalid(where, "must be an object")
-    role = message.get("role")
-    if not isinstance(role, str) or role not in MESSAGE_KEYS:
-        raise unsupported(f"{where}.role", f"{role!r} is not supported by Bedrock")
-    for key, value in message.items():
-        if value is not None and key not in MESSAGE_KEYS[role]:
-            raise unsupported(
-                f"{where}.{key}", f"is not supported on a {role} message by Bedrock's Converse API"
-            )
-    return role
 
 
 def _parts(content: Any, where: str) -> list[tuple[str, JSON]]:

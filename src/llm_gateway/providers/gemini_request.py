@@ -17,6 +17,7 @@ import orjson
 
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatRequest
+from llm_gateway.providers.request_checks import invalid, message_keys, message_role
 
 # Read by the provider rather than translated: `model` goes into the URL, `stream` picks
 # the endpoint, `stream_options` the final usage chunk, `parallel_tool_calls` how many
@@ -28,16 +29,7 @@ THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "hig
 
 TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
-# The keys a message of each role may carry; any other key with a value is a 400. `name` is
-# not sent (no participant names); `reasoning_content` and `annotations` are not sent back.
-_COMMON_KEYS = frozenset({"role", "content", "name"})
-MESSAGE_KEYS = {
-    "system": _COMMON_KEYS,
-    "developer": _COMMON_KEYS,
-    "user": _COMMON_KEYS,
-    "assistant": _COMMON_KEYS | {"tool_calls", "refusal", "reasoning_content", "annotations"},
-    "tool": _COMMON_KEYS | {"tool_call_id"},
-}
+MESSAGE_KEYS = message_keys(names=True)  # `name` is accepted and not sent
 
 # Accepted and not sent, as for the anthropic provider: `store` and `metadata` ask OpenAI to
 # keep or tag the completion in its own dashboard; they cannot change the answer.
@@ -45,11 +37,6 @@ NOT_SENT: dict[str, type] = {"store": bool, "metadata": dict}
 
 # A tool call id carries Gemini's thought signature after this mark (see `tool_call_id`).
 SIGNATURE_MARK = "_sig_"
-
-
-def invalid(param: str, problem: str) -> InvalidRequest:
-    """A 400 that names the offending field, as OpenAI's own errors do."""
-    return InvalidRequest(f"'{param}' {problem}", param=param)
 
 
 def to_gemini(request: ChatRequest) -> JSON:
@@ -254,7 +241,7 @@ def to_contents(messages: Any) -> tuple[list[JSON], list[JSON]]:
     names: dict[str, str] = {}
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
-        role = _role(message, where)
+        role = message_role(message, where, MESSAGE_KEYS, "gemini")
         if role in ("system", "developer"):
             system.extend(_text_parts(message.get("content"), where))
         elif role == "user":
@@ -266,19 +253,6 @@ def to_contents(messages: Any) -> tuple[list[JSON], list[JSON]]:
     if not contents:
         raise invalid("messages", "must contain a user message, not only system messages")
     return system, contents
-
-
-def _role(message: Any, where: str) -> str:
-    """The message's role, once its keys are known ones for that role."""
-    if not isinstance(message, dict):
-        raise invalid(where, "must be an object")
-    role = message.get("role")
-    if not isinstance(role, str) or role not in MESSAGE_KEYS:
-        raise invalid(f"{where}.role", "must be system, developer, user, assistant or tool")
-    for key, value in message.items():
-        if key not in MESSAGE_KEYS[role] and value is not None:
-            raise invalid(f"{where}.{key}", f"is not supported on a {role} message for Gemini models")
-    return role
 
 
 def _append(contents: list[JSON], role: str, parts: list[JSON]) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
-
 import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from llm_gateway.api.deps import RuntimeDep, presented_key, runtime
-from llm_gateway.core.errors import AuthenticationFailed, PermissionDenied
+from llm_gateway.api.deps import RuntimeDep, check_key, runtime
+from llm_gateway.core.errors import PermissionDenied
 
 
 def require_master_key(request: Request) -> None:
@@ -17,11 +15,7 @@ def require_master_key(request: Request) -> None:
     master_key = runtime(request).config.master_key
     if not master_key:
         raise PermissionDenied("the admin API is disabled: set master_key in the config to use it")
-    key = presented_key(request)
-    if key is None:
-        raise AuthenticationFailed("missing API key: send the master key as 'Authorization: Bearer <key>'")
-    if not hmac.compare_digest(key.encode(), master_key.encode()):
-        raise AuthenticationFailed("the admin API needs the master key")
+    check_key(request, master_key)
 
 
 async def _require_master_key(request: Request) -> None:

@@ -58,11 +58,15 @@ def presented_key(request: Request) -> str | None:
 def require_key(request: Request) -> None:
     """Reject the call unless it carries the master key (when one is configured)."""
     master_key = runtime(request).config.master_key
-    if not master_key:
-        return
+    if master_key:
+        check_key(request, master_key)
+
+
+def check_key(request: Request, master_key: str) -> None:
+    """The presented key must be `master_key`, compared in constant time."""
     key = presented_key(request)
     if key is None:
-        raise AuthenticationFailed("missing API key: send it as 'Authorization: Bearer <key>'")
+        raise AuthenticationFailed("missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'")
     if not hmac.compare_digest(key.encode(), master_key.encode()):
         raise AuthenticationFailed("invalid API key")
 

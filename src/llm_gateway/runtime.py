@@ -1,8 +1,10 @@
-"""Everything the lifespan builds for one process, handed to handlers through `api/deps.py`."""
+"""Everything the lifespan builds for one process, reached by handlers through `app.state`."""
 
 from __future__ import annotations
 
+import importlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llm_gateway.core.config import GatewayConfig
@@ -11,8 +13,9 @@ from llm_gateway.providers.registry import build_providers
 from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
-from llm_gateway.services.chat import ChatService
-from llm_gateway.services.embeddings import EmbeddingService
+from llm_gateway.routing.observers import AttemptObserver
+from llm_gateway.services.hooks import Hook, HookChain
+from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.store.redis import SharedBreakers
 
 
@@ -21,29 +24,37 @@ class Runtime:
     config: GatewayConfig
     providers: dict[str, Provider]
     catalog: ModelCatalog
-    chat: ChatService
-    embeddings: EmbeddingService
+    pipeline: Pipeline
     executor: Executor
+    hooks: HookChain
     breakers: SharedBreakers | None = None
 
     @classmethod
-    def build(cls, config: GatewayConfig, rng: random.Random | None = None) -> Runtime:
+    def build(
+        cls,
+        config: GatewayConfig,
+        rng: random.Random | None = None,
+        *,
+        hooks: Sequence[Hook] = (),
+        observers: Sequence[AttemptObserver] = (),
+    ) -> Runtime:
         providers = build_providers(config)
         catalog = ModelCatalog(config, providers)
         targets = [target for group in catalog.groups for target in group.targets]
         health = HealthBoard(config.routing.breaker, targets)
-        executor = Executor(rng, catalog=catalog, health=health)
+        executor = Executor(rng, catalog=catalog, health=health, observers=observers)
         breakers = SharedBreakers(config.redis_url, config.redis_prefix) if config.redis_url else None
         if breakers is not None:
             health.on_change = lambda key, _state, until: breakers.publish(key, until)
             health.claim_probe = breakers.claim_probe
+        chain = HookChain([*(load_hook(path) for path in config.hooks), *hooks])
         return cls(
             config=config,
             providers=providers,
             catalog=catalog,
-            chat=ChatService(catalog, executor),
-            embeddings=EmbeddingService(catalog, executor),
+            pipeline=Pipeline(catalog, executor, chain),
             executor=executor,
+            hooks=chain,
             breakers=breakers,
         )
 
@@ -57,3 +68,13 @@ class Runtime:
             await self.breakers.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+
+
+def load_hook(path: str) -> Hook:
+    """`package.module:Factory` → `Factory()`, which must be a `Hook`."""
+    module_name, _, attribute = path.partition(":")
+    factory = getattr(importlib.import_module(module_name), attribute)
+    hook = factory()
+    if not isinstance(hook, Hook):
+        raise TypeError(f"hook {path!r} made a {type(hook).__name__}, not a llm_gateway.services.hooks.Hook")
+    return hook

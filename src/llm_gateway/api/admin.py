@@ -6,23 +6,15 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from llm_gateway.api.deps import RuntimeDep, check_key, runtime
-from llm_gateway.core.errors import PermissionDenied
+from llm_gateway.api.auth import require_master_key
+from llm_gateway.api.deps import RuntimeDep
 
 
-def require_master_key(request: Request) -> None:
-    """Only the master key opens the admin API; without one configured, it stays shut."""
-    master_key = runtime(request).config.master_key
-    if not master_key:
-        raise PermissionDenied("the admin API is disabled: set master_key in the config to use it")
-    check_key(request, master_key)
+async def _master_key_only(request: Request) -> None:
+    require_master_key(request.headers, request.app.state.runtime.config.master_key)
 
 
-async def _require_master_key(request: Request) -> None:
-    require_master_key(request)  # async: FastAPI would run a plain def in a worker thread
-
-
-router = APIRouter(prefix="/admin", dependencies=[Depends(_require_master_key)])
+router = APIRouter(prefix="/admin", dependencies=[Depends(_master_key_only)])
 
 
 @router.get("/deployments")

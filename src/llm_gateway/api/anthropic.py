@@ -1,35 +1,22 @@
-"""The Anthropic-compatible API: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
+"""The Anthropic-compatible front door: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
 
 Clients here are Anthropic SDKs, which parse Anthropic-shaped errors
-(``{"type": "error", "error": {"type", "message"}}``), so this router renders every
-`GatewayError` on its routes itself, auth failures included (hence `require_key` is called
-inside the handlers rather than as a router dependency). Everything else is the gateway's
-usual path: the key, the body read once, `MessagesService`, served headers.
+(``{"type": "error", "error": {"type", "message"}}``), before the first byte and as an
+`error` event mid-stream; every error on these routes renders that way, auth failures and
+size limits included.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
-from starlette.responses import Response
 
-from llm_gateway.api.body import read_json_object
-from llm_gateway.api.deps import require_key, runtime
-from llm_gateway.api.disconnect import until_disconnected
-from llm_gateway.api.served import retries_allowed, served_headers
-from llm_gateway.api.sse import EventStreamResponse
-from llm_gateway.core.errors import GatewayError, InvalidRequest, UpstreamOverloaded
+from llm_gateway.api.dialect import Dialect, sse, take_fallbacks
+from llm_gateway.core.context import Call, Operation, RequestContext
+from llm_gateway.core.errors import GatewayError, InvalidRequest
 from llm_gateway.core.types import JSON
-from llm_gateway.providers.anthropic import SSEEvent
-from llm_gateway.services.chat import ChatService
-from llm_gateway.services.messages import MessagesRequest, MessagesService
-
-log = logging.getLogger("llm_gateway.anthropic")
-
-router = APIRouter()
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -46,66 +33,10 @@ ERROR_TYPES = {
 }
 
 
-async def create_message(request: Request) -> Response:
-    """`POST /v1/messages`, a plain Starlette route like the other per-request routes (api/deps.py)."""
-    chat = runtime(request).chat
-    retries = retries_allowed(request.headers)
-
-    async def handle(service: MessagesService, call: MessagesRequest) -> Response:
-        stream = call.body.get("stream")
-        if stream is not None and not isinstance(stream, bool):
-            raise InvalidRequest("stream: Input should be a valid boolean", param="stream")
-        if stream:
-            streamed = await until_disconnected(request.receive, service.stream(call, retries=retries))
-            return EventStreamResponse(_sse(streamed.value), headers=served_headers(streamed))
-        served = await until_disconnected(request.receive, service.create(call, retries=retries))
-        return _json(served.value, served_headers(served))
-
-    return await _anthropic_shaped(request, chat, handle)
-
-
-async def count_tokens(request: Request) -> Response:
-    chat = runtime(request).chat
-    retries = retries_allowed(request.headers)
-
-    async def handle(service: MessagesService, call: MessagesRequest) -> Response:
-        served = await until_disconnected(request.receive, service.count_tokens(call, retries=retries))
-        return _json(served.value, served_headers(served))
-
-    return await _anthropic_shaped(request, chat, handle)
-
-
-router.add_route("/v1/messages", create_message, methods=["POST"])
-router.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
-
-
-async def _anthropic_shaped(
-    request: Request,
-    chat: ChatService,
-    handle: Callable[[MessagesService, MessagesRequest], Awaitable[Response]],
-) -> Response:
-    """Authenticate, read the body, run `handle`; any GatewayError is rendered Anthropic-style."""
-    try:
-        require_key(request)
-        body = await read_json_object(request)
-        call = MessagesRequest(body, beta=request.headers.get("anthropic-beta"))
-        return await handle(MessagesService(chat), call)
-    except GatewayError as exc:
-        if exc.status_code >= 500:
-            log.warning("%s %s -> %d %s", request.method, request.url.path, exc.status_code, exc.message)
-        body = error_body(exc, request.scope.get("state", {}).get("request_id"))
-        return Response(
-            orjson.dumps(body),
-            status_code=exc.status_code,
-            headers=exc.headers,
-            media_type="application/json",
-        )
-
-
-def error_body(error: GatewayError, request_id: str | None = None) -> JSON:
+def error_json(error: GatewayError, request_id: str | None = None) -> JSON:
     status = error.status_code
     kind = ERROR_TYPES.get(status) or ("invalid_request_error" if status < 500 else "api_error")
-    if isinstance(error, UpstreamOverloaded):
+    if error.error_type == "overloaded_error":
         kind = "overloaded_error"
     body: JSON = {"type": "error", "error": {"type": kind, "message": error.message}}
     if request_id:
@@ -113,24 +44,47 @@ def error_body(error: GatewayError, request_id: str | None = None) -> JSON:
     return body
 
 
-def _json(value: JSON, headers: dict[str, str]) -> Response:
-    return Response(content=orjson.dumps(value), media_type="application/json", headers=headers)
+class AnthropicDialect(Dialect):
+    """What both Anthropic routes share: the body, the beta header, the error shape."""
+
+    operation: Operation
+
+    def parse(self, ctx: RequestContext, body: JSON, headers: Mapping[str, str]) -> Call:
+        body, ctx.fallbacks = take_fallbacks(body)
+        model = body.get("model")
+        if model is not None and not isinstance(model, str):
+            raise InvalidRequest("model: Input should be a valid string", param="model")
+        stream = body.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise InvalidRequest("stream: Input should be a valid boolean", param="stream")
+        options = {"beta": beta} if (beta := headers.get("anthropic-beta")) else {}
+        return Call(self.operation, body, model=model, stream=self._streams(body), options=options)
+
+    def _streams(self, body: JSON) -> bool:
+        return False
+
+    def error_body(self, error: GatewayError, request_id: str | None) -> bytes:
+        return orjson.dumps(error_json(error, request_id))
+
+    def error_event(self, error: GatewayError, request_id: str | None) -> bytes:
+        return sse(orjson.dumps(error_json(error)), "error")
 
 
-def frame(name: str, data: bytes) -> bytes:
-    lines = b"".join(b"data: " + line + b"\n" for line in data.split(b"\n"))
-    return b"event: " + name.encode() + b"\n" + lines + b"\n"
+class AnthropicMessages(AnthropicDialect):
+    name = "anthropic.messages"
+    operation = Operation.MESSAGES
+
+    def _streams(self, body: JSON) -> bool:
+        return bool(body.get("stream"))
+
+    async def render_stream(
+        self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]
+    ) -> AsyncIterator[bytes]:
+        """Anthropic events (name, data) as SSE, as the upstream framed them or we translated them."""
+        async for name, data in chunks:
+            yield sse(data, name)
 
 
-async def _sse(events: AsyncIterator[SSEEvent]) -> AsyncIterator[bytes]:
-    """Events as SSE; a failure after the first becomes one Anthropic `error` event."""
-    try:
-        async for name, data in events:
-            yield frame(name, data)
-    except GatewayError as exc:
-        log.warning("messages stream failed after the first event: %s", exc.message)
-        yield frame("error", orjson.dumps(error_body(exc)))
-    finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+class AnthropicCountTokens(AnthropicDialect):
+    name = "anthropic.count_tokens"
+    operation = Operation.COUNT_TOKENS

@@ -1,18 +1,32 @@
-"""Reading a JSON body once, and checking the few fields the gateway itself relies on."""
+"""Reading a JSON body once, and checking the few chat fields the gateway itself relies on."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.types import Receive
 
 from llm_gateway.core.errors import InvalidRequest
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (the limits middleware caps its size while it is read)."""
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    parts = [body]
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+    return b"".join(parts)
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
     """The body as a dict, parsed once with orjson; anything else is a 400."""
-    raw = await request.body()
     if not raw:
         raise InvalidRequest("request body is empty; a JSON object is required")
     try:

@@ -1,28 +1,19 @@
-"""`POST /v1/embeddings`: OpenAI's embeddings API for any model whose provider can embed."""
+"""The `POST /v1/embeddings` front door: OpenAI's embeddings API for any model that can embed."""
 
 from __future__ import annotations
 
-import orjson
-from fastapi import APIRouter, Request
-from starlette.responses import Response
+from collections.abc import Mapping
 
-from llm_gateway.api.body import read_json_object
-from llm_gateway.api.deps import require_key, runtime
-from llm_gateway.api.disconnect import until_disconnected
-from llm_gateway.api.served import served_headers
-
-router = APIRouter()
+from llm_gateway.api.dialect import Dialect, take_fallbacks
+from llm_gateway.core.context import Call, Operation, RequestContext
+from llm_gateway.core.types import JSON
+from llm_gateway.services.embeddings import check_embedding_request
 
 
-async def create_embeddings(request: Request) -> Response:
-    """`POST /v1/embeddings`, a plain Starlette route like the other per-request routes."""
-    require_key(request)
-    embeddings = runtime(request).embeddings
-    body = await read_json_object(request)
-    served = await until_disconnected(request.receive, embeddings.embed(body))
-    return Response(
-        content=orjson.dumps(served.value), media_type="application/json", headers=served_headers(served)
-    )
+class OpenAIEmbeddings(Dialect):
+    name = "openai.embeddings"
 
-
-router.add_route("/v1/embeddings", create_embeddings, methods=["POST"])
+    def parse(self, ctx: RequestContext, body: JSON, headers: Mapping[str, str]) -> Call:
+        body, ctx.fallbacks = take_fallbacks(body)
+        check_embedding_request(body)
+        return Call(Operation.EMBEDDINGS, body, model=body.get("model"))

@@ -1,33 +1,37 @@
-"""Routing, as the client sees it: the header that turns retries off, and the response
-headers that tell which deployment served, after how many attempts, by fallback or hedge."""
+"""The response headers that tell a client which deployment served, after how many attempts,
+by fallback, hedge or cache; and the request header that turns retries off."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from llm_gateway.routing.executor import Served
+from llm_gateway.core.context import RequestContext
+from llm_gateway.core.errors import AllDeploymentsFailed, GatewayError
 
 NO_RETRY_HEADER = "x-llm-gateway-no-retry"
-_TRUE = frozenset({"1", "true", "yes", "on"})
+RawHeaders = list[tuple[bytes, bytes]]
 
 
-def retries_allowed(headers: Mapping[str, str]) -> bool:
-    """False when the client sent `x-llm-gateway-no-retry: true`: one attempt, no fallback."""
-    value = headers.get(NO_RETRY_HEADER)
-    return value is None or value.strip().lower() not in _TRUE
+def served_headers(ctx: RequestContext) -> RawHeaders:
+    route = ctx.route
+    if route is None:  # answered without an upstream: a cache hit, a local estimate
+        headers = [(b"x-llm-gateway-attempts", b"0")]
+        if ctx.cache is not None:
+            headers.append((b"x-llm-gateway-cache", ctx.cache.encode()))
+        return headers
+    headers = [
+        (b"x-llm-gateway-provider", route.provider.encode()),
+        (b"x-llm-gateway-model", route.model.encode()),
+        (b"x-llm-gateway-deployment", route.deployment.encode()),
+        (b"x-llm-gateway-attempts", str(route.attempts).encode()),
+    ]
+    if route.fallback is not None:
+        headers.append((b"x-llm-gateway-fallback", route.fallback.encode()))
+    if route.hedged:
+        headers.append((b"x-llm-gateway-hedged", b"true"))
+    return headers
 
 
-def served_headers(served: Served[Any]) -> dict[str, str]:
-    target = served.target
-    headers = {
-        "x-llm-gateway-provider": target.provider.name,
-        "x-llm-gateway-model": target.model,
-        "x-llm-gateway-deployment": target.key,
-        "x-llm-gateway-attempts": str(served.attempts),
-    }
-    if served.fallback is not None:
-        headers["x-llm-gateway-fallback"] = served.fallback
-    if served.hedged:
-        headers["x-llm-gateway-hedged"] = "true"
+def error_headers(error: GatewayError) -> RawHeaders:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items()]
+    if isinstance(error, AllDeploymentsFailed):
+        headers.append((b"x-llm-gateway-attempts", str(error.attempts).encode()))
     return headers

@@ -42,6 +42,8 @@ class Deployment(StrictModel):
     output_cost_per_mtok: Annotated[float, Field(ge=0)] | None = None
 
 
+ImportPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+"""`package.module:attribute`."""
 Strategy = Literal["weighted", "least-busy", "latency", "cost"]
 Seconds = Annotated[float, Field(gt=0)]
 # `hedge_after: p95`: hedge once an attempt is slower than that percentile of recent ones.
@@ -125,6 +127,10 @@ class GatewayConfig(StrictModel):
     routing: RoutingSettings = RoutingSettings()
     redis_url: str | None = None
     redis_prefix: str = "llm-gateway:"
+    hooks: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
+        default_factory=list
+    )
+    """Extra request hooks, as `package.module:Factory` import paths (docs/architecture.md)."""
 
     @model_validator(mode="after")
     def _check_references(self) -> GatewayConfig:

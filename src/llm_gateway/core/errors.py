@@ -7,6 +7,7 @@ OpenAI-shaped JSON: ``{"error": {"message", "type", "code", "param"}}``.
     ├── CallerError                      the request is wrong; never retried
     │   ├── InvalidRequest               400 invalid_request_error
     │   ├── NotFound                     404 (unknown model, route)
+    │   ├── MethodNotAllowed             405
     │   ├── PayloadTooLarge              413
     │   └── HeadersTooLarge              431
     ├── PolicyError                      the gateway refuses by policy
@@ -21,7 +22,10 @@ OpenAI-shaped JSON: ``{"error": {"message", "type", "code", "param"}}``.
         ├── UpstreamUnavailable          502 upstream 5xx / bad response, retryable
         │   └── UpstreamOverloaded       503 (e.g. Anthropic 529), retryable
         ├── UpstreamConnectionError      502 connection refused/reset, retryable
-        └── UpstreamTimeout              504, retryable
+        ├── UpstreamTimeout              504, retryable
+        └── AllDeploymentsFailed         a model's every attempt failed: rendered as its
+            │                            deciding cause, carrying `attempts` and `causes`
+            └── NoDeploymentAvailable    every deployment is cooling down
 
 Provider adapters map their own statuses and bodies into this tree; nothing above
 ``providers/`` inspects provider error text.
@@ -30,6 +34,7 @@ Provider adapters map their own statuses and bodies into this tree; nothing abov
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 
@@ -85,6 +90,11 @@ class NotFound(CallerError):
 
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class MethodNotAllowed(CallerError):
+    status = 405
+    default_code = "method_not_allowed"
 
 
 class PayloadTooLarge(CallerError):
@@ -218,8 +228,51 @@ class UpstreamTimeout(ProviderError):
     default_code = "upstream_timeout"
 
 
+class AllDeploymentsFailed(ProviderError):
+    """Routing gave up on a request: every attempt failed, or no deployment could take one.
+
+    The client sees the deciding cause (its status, type, code and message: a bad upstream
+    key stays a 401), plus how many attempts were made. The causes themselves are kept
+    as they were raised: health tracking stores them and shares them across requests, so
+    they are never mutated or copied field by field.
+    """
+
+    def __init__(
+        self,
+        cause: ProviderError,
+        *,
+        attempts: int,
+        causes: Sequence[ProviderError] = (),
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            message or cause.message,
+            provider=cause.provider,
+            code=cause.code,
+            param=cause.param,
+            headers={**cause.headers, **(headers or {})},
+        )
+        self.retry_after = cause.retry_after
+        self.error_type = cause.error_type
+        self.cause = cause
+        self.causes = tuple(causes) or (cause,)
+        self.attempts = attempts
+
+    @property
+    def status_code(self) -> int:
+        return self.cause.status_code
+
+
+class NoDeploymentAvailable(AllDeploymentsFailed):
+    """No deployment of a model could take an attempt (every circuit is open): the model
+    counts as failed, so its fallbacks are tried whatever opened the circuits."""
+
+
 def is_retryable(error: BaseException) -> bool:
     """Whether another attempt (same or other deployment) could succeed."""
+    if isinstance(error, AllDeploymentsFailed):
+        return is_retryable(error.cause)
     if isinstance(error, UpstreamStatusError):
         return error.retryable or error.status_code in RETRYABLE_STATUSES
     return isinstance(error, ProviderError) and error.retryable

@@ -88,8 +88,7 @@ def _with_env_file(env: dict[str, str], folder: Path, source: str) -> dict[str, 
         return env
     if environment not in ENVIRONMENTS:
         raise ConfigError(
-            f"config error in {source}: ENVIRONMENT={environment!r} must be one of "
-            + ", ".join(ENVIRONMENTS)
+            f"config error in {source}: ENVIRONMENT={environment!r} must be one of " + ", ".join(ENVIRONMENTS)
         )
     for candidate in (folder / f".env.{environment}", Path.cwd() / f".env.{environment}"):
         if candidate.is_file():
@@ -163,5 +162,3 @@ def _describe(exc: ValidationError, source: str, prefix: str = "") -> str:
 
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
-
-

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Protocol, cast, runtime_checkable
 import orjson
 from pydantic import Field, SecretStr
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError, UpstreamConnectionError
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
@@ -61,6 +62,7 @@ class NativeMessages(Protocol):
 
 class AnthropicProvider(Provider):
     settings_model = AnthropicSettings
+    capabilities = frozenset({Capability.CHAT, Capability.MESSAGES})
     settings: AnthropicSettings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
+from llm_gateway.core.capabilities import CHAT_ONLY, Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.transport import HttpClient
@@ -22,6 +23,7 @@ class Provider(ABC):
 
     settings_model: ClassVar[type[ProviderSettings]]
     supports_embeddings: ClassVar[bool] = False
+    capabilities: ClassVar[frozenset[Capability]] = CHAT_ONLY
 
     def __init__(self, name: str, settings: ProviderSettings, http: HttpClient) -> None:
         self.name = name
@@ -55,3 +57,10 @@ class Embedder(Protocol):
     async def embed(
         self, request: dict[str, Any], model: str, *, timeout: float | None = None
     ) -> dict[str, Any]: ...
+
+
+def embedder(provider: Provider) -> Embedder | None:
+    """The provider as an `Embedder` when it declares the capability, else None."""
+    if Capability.EMBEDDINGS in provider.capabilities:
+        return cast(Embedder, provider)
+    return None

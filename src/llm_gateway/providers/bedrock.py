@@ -23,6 +23,7 @@ from botocore.session import Session
 from pydantic import SecretStr, model_validator
 from yarl import URL
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
@@ -127,6 +128,7 @@ class SigV4Signer:
 class BedrockProvider(Provider):
     settings_model = BedrockSettings
     supports_embeddings = True
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
     settings: BedrockSettings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

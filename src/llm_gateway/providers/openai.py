@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 import orjson
 from pydantic import Field, SecretStr
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import (
     ContentPolicyViolation,
@@ -78,6 +79,7 @@ class OpenAIWireProvider(Provider):
     """
 
     supports_embeddings = True
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
     _api_key: str | None
     _headers: dict[str, str]
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import Deployment, GatewayConfig, RoutingOverride, RoutingSettings
-from llm_gateway.core.errors import ModelNotFound
+from llm_gateway.core.errors import InvalidRequest, ModelNotFound
 from llm_gateway.providers.base import Provider
 
 DEFAULT_POLICY = RoutingSettings()
+CANNOT = {
+    Capability.EMBEDDINGS: "cannot create embeddings: its provider does not support /v1/embeddings",
+    Capability.MESSAGES: "has no deployment that speaks the Messages API natively",
+    Capability.RESPONSES: "has no deployment that speaks the Responses API natively",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,7 @@ class ModelCatalog:
     def __init__(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
         self.default_model = config.default_model
         self._groups: dict[str, Group] = {}
+        self._able: dict[tuple[str, Capability], Group] = {}
         for name, group in config.models.items():
             targets = tuple(
                 Target(
@@ -114,3 +121,26 @@ class ModelCatalog:
                 "GET /v1/models lists the available ones.",
                 param="model",
             ) from None
+
+    def resolve(self, name: str | None, requires: Capability = Capability.CHAT) -> Group:
+        """The group serving `name` (or the default model), narrowed to the deployments whose
+        provider declares `requires`: a group mixing chat-only and embedding deployments
+        routes embeddings to the latter only. Derived once per (model, capability)."""
+        name = name or self.default_model
+        if not name:
+            raise InvalidRequest(
+                "you must provide a model parameter", param="model", code="missing_required_parameter"
+            )
+        group = self.group(name)
+        if requires is Capability.CHAT:
+            return group
+        able = self._able.get((group.name, requires))
+        if able is None:
+            targets = tuple(t for t in group.targets if requires in t.provider.capabilities)
+            if not targets:
+                raise InvalidRequest(
+                    f"The model {group.name!r} {CANNOT[requires]}.", param="model", code="model_not_supported"
+                )
+            able = group if len(targets) == len(group.targets) else replace(group, targets=targets)
+            self._able[(group.name, requires)] = able
+        return able

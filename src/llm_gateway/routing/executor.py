@@ -20,16 +20,24 @@ import random
 import time
 from bisect import bisect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from llm_gateway.core.errors import ProviderError, UpstreamOverloaded, UpstreamTimeout, is_retryable
+from llm_gateway.core.errors import (
+    AllDeploymentsFailed,
+    NoDeploymentAvailable,
+    ProviderError,
+    UpstreamOverloaded,
+    UpstreamTimeout,
+    is_retryable,
+)
 from llm_gateway.routing.breaker import Circuit
 from llm_gateway.routing.capacity import tokens_used
 from llm_gateway.routing.deployments import Group, ModelCatalog, Target
 from llm_gateway.routing.fallbacks import continues, fallback_chain
 from llm_gateway.routing.health import DeploymentHealth, HealthBoard
 from llm_gateway.routing.hedge import race
+from llm_gateway.routing.observers import AttemptObserver, AttemptReport, Outcome
 from llm_gateway.routing.relay import close, guarded
 from llm_gateway.routing.retry import retry_delay
 from llm_gateway.routing.strategies import STRATEGIES
@@ -37,9 +45,7 @@ from llm_gateway.routing.strategies import STRATEGIES
 T = TypeVar("T")
 C = TypeVar("C")
 
-ATTEMPTS_HEADER = "x-llm-gateway-attempts"
-
-Run = Callable[[Target, Group, "_Budget", Any], Coroutine[Any, Any, Any]]
+Run = Callable[[Target, Group, "_Budget", Any, bool], Coroutine[Any, Any, Any]]
 """One attempt at one deployment, with health accounting: `_call_one` or `_open_one`."""
 
 
@@ -61,6 +67,7 @@ class _Budget:
     deadline: float
     retries: bool
     attempts: int = 0
+    causes: list[ProviderError] = field(default_factory=list)
 
 
 async def _keep(value: object) -> None:
@@ -78,8 +85,10 @@ class Executor:
         health: HealthBoard | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observers: Sequence[AttemptObserver] = (),
     ) -> None:
         self._rng = rng or random.Random()
+        self._observers = tuple(observers)
         self._catalog = catalog
         self.health = health or HealthBoard(clock=clock)
         self._clock = clock
@@ -93,14 +102,17 @@ class Executor:
         *,
         fallbacks: Sequence[str] | None = None,
         retries: bool = True,
+        deadline: float | None = None,
     ) -> Served[T]:
         """Run `attempt` on deployments of `group` (then its fallbacks) until one succeeds.
 
         `fallbacks` replaces the group's configured `fallbacks` (a client's own list);
-        `retries=False` makes exactly one attempt: no retry, fallback or hedge.
+        `retries=False` makes exactly one attempt: no retry, fallback or hedge; `deadline`
+        (absolute, on this executor's clock) narrows the model's own. When every attempt
+        fails, raises `AllDeploymentsFailed` carrying the attempts made and each cause.
         """
 
-        return await self._serve(group, attempt, fallbacks, retries, streaming=False)
+        return await self._serve(group, attempt, fallbacks, retries, deadline, streaming=False)
 
     async def open_stream(
         self,
@@ -109,10 +121,11 @@ class Executor:
         *,
         fallbacks: Sequence[str] | None = None,
         retries: bool = True,
+        deadline: float | None = None,
     ) -> Served[AsyncIterator[C]]:
         """Like `call`, for a stream: an attempt succeeds when its first chunk arrives."""
 
-        return await self._serve(group, attempt, fallbacks, retries, streaming=True)
+        return await self._serve(group, attempt, fallbacks, retries, deadline, streaming=True)
 
     async def _serve(
         self,
@@ -120,10 +133,12 @@ class Executor:
         attempt: Callable[[Target], Any],
         requested: Sequence[str] | None,
         retries: bool,
+        deadline: float | None,
         *,
         streaming: bool,
     ) -> Served[Any]:
-        budget = _Budget(self._clock() + group.policy.deadline, retries)
+        own = self._clock() + group.policy.deadline
+        budget = _Budget(own if deadline is None else min(own, deadline), retries)
         try:
             return await self._try_group(group, attempt, budget, streaming)
         except ProviderError as error:
@@ -143,9 +158,7 @@ class Executor:
                 break
             served.fallback = other.name
             return served
-        if budget.attempts:
-            last.headers[ATTEMPTS_HEADER] = str(budget.attempts)
-        raise last
+        raise _failed(last, budget)
 
     async def _try_group(
         self, group: Group, attempt: Callable[[Target], Any], budget: _Budget, streaming: bool
@@ -183,8 +196,9 @@ class Executor:
                     return await self._hedged(group, target, tried, limit, run, attempt, budget, hedge)
                 tried.append(target.key)
                 budget.attempts += 1
-                return Served(await run(target, group, budget, attempt), target, budget.attempts)
+                return Served(await run(target, group, budget, attempt, False), target, budget.attempts)
             except ProviderError as error:
+                budget.causes.append(error)
                 if not is_retryable(error):
                     raise
                 last = error
@@ -271,19 +285,25 @@ class Executor:
             chosen.append(other)
             tried.append(other.key)
             budget.attempts += 1
-            return run(other, group, budget, attempt)
+            return run(other, group, budget, attempt, True)
 
         discard = close if run == self._open_one else _keep
-        won = await race(lambda: run(target, group, budget, attempt), backup, delay, discard)
+        won = await race(lambda: run(target, group, budget, attempt, False), backup, delay, discard)
         served_by = chosen[1] if won.hedged else chosen[0]
         return Served(won.value, served_by, budget.attempts, hedged=won.hedged)
 
     async def _call_one(
-        self, target: Target, group: Group, budget: _Budget, attempt: Callable[[Target], Awaitable[T]]
+        self,
+        target: Target,
+        group: Group,
+        budget: _Budget,
+        attempt: Callable[[Target], Awaitable[T]],
+        hedge: bool,
     ) -> T:
         health = self.health.of(target)
         clock = self._clock
         started = clock()
+        number = budget.attempts
         health.begin(started)
         remaining = budget.deadline - started
         try:
@@ -295,6 +315,7 @@ class Executor:
         except ProviderError as error:
             health.failed(clock(), clock() - started, error)
             health.end(clock())
+            self._report(group, target, number, hedge, Outcome.FAILED, clock() - started, None, error)
             raise
         except TimeoutError:
             timeout = UpstreamTimeout(
@@ -303,25 +324,34 @@ class Executor:
             )
             health.failed(clock(), clock() - started, timeout)
             health.end(clock())
+            self._report(group, target, number, hedge, Outcome.FAILED, clock() - started, None, timeout)
             raise timeout from None
         except BaseException:
             health.abandoned(clock(), clock() - started, False)
             health.end(clock())
+            self._report(group, target, number, hedge, Outcome.ABANDONED, clock() - started, None, None)
             raise
         now = clock()
         health.answered(now, now - started)
         if group.hedge_quantile is not None:
             self.health.window(group, False).add(now - started)
         health.end(now, tokens_used(value) if health.capacity is not None else 0)
+        self._report(group, target, number, hedge, Outcome.ANSWERED, now - started, None, None)
         return value
 
     async def _open_one(
-        self, target: Target, group: Group, budget: _Budget, attempt: Callable[[Target], AsyncIterator[C]]
+        self,
+        target: Target,
+        group: Group,
+        budget: _Budget,
+        attempt: Callable[[Target], AsyncIterator[C]],
+        hedge: bool,
     ) -> AsyncIterator[C]:
         health = self.health.of(target)
         now = self._clock()
         idle = group.policy.stream_idle_timeout
         remaining = budget.deadline - now
+        number = budget.attempts
         health.begin(now)
         try:
             stream = attempt(target)
@@ -333,37 +363,91 @@ class Executor:
         first_limit: float | None = min(remaining, idle) if idle is not None else remaining
         if idle is None and remaining >= target.time_limit:
             first_limit = None  # the provider's read timeout ends a silent attempt first
-        rest = guarded(stream, health, clock=self._clock, first_limit=first_limit, idle=idle, window=window)
+
+        def report(
+            outcome: Outcome, elapsed: float, first: float | None, error: ProviderError | None
+        ) -> None:
+            self._report(group, target, number, hedge, outcome, elapsed, first, error, streaming=True)
+
+        rest = guarded(
+            stream,
+            health,
+            clock=self._clock,
+            first_limit=first_limit,
+            idle=idle,
+            window=window,
+            report=report if self._observers else None,
+        )
         await rest.__anext__()  # the first chunk: yielded once more to the reader
         return rest
 
-    def _no_deployment(self, group: Group) -> ProviderError:
-        """Every deployment is cooling down. The client gets the failure that opened the most
-        recent circuit (a bad upstream key stays a 401, an outage a 502), saying so, with a
-        retry-after for the first circuit to half-open."""
+    def _report(
+        self,
+        group: Group,
+        target: Target,
+        number: int,
+        hedge: bool,
+        outcome: Outcome,
+        elapsed: float,
+        first_chunk: float | None,
+        error: ProviderError | None,
+        *,
+        streaming: bool = False,
+    ) -> None:
+        if not self._observers:
+            return
+        report = AttemptReport(
+            group=group.name,
+            deployment=target.key,
+            provider=target.provider.name,
+            model=target.model,
+            number=number,
+            outcome=outcome,
+            latency=elapsed,
+            first_chunk=first_chunk,
+            streaming=streaming,
+            hedge=hedge,
+            error=error,
+        )
+        for observer in self._observers:
+            observer.on_attempt(report)
+
+    def _no_deployment(self, group: Group) -> NoDeploymentAvailable:
+        """Every deployment is cooling down. Unless a fallback serves, the client gets the
+        failure that opened the most recent circuit (a bad upstream key stays a 401, an outage
+        a 502), saying so, with a retry-after for the first circuit to half-open."""
         now = self._clock()
         cooling = [
             self.health.of(t) for t in group.targets if self.health.of(t).breaker.state is Circuit.OPEN
         ]
-        wait = max(min(h.breaker.until for h in cooling) - now, 1.0) if cooling else None
+        wait = max(min(h.breaker.until for h in cooling) - now, 1.0) if cooling else 1.0
+        retry_after = str(math.ceil(wait))
         causes = [h for h in cooling if h.last_error is not None]
         if not causes:
-            return UpstreamOverloaded(
+            overloaded = UpstreamOverloaded(
                 f"no healthy deployment of model {group.name!r} can take the request now",
                 code="no_healthy_deployment",
                 retry_after=wait,
             )
+            return NoDeploymentAvailable(overloaded, attempts=0)
         cause = max(causes, key=lambda h: h.breaker.opened_at).last_error
         assert cause is not None
-        error = type(cause).__new__(type(cause))  # a fresh instance: exceptions are not shared
-        error.__dict__.update(cause.__dict__)
-        error.message = (
+        message = (
             f"{cause.message} (every deployment of model {group.name!r} is cooling down after "
-            f"failures like this one; retry in {math.ceil(wait or 1)} s)"
+            f"failures like this one; retry in {retry_after} s)"
         )
-        error.args = (error.message,)
-        error.headers = {**cause.headers, "retry-after": str(math.ceil(wait or 1))}
-        return error
+        return NoDeploymentAvailable(cause, attempts=0, message=message, headers={"retry-after": retry_after})
 
     def _deadline_passed(self, group: Group) -> UpstreamTimeout:
         return UpstreamTimeout(f"model {group.name!r}: the request deadline passed before an attempt")
+
+
+def _failed(last: ProviderError, budget: _Budget) -> AllDeploymentsFailed:
+    """The one error a failed request raises: a new aggregate, so no cause is ever mutated."""
+    if isinstance(last, AllDeploymentsFailed):
+        cause, message, headers = last.cause, last.message, last.headers
+    else:
+        cause, message, headers = last, None, None
+    return AllDeploymentsFailed(
+        cause, attempts=budget.attempts, causes=budget.causes, message=message, headers=headers
+    )

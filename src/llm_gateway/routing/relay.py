@@ -20,6 +20,9 @@ from llm_gateway.core.errors import ProviderError, UpstreamConnectionError, Upst
 from llm_gateway.routing.capacity import tokens_used
 from llm_gateway.routing.health import DeploymentHealth
 from llm_gateway.routing.latency import LatencyWindow
+from llm_gateway.routing.observers import Outcome
+
+Report = Callable[[Outcome, float, "float | None", "ProviderError | None"], None]
 
 C = TypeVar("C")
 
@@ -79,6 +82,7 @@ async def guarded(
     first_limit: float | None,
     idle: float | None,
     window: LatencyWindow | None = None,
+    report: Report | None = None,
 ) -> AsyncGenerator[C, None]:
     """Yield `stream`'s chunks, recording the deployment's outcome (`health.begin` was called).
 
@@ -88,6 +92,8 @@ async def guarded(
     """
     started = clock()
     answered = False
+    first_chunk: float | None = None
+    outcome, failure = Outcome.ANSWERED, None
     tokens = 0
     watch = Watchdog() if first_limit is not None or idle is not None else None
     try:
@@ -100,6 +106,7 @@ async def guarded(
             ) from None
         answered = True
         now = clock()
+        first_chunk = now - started
         health.answered(now, now - started)
         if window is not None:
             window.add(now - started)
@@ -122,14 +129,18 @@ async def guarded(
             yield chunk
     except ProviderError as error:
         health.failed(clock(), clock() - started, error)
+        outcome, failure = Outcome.FAILED, error
         raise
     except (asyncio.CancelledError, GeneratorExit):
         health.abandoned(clock(), clock() - started, answered)
+        outcome = Outcome.ABANDONED
         raise
     finally:
         if watch is not None:
             watch.close()
         health.end(clock(), tokens)
+        if report is not None:
+            report(outcome, clock() - started, first_chunk, failure)
         await close(stream)
 
 

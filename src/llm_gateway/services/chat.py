@@ -1,63 +1,32 @@
-"""One chat request's orchestration: resolve the model, route, return what was served."""
+"""`chat`: OpenAI chat completions on any provider (also the `/api/chat` front door's)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import Any, cast
 
-from llm_gateway.core.errors import InvalidRequest, ModelNotFound
-from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
-from llm_gateway.routing.deployments import Group, ModelCatalog, Target
-from llm_gateway.routing.executor import Executor, Served
+from llm_gateway.core.context import Call
+from llm_gateway.core.types import ChatCompletion, ChatRequest, Usage
+from llm_gateway.routing.deployments import Target
+from llm_gateway.services.service import Attempt, Service, StreamAttempt
+from llm_gateway.services.usage import chat_completion_usage
 
 
-class ChatService:
-    def __init__(self, catalog: ModelCatalog, executor: Executor) -> None:
-        self._catalog = catalog
-        self._executor = executor
-
-    @property
-    def executor(self) -> Executor:
-        """The attempt loop, shared with services that route other calls (`/v1/messages`)."""
-        return self._executor
-
-    def resolve(self, request: ChatRequest) -> Group:
-        model = request.get("model") or self._catalog.default_model
-        if not model:
-            raise InvalidRequest(
-                "you must provide a model parameter", param="model", code="missing_required_parameter"
-            )
-        return self._catalog.group(model)
-
-    def client_fallbacks(self, request: ChatRequest) -> tuple[ChatRequest, list[str] | None]:
-        """Take the gateway's own `fallbacks` field out of the body (no upstream knows it) and
-        check it: a list of models this gateway serves, tried in order if the model fails."""
-        if "fallbacks" not in request:
-            return request, None
-        stripped: ChatRequest = {k: v for k, v in request.items() if k != "fallbacks"}  # type: ignore[assignment]
-        names = request["fallbacks"]  # type: ignore[typeddict-item]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise InvalidRequest("'fallbacks' must be an array of model names", param="fallbacks")
-        for name in names:
-            try:
-                self._catalog.group(name)
-            except ModelNotFound:
-                raise InvalidRequest(f"'fallbacks': unknown model {name!r}", param="fallbacks") from None
-        return stripped, names
-
-    async def complete(self, request: ChatRequest, *, retries: bool = True) -> Served[ChatCompletion]:
-        group = self.resolve(request)
-        request, fallbacks = self.client_fallbacks(request)
+class ChatService(Service):
+    def attempt(self, call: Call) -> Attempt:
+        request = cast(ChatRequest, call.body)
 
         async def attempt(target: Target) -> ChatCompletion:
             return await target.provider.complete(request, target.model, timeout=target.timeout)
 
-        return await self._executor.call(group, attempt, fallbacks=fallbacks, retries=retries)
+        return attempt
 
-    async def stream(self, request: ChatRequest, *, retries: bool = True) -> Served[AsyncIterator[ChatChunk]]:
-        group = self.resolve(request)
-        request, fallbacks = self.client_fallbacks(request)
+    def stream_attempt(self, call: Call) -> StreamAttempt:
+        request = cast(ChatRequest, call.body)
 
-        def attempt(target: Target) -> AsyncIterator[ChatChunk]:
+        def attempt(target: Target) -> Any:
             return target.provider.stream(request, target.model, timeout=target.timeout)
 
-        return await self._executor.open_stream(group, attempt, fallbacks=fallbacks, retries=retries)
+        return attempt
+
+    def usage(self, value: Any) -> Usage | None:
+        return chat_completion_usage(value)

@@ -1,4 +1,4 @@
-"""One `/v1/embeddings` request: validate, resolve the model, route, return OpenAI's shape.
+"""`embeddings`: OpenAI's embeddings API for any model whose provider can embed.
 
 The gateway owns `encoding_format`: providers that answer floats (Gemini, say) get their
 vectors packed here as base64 of little-endian float32, as OpenAI encodes them; providers
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import base64
 import struct
-from dataclasses import replace
 from typing import Any
 
+from llm_gateway.core.capabilities import Capability
+from llm_gateway.core.context import Call
 from llm_gateway.core.errors import InvalidRequest
-from llm_gateway.core.types import JSON
-from llm_gateway.providers.base import Embedder, Provider
-from llm_gateway.routing.deployments import Group, ModelCatalog, Target
-from llm_gateway.routing.executor import Executor, Served
+from llm_gateway.core.types import JSON, Usage
+from llm_gateway.providers.base import embedder
+from llm_gateway.routing.deployments import Target
+from llm_gateway.services.service import Attempt, Service
+from llm_gateway.services.usage import embedding_usage
 
 ENCODING_FORMATS = ("float", "base64")
 
@@ -72,10 +74,6 @@ def _is_token(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def can_embed(provider: Provider) -> bool:
-    return provider.supports_embeddings and isinstance(provider, Embedder)
-
-
 def encode_base64(vector: list[float]) -> str:
     """OpenAI's base64 encoding: the vector's little-endian float32 bytes."""
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
@@ -94,50 +92,21 @@ def apply_encoding(response: JSON, encoding_format: str | None) -> JSON:
     return {**response, "data": data}
 
 
-class EmbeddingService:
-    def __init__(self, catalog: ModelCatalog, executor: Executor) -> None:
-        self._catalog = catalog
-        self._executor = executor
-        self._embedders: dict[str, Group] = {}
+class EmbeddingService(Service):
+    requires = Capability.EMBEDDINGS
 
-    def resolve(self, body: JSON) -> Group:
-        model = body.get("model") or self._catalog.default_model
-        if not model:
-            raise InvalidRequest(
-                "you must provide a model parameter", param="model", code="missing_required_parameter"
-            )
-        return self._embedding_group(self._catalog.group(model))
-
-    def _embedding_group(self, group: Group) -> Group:
-        """The group's deployments that can embed: a group mixing chat-only and embedding
-        deployments routes embeddings to the latter only (derived once, then cached)."""
-        cached = self._embedders.get(group.name)
-        if cached is not None:
-            return cached
-        targets = tuple(t for t in group.targets if can_embed(t.provider))
-        if not targets:
-            raise _not_an_embedder(group.name)
-        derived = group if len(targets) == len(group.targets) else replace(group, targets=targets)
-        self._embedders[group.name] = derived
-        return derived
-
-    async def embed(self, body: JSON) -> Served[JSON]:
-        check_embedding_request(body)
-        group = self.resolve(body)
+    def attempt(self, call: Call) -> Attempt:
+        body = call.body
+        encoding = body.get("encoding_format")
 
         async def attempt(target: Target) -> JSON:
-            provider = target.provider
-            if not can_embed(provider) or not isinstance(provider, Embedder):
-                raise _not_an_embedder(group.name)
+            provider = embedder(target.provider)
+            if provider is None:  # the group holds embedders only: a wiring bug, not the caller's
+                raise TypeError(f"provider {target.provider.name!r} cannot embed")
             response = await provider.embed(body, target.model, timeout=target.timeout)
-            return apply_encoding(response, body.get("encoding_format"))
+            return apply_encoding(response, encoding)
 
-        return await self._executor.call(group, attempt)
+        return attempt
 
-
-def _not_an_embedder(model: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"The model {model!r} cannot create embeddings: its provider does not support /v1/embeddings.",
-        param="model",
-        code="model_not_supported",
-    )
+    def usage(self, value: Any) -> Usage | None:
+        return embedding_usage(value)

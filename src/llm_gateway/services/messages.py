@@ -1,44 +1,49 @@
-"""One `/v1/messages` request's orchestration: native pass-through or translation, per deployment.
+"""`messages` and `count_tokens`: the `/v1/messages` front door, native or translated per deployment.
 
 The model resolves to a group like any chat request, and the executor picks a deployment.
-If its provider speaks the Messages API itself (`NativeMessages`), the body goes through
-untouched but for `model` and the answer or event stream comes back as-is. Otherwise the
-body is translated to a chat request (once, on first need), sent to the provider like
-`/v1/chat/completions` would, and the answer translated back into an Anthropic Message or
-event stream. Deciding per deployment keeps failover working across mixed groups.
+If its provider speaks the Messages API itself (`Capability.MESSAGES`), the body goes
+through untouched but for `model` and the answer or event stream comes back as-is.
+Otherwise the body is translated to a chat request (once, on first need), sent to the
+provider like `/v1/chat/completions` would, and the answer translated back into an
+Anthropic Message or event stream. Deciding per deployment keeps failover working across
+mixed groups.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import orjson
 
-from llm_gateway.core.errors import InvalidRequest
-from llm_gateway.core.types import JSON, ChatChunk, ChatRequest
+from llm_gateway.core.capabilities import Capability
+from llm_gateway.core.context import Call, RequestContext
+from llm_gateway.core.types import JSON, ChatChunk, ChatRequest, Usage
 from llm_gateway.providers.anthropic import NativeMessages, SSEEvent
 from llm_gateway.providers.anthropic_events import MessageEvents
 from llm_gateway.providers.anthropic_frontdoor import estimate_input_tokens, to_chat_request, to_message
+from llm_gateway.providers.base import Provider
 from llm_gateway.routing.deployments import Group, Target
-from llm_gateway.routing.executor import Served
-from llm_gateway.services.chat import ChatService
+from llm_gateway.services.hooks import Meter
+from llm_gateway.services.service import Attempt, Service, StreamAttempt
+from llm_gateway.services.usage import EventMeter, message_usage
+
+
+def native(provider: Provider) -> NativeMessages | None:
+    if Capability.MESSAGES in provider.capabilities:
+        return cast(NativeMessages, provider)
+    return None
 
 
 class MessagesRequest:
     """An Anthropic Messages body, with its chat translation made lazily and kept."""
 
-    def __init__(self, body: JSON, beta: str | None = None) -> None:
-        self.body = body
-        self.beta = beta
+    def __init__(self, call: Call) -> None:
+        self.body = call.body
+        self.model = call.model
+        self.beta: str | None = call.options.get("beta")
         self._chat: ChatRequest | None = None
-
-    @property
-    def model(self) -> str | None:
-        model = self.body.get("model")
-        if model is not None and not isinstance(model, str):
-            raise InvalidRequest("model: Input should be a valid string", param="model")
-        return model
 
     @property
     def chat(self) -> ChatRequest:
@@ -47,56 +52,63 @@ class MessagesRequest:
         return self._chat
 
 
-class MessagesService:
-    def __init__(self, chat: ChatService) -> None:
-        self._chat = chat
+class MessagesService(Service):
+    def attempt(self, call: Call) -> Attempt:
+        request = MessagesRequest(call)
 
-    def resolve(self, request: MessagesRequest) -> Group:
-        probe: ChatRequest = {"model": request.model} if request.model else {}
-        return self._chat.resolve(probe)
-
-    async def create(self, request: MessagesRequest, *, retries: bool = True) -> Served[JSON]:
         async def attempt(target: Target) -> JSON:
-            provider = target.provider
-            if isinstance(provider, NativeMessages):
+            provider = native(target.provider)
+            if provider is not None:
                 return await provider.messages(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
                 )
-            completion = await provider.complete(request.chat, target.model, timeout=target.timeout)
+            completion = await target.provider.complete(request.chat, target.model, timeout=target.timeout)
             return to_message(completion)
 
-        return await self._chat.executor.call(self.resolve(request), attempt, retries=retries)
+        return attempt
 
-    async def stream(
-        self, request: MessagesRequest, *, retries: bool = True
-    ) -> Served[AsyncIterator[SSEEvent]]:
+    def stream_attempt(self, call: Call) -> StreamAttempt:
+        request = MessagesRequest(call)
+
         def attempt(target: Target) -> AsyncIterator[SSEEvent]:
-            provider = target.provider
-            if isinstance(provider, NativeMessages):
+            provider = native(target.provider)
+            if provider is not None:
                 return provider.messages_stream(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
                 )
-            chunks = provider.stream(request.chat, target.model, timeout=target.timeout)
+            chunks = target.provider.stream(request.chat, target.model, timeout=target.timeout)
             return translated_events(chunks, model=request.model or target.model)
 
-        return await self._chat.executor.open_stream(self.resolve(request), attempt, retries=retries)
+        return attempt
 
-    async def count_tokens(self, request: MessagesRequest, *, retries: bool = True) -> Served[JSON]:
-        """Forwarded to a native deployment; otherwise estimated here, without routing, so
-        the estimate never counts as an upstream attempt (`attempts` is 0)."""
-        group = self.resolve(request)
-        if not any(isinstance(target.provider, NativeMessages) for target in group.targets):
-            return Served({"input_tokens": estimate_input_tokens(request.body)}, group.targets[0], attempts=0)
+    def usage(self, value: Any) -> Usage | None:
+        return message_usage(value)
+
+    def meter(self, ctx: RequestContext) -> Meter:
+        return EventMeter(ctx)
+
+
+class CountTokensService(Service):
+    """Forwarded to a native deployment; otherwise estimated here, without routing, so the
+    estimate never counts as an upstream attempt (`attempts` is 0)."""
+
+    def attempt(self, call: Call) -> Attempt:
+        request = MessagesRequest(call)
 
         async def attempt(target: Target) -> JSON:
-            provider = target.provider
-            if isinstance(provider, NativeMessages):
+            provider = native(target.provider)
+            if provider is not None:
                 return await provider.count_tokens(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
                 )
             return {"input_tokens": estimate_input_tokens(request.body)}
 
-        return await self._chat.executor.call(group, attempt, retries=retries)
+        return attempt
+
+    def local_answer(self, call: Call, group: Group) -> Any | None:
+        if any(native(target.provider) is not None for target in group.targets):
+            return None
+        return {"input_tokens": estimate_input_tokens(call.body)}
 
 
 async def translated_events(chunks: AsyncIterator[ChatChunk], *, model: str) -> AsyncIterator[SSEEvent]:

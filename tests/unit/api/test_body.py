@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from starlette.requests import Request
 
-from llm_gateway.api.body import check_chat_request, read_json_object
+from llm_gateway.api.body import check_chat_request, parse_object, read_body
 from llm_gateway.core.errors import InvalidRequest
 
 HI = [{"role": "user", "content": "hi"}]
@@ -79,20 +78,26 @@ def test_model_is_checked_before_messages() -> None:
     assert rejected({"model": 1}).param == "model"
 
 
-def request_with(body: bytes) -> Request:
-    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+def receiving(*parts: bytes) -> Any:
+    """An ASGI `receive` that yields `parts` as one body in several messages."""
+    messages = [
+        {"type": "http.request", "body": part, "more_body": index < len(parts) - 1}
+        for index, part in enumerate(parts)
+    ]
 
     async def receive() -> dict[str, Any]:
-        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-    return Request({"type": "http", "method": "POST", "headers": [], "path": "/"}, receive)
+    return receive
 
 
-async def test_read_json_object_parses_once() -> None:
-    assert await read_json_object(request_with(b'{"a": [1, {"b": null}], "c": "\\u00e9"}')) == {
-        "a": [1, {"b": None}],
-        "c": "\u00e9",
-    }
+async def test_read_body_joins_a_chunked_upload() -> None:
+    assert await read_body(receiving(b'{"a": ', b"[1, ", b"2]}")) == b'{"a": [1, 2]}'
+    assert await read_body(receiving(b"")) == b""
+
+
+def test_parse_object_parses_once() -> None:
+    assert parse_object(b'{"a": [1, {"b": null}], "c": "\\u00e9"}') == {"a": [1, {"b": None}], "c": "\u00e9"}
 
 
 @pytest.mark.parametrize(
@@ -106,7 +111,7 @@ async def test_read_json_object_parses_once() -> None:
         (b"\xff\xfe", "not valid JSON"),
     ],
 )
-async def test_read_json_object_rejects_what_is_not_an_object(raw: bytes, expected: str) -> None:
+def test_parse_object_rejects_what_is_not_an_object(raw: bytes, expected: str) -> None:
     with pytest.raises(InvalidRequest, match=expected) as caught:
-        await read_json_object(request_with(raw))
+        parse_object(raw)
     assert caught.value.status_code == 400

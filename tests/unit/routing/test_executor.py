@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from llm_gateway.core.config import BreakerSettings
 from llm_gateway.core.errors import (
+    AllDeploymentsFailed,
     ContextLengthExceeded,
     ProviderError,
     UpstreamConnectionError,
@@ -29,6 +31,21 @@ from llm_gateway.routing.deployments import ModelCatalog, Target
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from tests.unit.routing.stub import QUICK_BREAKER, catalog, deployments
+
+
+class Raised:
+    value: AllDeploymentsFailed
+
+
+@contextmanager
+def raises_cause(cls: type[Exception]) -> Iterator[Raised]:
+    """A failed request raises one `AllDeploymentsFailed`, whose deciding cause is a `cls`."""
+    raised = Raised()
+    with pytest.raises(AllDeploymentsFailed) as caught:
+        yield raised
+    raised.value = caught.value
+    assert isinstance(caught.value.cause, cls), repr(caught.value.cause)
+
 
 HANG = "hang"
 
@@ -137,8 +154,8 @@ async def test_a_400_is_never_retried() -> None:
         upstream.calls.clear()
         try:
             await executor.call(cat.group("m"), upstream.call)
-        except UpstreamStatusError as error:
-            assert error.status_code == 400
+        except AllDeploymentsFailed as error:
+            assert error.status_code == 400 and isinstance(error.cause, UpstreamStatusError)
             assert upstream.calls == ["bad"]
             return
     pytest.fail("the 400 deployment was never picked")
@@ -159,11 +176,11 @@ async def test_the_same_deployment_is_retried_after_backoff_and_retry_after() ->
 async def test_max_attempts_is_a_hard_limit() -> None:
     models = {"m": deployments("a", "b", "c", routing={"max_attempts": 2})}
     executor, cat, upstream, _ = setup(models, {name: [error500()] for name in "abc"})
-    with pytest.raises(UpstreamUnavailable) as caught:
+    with raises_cause(UpstreamUnavailable) as caught:
         await executor.call(cat.group("m"), upstream.call)
     assert len(upstream.calls) == 2
     assert len(set(upstream.calls)) == 2  # two different deployments
-    assert caught.value.headers["x-llm-gateway-attempts"] == "2"
+    assert caught.value.attempts == 2
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -180,7 +197,7 @@ async def test_no_attempt_or_wait_runs_past_the_deadline(seed: int) -> None:
         clock.now += duration
         return await upstream.call(target)
 
-    with pytest.raises(UpstreamUnavailable):
+    with raises_cause(UpstreamUnavailable):
         await executor.call(cat.group("m"), slow_failure)
     assert all(at < start + 2.0 for at in upstream.started_at)
     assert all(at + seconds < start + 2.0 for at, seconds in clock.sleeps)
@@ -229,10 +246,10 @@ async def test_a_clients_fallbacks_replace_the_configured_ones() -> None:
 async def test_retries_off_means_one_attempt_and_no_fallback() -> None:
     models = {"m": deployments("bad", "good", fallbacks=["other"]), "other": deployments("o")}
     executor, cat, upstream, _ = setup(models, {"bad": [error500()], "good": [error500()]})
-    with pytest.raises(UpstreamUnavailable) as caught:
+    with raises_cause(UpstreamUnavailable) as caught:
         await executor.call(cat.group("m"), upstream.call, retries=False)
     assert len(upstream.calls) == 1
-    assert caught.value.headers["x-llm-gateway-attempts"] == "1"
+    assert caught.value.attempts == 1
 
 
 async def test_an_open_circuit_is_skipped_until_its_probe_closes_it() -> None:
@@ -262,9 +279,9 @@ async def test_all_open_circuits_repeat_the_failure_that_opened_them() -> None:
     executor, cat, upstream, _ = setup(
         {"m": deployments("key")}, {"key": [UpstreamStatusError("bad key", status=401)]}
     )
-    with pytest.raises(UpstreamStatusError):
+    with raises_cause(UpstreamStatusError):
         await executor.call(cat.group("m"), upstream.call)
-    with pytest.raises(UpstreamStatusError) as caught:
+    with raises_cause(UpstreamStatusError) as caught:
         await executor.call(cat.group("m"), upstream.call)
     assert caught.value.status_code == 401
     assert caught.value.message.startswith("bad key (every deployment of model 'm' is cooling down")
@@ -275,8 +292,9 @@ async def test_all_open_circuits_repeat_the_failure_that_opened_them() -> None:
 async def test_open_circuits_without_a_recorded_cause_are_a_503() -> None:
     executor, cat, upstream, clock = setup({"m": deployments("a")}, {})
     executor.health.of(cat.group("m").targets[0]).breaker.force_open(clock.now, clock.now + 12)
-    with pytest.raises(UpstreamOverloaded) as caught:
+    with raises_cause(UpstreamOverloaded) as caught:
         await executor.call(cat.group("m"), upstream.call)
+    assert caught.value.status_code == 503
     assert caught.value.code == "no_healthy_deployment"
     assert caught.value.headers["retry-after"] == "12"
     assert upstream.calls == []
@@ -285,7 +303,7 @@ async def test_open_circuits_without_a_recorded_cause_are_a_503() -> None:
 async def test_the_shared_probe_claim_is_respected() -> None:
     models = {"m": deployments("a")}
     executor, cat, upstream, clock = setup(models, {"a": [UpstreamStatusError("k", status=403), 0.0]})
-    with pytest.raises(UpstreamStatusError):
+    with raises_cause(UpstreamStatusError):
         await executor.call(cat.group("m"), upstream.call)
     clock.now += 31
 
@@ -293,7 +311,7 @@ async def test_the_shared_probe_claim_is_respected() -> None:
         return False
 
     executor.health.claim_probe = someone_else_probes
-    with pytest.raises(UpstreamStatusError) as caught:
+    with raises_cause(UpstreamStatusError) as caught:
         await executor.call(cat.group("m"), upstream.call)
     assert caught.value.status_code == 403
     assert upstream.calls == ["a"]
@@ -366,7 +384,7 @@ async def test_a_stalled_stream_ends_with_a_timeout() -> None:
 async def test_a_stream_without_a_first_chunk_before_the_deadline_is_a_timeout() -> None:
     models = {"m": deployments("never", routing={"deadline": 0.05})}
     executor, cat, upstream, _ = setup(models, {"never": [HANG]})
-    with pytest.raises(UpstreamTimeout):
+    with raises_cause(UpstreamTimeout):
         await executor.open_stream(cat.group("m"), upstream.stream)
     assert upstream.cancelled == ["never"]
 
@@ -374,7 +392,7 @@ async def test_a_stream_without_a_first_chunk_before_the_deadline_is_a_timeout()
 async def test_a_call_is_cut_at_the_deadline() -> None:
     models = {"m": deployments("never", routing={"deadline": 0.05})}
     executor, cat, upstream, _ = setup(models, {"never": [HANG]})
-    with pytest.raises(UpstreamTimeout):
+    with raises_cause(UpstreamTimeout):
         await executor.call(cat.group("m"), upstream.call)
     assert upstream.cancelled == ["never"]
 
@@ -401,3 +419,35 @@ async def test_non_upstream_errors_pass_through_untouched() -> None:
 
 def test_provider_errors_in_scripts_are_provider_errors() -> None:
     assert issubclass(UpstreamUnavailable, ProviderError)
+
+
+async def test_a_request_that_made_no_attempt_says_zero_and_no_cause_is_mutated() -> None:
+    """After a circuit opens, the stored cause is shared by every later request: the
+    aggregate error carries each request's own attempt count, the cause is left alone."""
+    models = {"m": deployments("a", "b")}
+    script = {"a": [error500()] * 2, "b": [error500()] * 2}
+    executor, cat, upstream, _ = setup(models, script, max_attempts=3, breaker=QUICK_BREAKER)
+    with raises_cause(UpstreamUnavailable) as first:
+        await executor.call(cat.group("m"), upstream.call)
+    with raises_cause(UpstreamUnavailable) as second:
+        await executor.call(cat.group("m"), upstream.call)
+    assert first.value.attempts == 3
+    assert all(executor.health.of(t).breaker.state is Circuit.OPEN for t in cat.group("m").targets)
+    with raises_cause(UpstreamUnavailable) as cooled:
+        await executor.call(cat.group("m"), upstream.call)
+    assert cooled.value.attempts == 0
+    assert len(upstream.calls) == 4
+    for cause in (*first.value.causes, *second.value.causes, cooled.value.cause):
+        assert "x-llm-gateway-attempts" not in cause.headers
+        assert "cooling down" not in cause.message
+
+
+async def test_fallbacks_are_tried_while_a_refused_keys_circuit_is_open() -> None:
+    models = {"m": deployments("key", fallbacks=["spare"]), "spare": deployments("s")}
+    executor, cat, upstream, _ = setup(models, {"key": [UpstreamStatusError("bad key", status=401)]})
+    with raises_cause(UpstreamStatusError) as caught:
+        await executor.call(cat.group("m"), upstream.call)  # a 401 is the answer: no fallback
+    assert caught.value.status_code == 401 and upstream.calls == ["key"]
+    served = await executor.call(cat.group("m"), upstream.call)  # its circuit is open now
+    assert served.fallback == "spare"
+    assert upstream.calls == ["key", "s"]

@@ -1,0 +1,94 @@
+"""One request's state, made once at the edge and passed down explicitly.
+
+`RequestContext` is the only place per-request state lives: who is calling, through which
+front door, what the client asked of routing (retries, fallbacks, a deadline), and what the
+request accumulates on its way back (the deployment that served, usage, timings, cache
+status). `Call` is the operation the front door's dialect parsed out of the body, in the
+form the services and hooks work on. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from llm_gateway.core.types import JSON, Usage
+
+
+class Operation(StrEnum):
+    """What a call asks a model to do; each is one service in `services/`."""
+
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
+    MESSAGES = "messages"
+    COUNT_TOKENS = "count_tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling. Today the master key or, with none configured, anyone on loopback;
+    virtual keys and their team attach here."""
+
+    kind: str
+    """`master` (the configured master key) or `open` (no master key configured)."""
+    key_id: str | None = None
+    name: str | None = None
+    team_id: str | None = None
+    metadata: JSON = field(default_factory=dict)
+
+
+OPEN = Principal("open")
+MASTER = Principal("master", key_id="master", name="master")
+
+
+@dataclass(slots=True)
+class Call:
+    """A parsed request: the operation, the public model it names, and the body to route.
+
+    `body` is in the operation's own wire form (a chat request for `chat`, an Anthropic
+    Messages body for `messages`, an embeddings body), with every field the client sent
+    kept except the gateway's own (`fallbacks`). Hooks may replace it (a redacted prompt).
+    """
+
+    operation: Operation
+    body: JSON
+    model: str | None = None
+    stream: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    """Per-front-door extras the service needs, e.g. the client's `anthropic-beta` header."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which deployment served, and how it came to (the `x-llm-gateway-*` headers)."""
+
+    deployment: str
+    provider: str
+    model: str
+    attempts: int
+    fallback: str | None = None
+    hedged: bool = False
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    principal: Principal
+    dialect: str
+    """The front door's name (`openai.chat`, `anthropic.messages`, ...), for logs and metrics."""
+    retries: bool = True
+    """False when the client sent `x-llm-gateway-no-retry`: one attempt, no fallback, no hedge."""
+    fallbacks: list[str] | None = None
+    """The client's own fallback models, replacing the configured ones for this request."""
+    deadline: float | None = None
+    """An absolute `time.monotonic()` deadline narrower than the model's own, if any."""
+    started: float = field(default_factory=time.monotonic)
+    route: Route | None = None
+    usage: Usage | None = None
+    first_chunk_at: float | None = None
+    cache: str | None = None
+    """`hit` when a hook answered from cache; None when no cache was consulted."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Hooks' own per-request state, each under its own key (e.g. a budget hold)."""

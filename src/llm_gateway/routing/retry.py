@@ -18,8 +18,6 @@ import random
 from llm_gateway.core.config import BreakerSettings
 from llm_gateway.core.errors import ProviderError, UpstreamStatusError, is_retryable
 
-__all__ = ["backoff", "breaker_verdict", "is_retryable", "retry_delay"]
-
 TRIPPING_STATUSES = frozenset({401, 403})
 
 

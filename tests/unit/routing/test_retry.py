@@ -20,8 +20,9 @@ from llm_gateway.core.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
     UpstreamUnavailable,
+    is_retryable,
 )
-from llm_gateway.routing.retry import backoff, breaker_verdict, is_retryable, retry_delay
+from llm_gateway.routing.retry import backoff, breaker_verdict, retry_delay
 
 BREAKER = BreakerSettings(cooldown=30, long_retry_after=20)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ from llm_gateway.routing.breaker import Circuit
 from llm_gateway.routing.deployments import ModelCatalog, Target
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
+from llm_gateway.routing.observers import AttemptObserver, AttemptReport, Outcome
 from tests.unit.routing.stub import QUICK_BREAKER, catalog, deployments
 
 
@@ -121,12 +122,15 @@ def setup(
     models: dict[str, dict[str, Any]],
     script: dict[str, list[Any]],
     breaker: BreakerSettings = QUICK_BREAKER,
+    observers: Sequence[AttemptObserver] = (),
     **routing: Any,
 ) -> tuple[Executor, ModelCatalog, Upstream, Clock]:
     clock = Clock()
     cat = catalog(models, **routing)
     health = HealthBoard(breaker, clock=clock)
-    executor = Executor(random.Random(0), catalog=cat, health=health, clock=clock, sleep=clock.sleep)
+    executor = Executor(
+        random.Random(0), catalog=cat, health=health, clock=clock, sleep=clock.sleep, observers=observers
+    )
     return executor, cat, Upstream(clock, script), clock
 
 
@@ -451,3 +455,67 @@ async def test_fallbacks_are_tried_while_a_refused_keys_circuit_is_open() -> Non
     served = await executor.call(cat.group("m"), upstream.call)  # its circuit is open now
     assert served.fallback == "spare"
     assert upstream.calls == ["key", "s"]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.reports: list[AttemptReport] = []
+
+    def on_attempt(self, report: AttemptReport) -> None:
+        self.reports.append(report)
+
+    def seen(self) -> list[tuple[str, int, Outcome, bool]]:
+        return [(r.model, r.number, r.outcome, r.hedge) for r in self.reports]
+
+
+async def test_observers_see_every_attempt_of_a_call_with_its_outcome() -> None:
+    recorder = Recorder()
+    models = {"m": deployments("bad", fallbacks=["spare"]), "spare": deployments("s")}
+    executor, cat, upstream, _ = setup(
+        models, {"bad": [error500()], "s": [0.25]}, max_attempts=1, observers=[recorder]
+    )
+    served = await executor.call(cat.group("m"), upstream.call)
+    assert served.fallback == "spare"
+    assert recorder.seen() == [("bad", 1, Outcome.FAILED, False), ("s", 2, Outcome.ANSWERED, False)]
+    failed, answered = recorder.reports
+    assert isinstance(failed.error, UpstreamUnavailable) and failed.group == "m" and not failed.streaming
+    assert answered.group == "spare" and answered.latency == pytest.approx(0.25) and answered.error is None
+
+
+async def test_observers_see_a_stream_when_it_ends() -> None:
+    recorder = Recorder()
+    models = {"m": deployments("cut")}
+    script = {"cut": [["c:1", UpstreamConnectionError("reset")]]}
+    executor, cat, upstream, _ = setup(models, script, observers=[recorder])
+    served = await executor.open_stream(cat.group("m"), upstream.stream)
+    assert recorder.reports == []  # the stream is still running
+    with pytest.raises(UpstreamConnectionError):
+        async for _ in served.value:
+            pass
+    (report,) = recorder.reports
+    assert report.outcome is Outcome.FAILED and report.streaming and report.first_chunk is not None
+
+
+async def test_observers_see_an_abandoned_stream_and_a_hedge() -> None:
+    recorder = Recorder()
+    executor, cat, upstream, _ = setup({"m": deployments("a")}, {}, observers=[recorder])
+    served = await executor.open_stream(cat.group("m"), upstream.stream)
+    await served.value.aclose()  # type: ignore[attr-defined]
+    assert recorder.seen() == [("a", 1, Outcome.ABANDONED, False)]
+
+    recorder.reports.clear()
+    models = {"m": deployments("slow", "fast", routing={"hedge_after_ms": 10, "strategy": "cost"})}
+    models["m"]["deployments"][0]["input_cost_per_mtok"] = 1.0  # the cost strategy picks it first
+    executor, cat, upstream, _ = setup(models, {"slow": [HANG]}, observers=[recorder])
+    served_call = await executor.call(cat.group("m"), upstream.call)
+    assert served_call.hedged
+    assert sorted(recorder.seen()) == [
+        ("fast", 2, Outcome.ANSWERED, True),
+        ("slow", 1, Outcome.ABANDONED, False),
+    ]
+
+
+async def test_without_observers_no_report_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    executor, cat, upstream, _ = setup({"m": deployments("a")}, {})
+    monkeypatch.setattr("llm_gateway.routing.executor.AttemptReport", None)  # would fail if called
+    assert (await executor.call(cat.group("m"), upstream.call)).attempts == 1

@@ -15,16 +15,19 @@ round measures, per target:
 
 Peak RSS (VmHWM) of each target's process tree is read at the end. Results go to
 stdout and to bench/results/latest.md and latest.json.
-Usage: ``.venv/bin/python bench/run.py [--quick] [--targets NAME ...]``.
+Usage: ``.venv/bin/python bench/run.py [--quick] [--targets NAME ...] [--baseline REF]``;
+``--baseline REF`` measures the gateway at another commit beside this one, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
@@ -93,8 +96,21 @@ def parse_args() -> argparse.Namespace:
         "--wait-quiet", type=float, default=0, metavar="S",
         help="before each saturation run, wait up to S seconds for other processes to use under 0.2 cores",
     )  # fmt: skip
+    parser.add_argument(
+        "--baseline", metavar="REF",
+        help="also measure llm-gateway at git REF (a temporary worktree), as 'llm-gateway (baseline)'",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.md and latest.json go")
     return parser.parse_args()
+
+
+def baseline_checkout(stack: ExitStack, ref: str) -> None:
+    """Check `ref` out in a temporary worktree and point the baseline target at its `src`."""
+    folder = Path(tempfile.mkdtemp(prefix="llm-gateway-baseline-"))
+    git = ("git", "-C", str(targets.ROOT))
+    subprocess.run([*git, "worktree", "add", "--detach", str(folder), ref], check=True, capture_output=True)
+    stack.callback(subprocess.run, [*git, "worktree", "remove", "--force", str(folder)], capture_output=True)
+    os.environ[targets.BASELINE_SRC] = str(folder / "src")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -192,6 +208,10 @@ def main() -> int:
     log_dir = args.out / "logs"
     results: list[TargetResult] = []
     with ExitStack() as stack:
+        if args.baseline:
+            baseline_checkout(stack, args.baseline)
+            if targets.GATEWAY_BASELINE not in args.targets:
+                args.targets.append(targets.GATEWAY_BASELINE)
         upstream = stack.enter_context(
             targets.running(targets.shared_mock(), core=load_core, api_key=API_KEY, log_dir=log_dir)
         )

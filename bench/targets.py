@@ -30,6 +30,9 @@ FLOOR = "passthrough (aiohttp)"
 FLOOR_HTTPX2 = "passthrough (httpx2)"
 GATEWAY = "llm-gateway"
 GATEWAY_ROUTING = "llm-gateway (routing)"
+GATEWAY_BASELINE = "llm-gateway (baseline)"
+BASELINE_SRC = "BENCH_BASELINE_SRC"
+"""The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
 LITELLM = "litellm"
 
 
@@ -97,6 +100,20 @@ def _gateway(name: str, slug: str, config: str) -> Builder:
     return build
 
 
+def _gateway_baseline(upstream_v1: str, api_key: str) -> Target:
+    """llm-gateway as of another commit, in the same venv, with the same config: the
+    before-and-after of a change, measured side by side in one run."""
+    src = os.environ.get(BASELINE_SRC)
+    if not src:
+        raise ValueError(f"{GATEWAY_BASELINE} needs {BASELINE_SRC} (use run.py --baseline REF)")
+    command = (
+        str(VENV_BIN / "python"), "-m", "llm_gateway.cli", "serve", "--config", str(HERE / "gateway.yaml"),
+        "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
+    )  # fmt: skip
+    env = {"BENCH_UPSTREAM_URL": upstream_v1, "BENCH_API_KEY": api_key, "PYTHONPATH": src}
+    return Target(GATEWAY_BASELINE, "llm-gateway-baseline", command, env=env)
+
+
 def _litellm(upstream_v1: str, api_key: str) -> Target:
     command = (
         str(LITELLM_BIN / "litellm"),
@@ -127,6 +144,7 @@ BUILDERS: dict[str, Builder] = {
     GATEWAY: _gateway(GATEWAY, "llm-gateway", "gateway.yaml"),
     LITELLM: _litellm,
     GATEWAY_ROUTING: _gateway(GATEWAY_ROUTING, "llm-gateway-routing", "gateway-routing.yaml"),
+    GATEWAY_BASELINE: _gateway_baseline,
 }
 # What a plain run measures; the routing variant is asked for by name.
 DEFAULT = (UPSTREAM, FLOOR, FLOOR_HTTPX2, GATEWAY, LITELLM)

@@ -31,7 +31,7 @@ from llm_gateway.routing.deployments import ModelCatalog, Target
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver, AttemptReport, Outcome
-from tests.unit.routing.stub import QUICK_BREAKER, catalog, deployments
+from tests.stubs import QUICK_BREAKER, catalog, deployments
 
 
 class Raised:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.unit.routing.stub import catalog, deployments
+from tests.stubs import catalog, deployments
 
 
 def test_a_models_routing_block_overrides_only_what_it_names() -> None:

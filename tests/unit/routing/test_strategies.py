@@ -9,7 +9,7 @@ import pytest
 
 from llm_gateway.routing.deployments import Target
 from llm_gateway.routing.strategies import STRATEGIES, cheapest, latency, least_busy, weighted
-from tests.unit.routing.stub import target
+from tests.stubs import target
 
 
 class FakeLoad:

@@ -1,125 +1,112 @@
-"""The embeddings service: input validation, model resolution, and base64 conversion."""
+"""Embeddings through the pipeline: input validation, capability-narrowed model resolution,
+base64 packing; over in-process stub providers."""
 
 from __future__ import annotations
 
 import base64
-import random
 import struct
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from llm_gateway.core.config import GatewayConfig, ProviderSettings
-from llm_gateway.core.errors import InvalidRequest, ModelNotFound
-from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
-from llm_gateway.providers.base import Provider
-from llm_gateway.providers.transport import HttpClient
-from llm_gateway.routing.deployments import ModelCatalog
-from llm_gateway.routing.executor import Executor
-from llm_gateway.services.embeddings import (
-    EmbeddingService,
-    apply_encoding,
-    check_embedding_request,
-    encode_base64,
-)
+from llm_gateway.core.context import Call, Operation
+from llm_gateway.core.errors import AllDeploymentsFailed, InvalidRequest, ModelNotFound, UpstreamUnavailable
+from llm_gateway.core.types import JSON
+from llm_gateway.services.embeddings import apply_encoding, check_embedding_request, encode_base64
+from llm_gateway.services.pipeline import Pipeline
+from tests.stubs import VECTOR, EmbeddingStub, Request, StubProvider, context, pipeline
 
 
-class ChatOnly(Provider):
-    settings_model = ProviderSettings
-
-    async def complete(
-        self, request: ChatRequest, model: str, *, timeout: float | None = None
-    ) -> ChatCompletion:
-        raise NotImplementedError
-
-    async def stream(
-        self, request: ChatRequest, model: str, *, timeout: float | None = None
-    ) -> AsyncIterator[ChatChunk]:
-        raise NotImplementedError
-        yield
-
-
-class FloatEmbedder(ChatOnly):
-    """Answers floats whatever `encoding_format` says, as Gemini does."""
-
-    supports_embeddings = True
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.calls: list[tuple[dict[str, Any], str]] = []
-
-    async def embed(
-        self, request: dict[str, Any], model: str, *, timeout: float | None = None
-    ) -> dict[str, Any]:
-        self.calls.append((request, model))
-        data = [{"object": "embedding", "index": 0, "embedding": [0.5, -1.0, 0.1]}]
-        return {
-            "object": "list",
-            "data": data,
-            "model": model,
-            "usage": {"prompt_tokens": 1, "total_tokens": 1},
-        }
-
-
-def service() -> tuple[EmbeddingService, FloatEmbedder]:
-    settings = ProviderSettings(type="fake")
-    embedder = FloatEmbedder("emb", settings, HttpClient("emb", settings))
-    providers: dict[str, Provider] = {
-        "emb": embedder,
-        "chat": ChatOnly("chat", settings, HttpClient("chat", settings)),
+def embeddings() -> tuple[Pipeline, EmbeddingStub]:
+    embedder = EmbeddingStub("emb")
+    models = {
+        "embedder": {"deployments": [{"provider": "emb", "model": "upstream-embed"}]},
+        "chatter": {"deployments": [{"provider": "chat"}]},
+        "mixed": {"deployments": [{"provider": "chat", "weight": 100}, {"provider": "emb"}]},
     }
-    config = GatewayConfig.model_validate(
-        {
-            "providers": {"emb": settings, "chat": settings},
-            "models": {
-                "embedder": {"deployments": [{"provider": "emb", "model": "upstream-embed"}]},
-                "chatter": {"deployments": [{"provider": "chat"}]},
-                "mixed": {"deployments": [{"provider": "chat", "weight": 100}, {"provider": "emb"}]},
-            },
-            "default_model": "embedder",
-        }
-    )
-    return EmbeddingService(ModelCatalog(config, providers), Executor(random.Random(0))), embedder
+    return pipeline(embedder, StubProvider("chat"), models=models, default_model="embedder"), embedder
+
+
+def embed(body: JSON) -> Call:
+    return Call(Operation.EMBEDDINGS, body, model=body.get("model"))
 
 
 async def test_routes_to_the_deployment_and_keeps_floats() -> None:
-    embeddings, embedder = service()
-    served = await embeddings.embed({"model": "embedder", "input": "hi", "encoding_format": "float"})
-    assert served.value["data"][0]["embedding"] == [0.5, -1.0, 0.1]
-    assert served.target.provider is embedder
-    assert embedder.calls == [
-        ({"model": "embedder", "input": "hi", "encoding_format": "float"}, "upstream-embed")
-    ]
+    service, embedder = embeddings()
+    body = {"model": "embedder", "input": "hi", "encoding_format": "float"}
+    ctx = context()
+    value = await service.complete(ctx, embed(body))
+    assert value["data"][0]["embedding"] == VECTOR
+    assert ctx.route is not None
+    assert (ctx.route.provider, ctx.route.model, ctx.route.attempts) == ("emb", "upstream-embed", 1)
+    assert embedder.requests == [Request("embed", body, "upstream-embed")]
 
 
 async def test_base64_is_packed_by_the_gateway() -> None:
-    embeddings, _ = service()
-    served = await embeddings.embed({"input": ["hi"], "encoding_format": "base64"})
-    raw = base64.b64decode(served.value["data"][0]["embedding"])
-    assert struct.unpack("<3f", raw) == struct.unpack("<3f", struct.pack("<3f", 0.5, -1.0, 0.1))
+    service, _ = embeddings()
+    value = await service.complete(context(), embed({"input": ["hi"], "encoding_format": "base64"}))
+    raw = base64.b64decode(value["data"][0]["embedding"])
+    assert struct.unpack("<3f", raw) == struct.unpack("<3f", struct.pack("<3f", *VECTOR))
+
+
+async def test_the_default_model_serves_a_call_naming_none() -> None:
+    service, embedder = embeddings()
+    call = embed({"input": "hi"})
+    await service.complete(context(), call)
+    assert call.model == "embedder"
+    assert [r.model for r in embedder.requests] == ["upstream-embed"]
 
 
 async def test_chat_only_model_is_a_400_before_any_call() -> None:
-    embeddings, embedder = service()
+    service, embedder = embeddings()
     with pytest.raises(InvalidRequest) as caught:
-        await embeddings.embed({"model": "chatter", "input": "hi"})
-    assert (caught.value.param, caught.value.code) == ("model", "model_not_supported")
-    assert embedder.calls == []
+        await service.complete(context(), embed({"model": "chatter", "input": "hi"}))
+    assert (caught.value.status_code, caught.value.param, caught.value.code) == (
+        400,
+        "model",
+        "model_not_supported",
+    )
+    assert embedder.requests == []
 
 
 async def test_a_mixed_group_embeds_on_its_embedding_deployments_only() -> None:
-    embeddings, embedder = service()
+    service, embedder = embeddings()
     for _ in range(20):  # the chat-only deployment has 100x the weight, and is never picked
-        served = await embeddings.embed({"model": "mixed", "input": "hi"})
-        assert served.target.provider is embedder
-    assert len(embedder.calls) == 20
+        ctx = context()
+        await service.complete(ctx, embed({"model": "mixed", "input": "hi"}))
+        assert ctx.route is not None and ctx.route.provider == "emb"
+    assert len(embedder.requests) == 20
 
 
 async def test_unknown_model_is_404() -> None:
-    embeddings, _ = service()
-    with pytest.raises(ModelNotFound):
-        await embeddings.embed({"model": "nope", "input": "hi"})
+    service, embedder = embeddings()
+    with pytest.raises(ModelNotFound) as caught:
+        await service.complete(context(), embed({"model": "nope", "input": "hi"}))
+    assert caught.value.status_code == 404
+    assert embedder.requests == []
+
+
+async def test_a_failed_attempt_is_retried_unless_the_client_said_no() -> None:
+    service, embedder = embeddings()
+    embedder.errors = [UpstreamUnavailable("down", provider="emb")]
+    ctx = context()
+    await service.complete(ctx, embed({"model": "embedder", "input": "hi"}))
+    assert ctx.route is not None and ctx.route.attempts == 2
+
+    embedder.errors = [UpstreamUnavailable("down", provider="emb")]
+    with pytest.raises(AllDeploymentsFailed) as caught:
+        await service.complete(context(retries=False), embed({"model": "embedder", "input": "hi"}))
+    assert caught.value.attempts == 1
+    assert len(embedder.requests) == 3
+
+
+async def test_embeddings_cannot_be_streamed() -> None:
+    service, embedder = embeddings()
+    call = Call(Operation.EMBEDDINGS, {"input": "hi"}, stream=True)
+    with pytest.raises(InvalidRequest) as caught:
+        await service.stream(context(), call)
+    assert caught.value.param == "stream"
+    assert embedder.requests == []
 
 
 def test_apply_encoding_leaves_strings_and_floats_alone() -> None:

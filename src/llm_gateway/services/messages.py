@@ -17,9 +17,9 @@ import orjson
 
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatChunk, ChatRequest
-from llm_gateway.providers.anthropic import NativeMessages, SSEEvent
-from llm_gateway.providers.anthropic_events import MessageEvents
-from llm_gateway.providers.anthropic_frontdoor import estimate_input_tokens, to_chat_request, to_message
+from llm_gateway.providers.anthropic.events import MessageEvents
+from llm_gateway.providers.anthropic.frontdoor import estimate_input_tokens, to_chat_request, to_message
+from llm_gateway.providers.anthropic.provider import NativeMessages, SSEEvent
 from llm_gateway.routing.deployments import Group, Target
 from llm_gateway.routing.executor import Served
 from llm_gateway.services.chat import ChatService

@@ -12,7 +12,7 @@ import pytest
 from llm_gateway.core.config import GatewayConfig, ProviderSettings
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
-from llm_gateway.providers.anthropic import NativeMessages, SSEEvent
+from llm_gateway.providers.anthropic.provider import NativeMessages, SSEEvent
 from llm_gateway.providers.base import Provider
 from llm_gateway.providers.transport import HttpClient
 from llm_gateway.routing.deployments import ModelCatalog

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_gateway.providers.bedrock_translate import converse_usage, from_converse
+from llm_gateway.providers.bedrock.response import converse_usage, from_converse
 
 
 def test_response_with_text_tools_reasoning_and_usage() -> None:

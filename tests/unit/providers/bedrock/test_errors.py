@@ -15,7 +15,7 @@ from llm_gateway.core.errors import (
     UpstreamUnavailable,
     is_retryable,
 )
-from llm_gateway.providers.bedrock_errors import bedrock_error, http_error
+from llm_gateway.providers.bedrock.errors import bedrock_error, http_error
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,10 @@ from pydantic import Field, SecretStr
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError, UpstreamConnectionError
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
-from llm_gateway.providers.anthropic_errors import anthropic_error, stream_error
-from llm_gateway.providers.anthropic_request import structured_tool, to_anthropic
-from llm_gateway.providers.anthropic_response import from_anthropic
-from llm_gateway.providers.anthropic_stream import AnthropicStream
+from llm_gateway.providers.anthropic.errors import anthropic_error, stream_error
+from llm_gateway.providers.anthropic.request import structured_tool, to_anthropic
+from llm_gateway.providers.anthropic.response import from_anthropic
+from llm_gateway.providers.anthropic.stream import AnthropicStream
 from llm_gateway.providers.base import Provider
 from llm_gateway.providers.transport import parse_json_body, sse_events
 

@@ -14,7 +14,7 @@ from typing import Any, cast
 import orjson
 
 from llm_gateway.core.types import JSON, ChatCompletion, Usage
-from llm_gateway.providers.gemini_request import SIGNATURE_MARK
+from llm_gateway.providers.gemini.request import SIGNATURE_MARK
 
 FINISH_REASONS = {
     "STOP": "stop",

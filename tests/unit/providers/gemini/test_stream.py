@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_gateway.providers.gemini_response import from_gemini
-from llm_gateway.providers.gemini_stream import GeminiStream
+from llm_gateway.providers.gemini.response import from_gemini
+from llm_gateway.providers.gemini.stream import GeminiStream
 
 USAGE = {"promptTokenCount": 3, "candidatesTokenCount": 4, "totalTokenCount": 7}
 

@@ -27,7 +27,7 @@ from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.base import Provider
-from llm_gateway.providers.bedrock_embeddings import (
+from llm_gateway.providers.bedrock.embeddings import (
     cohere_bodies,
     cohere_vectors,
     embedding_family,
@@ -35,10 +35,10 @@ from llm_gateway.providers.bedrock_embeddings import (
     embeddings_response,
     titan_body,
 )
-from llm_gateway.providers.bedrock_errors import http_error
-from llm_gateway.providers.bedrock_request import to_converse
-from llm_gateway.providers.bedrock_stream import BedrockStream, EventDecoder
-from llm_gateway.providers.bedrock_translate import completion_id, from_converse
+from llm_gateway.providers.bedrock.errors import http_error
+from llm_gateway.providers.bedrock.request import to_converse
+from llm_gateway.providers.bedrock.response import completion_id, from_converse
+from llm_gateway.providers.bedrock.stream import BedrockStream, EventDecoder
 from llm_gateway.providers.transport import parse_json_body
 
 SIGNING_NAME = "bedrock"

@@ -16,15 +16,15 @@ from llm_gateway.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llm_gateway.providers.gemini import (
+from llm_gateway.providers.gemini.provider import (
     from_embed_response,
     gemini_error,
     model_path,
     retry_delay,
     to_embed_request,
 )
-from llm_gateway.providers.gemini_request import function_call_part
-from llm_gateway.providers.gemini_response import finish_reason, from_gemini, to_logprobs, to_usage, tool_call
+from llm_gateway.providers.gemini.request import function_call_part
+from llm_gateway.providers.gemini.response import finish_reason, from_gemini, to_logprobs, to_usage, tool_call
 
 
 def candidate(parts: list[dict[str, Any]], finish: str = "STOP", index: int = 0) -> dict[str, Any]:

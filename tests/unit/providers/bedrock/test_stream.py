@@ -21,8 +21,8 @@ from llm_gateway.core.errors import (
     UpstreamUnavailable,
 )
 from llm_gateway.core.types import ChatChunk
-from llm_gateway.providers.bedrock_stream import BedrockStream, EventDecoder
-from llm_gateway.providers.bedrock_translate import from_converse
+from llm_gateway.providers.bedrock.response import from_converse
+from llm_gateway.providers.bedrock.stream import BedrockStream, EventDecoder
 from tests.fakes.bedrock import converse_events, encode_message, event_frame, exception_frame
 
 USAGE = {"inputTokens": 7, "outputTokens": 3, "totalTokens": 10}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from llm_gateway.core.errors import InvalidRequest
-from llm_gateway.providers.gemini_request import function_response, media_part, to_contents, to_gemini
+from llm_gateway.providers.gemini.request import function_response, media_part, to_contents, to_gemini
 
 
 def gemini(**request: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from llm_gateway.core.types import JSON, ChatChunk
-from llm_gateway.providers.gemini_response import (
+from llm_gateway.providers.gemini.response import (
     candidate_parts,
     completion_id,
     finish_reason,

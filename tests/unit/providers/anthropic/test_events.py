@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_gateway.core.types import ChatChunk
-from llm_gateway.providers.anthropic_events import Event, MessageEvents
-from llm_gateway.providers.anthropic_frontdoor import to_message
+from llm_gateway.providers.anthropic.events import Event, MessageEvents
+from llm_gateway.providers.anthropic.frontdoor import to_message
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ChatChunk:

@@ -17,8 +17,8 @@ from botocore.eventstream import EventStreamBuffer, ParserError
 
 from llm_gateway.core.errors import ProviderError, UpstreamConnectionError, UpstreamUnavailable
 from llm_gateway.core.types import JSON, ChatChunk, ChunkChoice, Message, ToolCall, Usage
-from llm_gateway.providers.bedrock_errors import bedrock_error
-from llm_gateway.providers.bedrock_translate import converse_usage, finish_reason
+from llm_gateway.providers.bedrock.errors import bedrock_error
+from llm_gateway.providers.bedrock.response import converse_usage, finish_reason
 
 EXCEPTION_STATUS = {
     "throttlingException": 429,

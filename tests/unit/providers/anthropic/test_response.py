@@ -17,8 +17,8 @@ from llm_gateway.core.errors import (
     UpstreamUnavailable,
     is_retryable,
 )
-from llm_gateway.providers.anthropic_errors import anthropic_error, stream_error
-from llm_gateway.providers.anthropic_response import chat_usage, finish_reason, from_anthropic
+from llm_gateway.providers.anthropic.errors import anthropic_error, stream_error
+from llm_gateway.providers.anthropic.response import chat_usage, finish_reason, from_anthropic
 
 
 def message(*blocks: dict[str, Any], stop_reason: str = "end_turn", **usage: int) -> dict[str, Any]:

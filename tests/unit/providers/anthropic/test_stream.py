@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from llm_gateway.core.errors import UpstreamOverloaded, UpstreamStatusError
 from llm_gateway.core.types import ChatChunk
-from llm_gateway.providers.anthropic_response import from_anthropic
-from llm_gateway.providers.anthropic_stream import AnthropicStream
+from llm_gateway.providers.anthropic.response import from_anthropic
+from llm_gateway.providers.anthropic.stream import AnthropicStream
 from tests.fakes.anthropic import message_events
 
 

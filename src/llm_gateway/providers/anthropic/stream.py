@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from llm_gateway.core.types import JSON, ChatChunk, Message, ToolCall, ToolCallFunction
-from llm_gateway.providers.anthropic_errors import stream_error
-from llm_gateway.providers.anthropic_response import chat_usage, finish_reason
+from llm_gateway.providers.anthropic.errors import stream_error
+from llm_gateway.providers.anthropic.response import chat_usage, finish_reason
 
 _TEXT = "text"
 _JSON = "json"

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from llm_gateway.core.errors import ProviderError
-from llm_gateway.providers.bedrock import BedrockProvider, BedrockSettings, SigV4Signer
+from llm_gateway.providers.bedrock.provider import BedrockProvider, BedrockSettings, SigV4Signer
 from llm_gateway.providers.transport import HttpClient
 from tests.fakes.bedrock import verify_sigv4
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llm_gateway.core.errors import InvalidRequest
-from llm_gateway.providers.bedrock_request import to_converse
+from llm_gateway.providers.bedrock.request import to_converse
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
 TOOL: Any = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}

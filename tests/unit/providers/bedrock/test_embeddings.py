@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from llm_gateway.core.errors import InvalidRequest
-from llm_gateway.providers.bedrock_embeddings import (
+from llm_gateway.providers.bedrock.embeddings import (
     cohere_bodies,
     cohere_vectors,
     embedding_family,

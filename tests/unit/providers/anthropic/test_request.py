@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from llm_gateway.core.errors import InvalidRequest
-from llm_gateway.providers.anthropic_request import (
+from llm_gateway.providers.anthropic.request import (
     JSON_TOOL,
     convert_messages,
     image_block,

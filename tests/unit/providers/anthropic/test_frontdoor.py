@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llm_gateway.core.errors import InvalidRequest
-from llm_gateway.providers.anthropic_frontdoor import (
+from llm_gateway.providers.anthropic.frontdoor import (
     IMAGE_TOKENS,
     estimate_input_tokens,
     message_usage,

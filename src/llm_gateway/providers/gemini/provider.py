@@ -28,9 +28,9 @@ from llm_gateway.core.errors import (
 )
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.base import Provider
-from llm_gateway.providers.gemini_request import to_gemini
-from llm_gateway.providers.gemini_response import from_gemini
-from llm_gateway.providers.gemini_stream import GeminiStream
+from llm_gateway.providers.gemini.request import to_gemini
+from llm_gateway.providers.gemini.response import from_gemini
+from llm_gateway.providers.gemini.stream import GeminiStream
 from llm_gateway.providers.transport import (
     error_for_status,
     parse_json_body,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_gateway.core.types import JSON, ChatChunk
-from llm_gateway.providers.anthropic_frontdoor import message_usage, stop_reason
+from llm_gateway.providers.anthropic.frontdoor import message_usage, stop_reason
 
 Event = tuple[str, JSON]
 

@@ -1,6 +1,6 @@
 """OpenAI chat chunks as Anthropic stream events, for the `/v1/messages` front door.
 
-The reverse of `anthropic_stream`: `MessageEvents.feed(chunk)` returns the events a chunk
+The reverse of `stream`: `MessageEvents.feed(chunk)` returns the events a chunk
 adds, `finish()` the closing ones. The sequence is what the Messages API sends and what the
 `anthropic` SDK's stream helpers accumulate: `message_start`; per content block (text, or
 `tool_use` with its arguments as `input_json_delta`s) `content_block_start`, deltas and

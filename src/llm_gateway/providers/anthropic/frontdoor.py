@@ -1,7 +1,7 @@
 """The `/v1/messages` front door for non-Anthropic models: an Anthropic Messages request as
 an OpenAI chat request, and a chat completion back as an Anthropic Message. Pure functions.
 
-This is the reverse of `anthropic_request` / `anthropic_response`; its decisions are tabled
+This is the reverse of `request` / `response`; its decisions are tabled
 in docs/providers.md ("## anthropic", front door). `tool_result` blocks become `tool`
 messages placed before the rest of their user turn; `thinking` blocks and `cache_control`
 marks have no chat equivalent and are not forwarded, as documented.

@@ -1,30 +1,32 @@
 """Anthropic's Messages API, both ways: an upstream for OpenAI-format chat, and the native
 target of the `/v1/messages` front door.
 
-The translation is pure and lives beside this module: `anthropic_request` (chat request →
-Messages body), `anthropic_response` (Message → chat completion), `anthropic_stream`
-(events → chunks), `anthropic_errors`; the front door's reverse direction is in
-`anthropic_frontdoor` and `anthropic_events`. This module holds the settings and the I/O.
+The translation is pure and lives beside this module: `request` (chat request → Messages
+body), `response` (Message → chat completion), `stream` (events → chunks), `errors`; the
+front door's reverse direction is in `frontdoor` and `events`. This module holds the
+settings and the I/O.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
-from typing import Annotated, Any, Protocol, cast, runtime_checkable
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import orjson
 from pydantic import Field, SecretStr
 
 from llm_gateway.core.config import ProviderSettings
-from llm_gateway.core.errors import ProviderError, UpstreamConnectionError
+from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.anthropic.errors import anthropic_error, stream_error
 from llm_gateway.providers.anthropic.request import structured_tool, to_anthropic
 from llm_gateway.providers.anthropic.response import from_anthropic
 from llm_gateway.providers.anthropic.stream import AnthropicStream
 from llm_gateway.providers.base import Provider
-from llm_gateway.providers.transport import parse_json_body, sse_events
+from llm_gateway.providers.transport import parse_json_body
+from llm_gateway.providers.upstream import json_object, post_json, sse_stream
 
 SSEEvent = tuple[str, bytes]
 """One Anthropic stream event as relayed: its name and its `data` bytes."""
@@ -82,33 +84,23 @@ class AnthropicProvider(Provider):
         return {**self._headers, "anthropic-beta": beta} if beta else self._headers
 
     async def _post(self, url: str, payload: JSON, timeout: float | None, beta: str | None = None) -> JSON:
-        async with self.http.request(
-            "POST", url, body=orjson.dumps(payload), headers=self._with_beta(beta), timeout=timeout
-        ) as response:
-            body = await response.read()
-            if response.status >= 400:
-                raise self._error(response.status, body, response.headers)
-        result = parse_json_body(body, self.name)
-        if not isinstance(result, dict):
-            raise self._error(502, body, {})
-        return cast(JSON, result)
+        body, headers = orjson.dumps(payload), self._with_beta(beta)
+        reply = await post_json(self.http, url, body, headers=headers, error=self._error, timeout=timeout)
+        return json_object(reply.data, self.name)
 
-    async def _events(
+    def _events(
         self, payload: JSON, timeout: float | None, beta: str | None = None
-    ) -> AsyncIterator[SSEEvent]:
-        """The upstream's events, each with its raw data; HTTP errors raise before the first."""
-        async with self.http.request(
-            "POST",
+    ) -> AsyncGenerator[tuple[str | None, bytes], None]:
+        """The upstream's events, each with its raw data; HTTP errors raise before the first,
+        and a body that ends before the consumer stopped at its terminal event raises too."""
+        return sse_stream(
+            self.http,
             self._messages_url,
-            body=orjson.dumps(payload),
+            orjson.dumps(payload),
             headers=self._with_beta(beta),
+            error=self._error,
             timeout=timeout,
-            stream=True,
-        ) as response:
-            if response.status >= 400:
-                raise self._error(response.status, await response.read(), response.headers)
-            async for event, data in sse_events(response):
-                yield event or "", data
+        )
 
     async def complete(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
@@ -129,14 +121,13 @@ class AnthropicProvider(Provider):
             provider=self.name,
             json_tool=structured_tool(request),
         )
-        async for event, data in self._events(payload, timeout):
-            for chunk in machine.feed(event, parse_json_body(data, self.name)):
-                yield chunk
-            if machine.done:
-                return
-        raise UpstreamConnectionError(
-            f"upstream provider {self.name!r} ended the stream early", provider=self.name
-        )
+        events = self._events(payload, timeout)
+        async with aclosing(events):
+            async for event, data in events:
+                for chunk in machine.feed(event or "", parse_json_body(data, self.name)):
+                    yield chunk
+                if machine.done:
+                    return
 
     async def messages(
         self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
@@ -149,16 +140,16 @@ class AnthropicProvider(Provider):
         """Relay events as-is. An `error` before any other event raises, so routing still
         sees a failure it may retry; after that it is relayed like the rest."""
         started = False
-        async for event, data in self._events({**body, "model": model, "stream": True}, timeout, beta):
-            if event == "error" and not started:
-                raise stream_error(data, provider=self.name, secrets=(self._api_key,))
-            started = started or event != "ping"
-            yield event, data
-            if event in ("message_stop", "error"):
-                return
-        raise UpstreamConnectionError(
-            f"upstream provider {self.name!r} ended the stream early", provider=self.name
-        )
+        events = self._events({**body, "model": model, "stream": True}, timeout, beta)
+        async with aclosing(events):
+            async for name, data in events:
+                event = name or ""
+                if event == "error" and not started:
+                    raise stream_error(data, provider=self.name, secrets=(self._api_key,))
+                started = started or event != "ping"
+                yield event, data
+                if event in ("message_stop", "error"):
+                    return
 
     async def count_tokens(
         self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None

@@ -1,9 +1,8 @@
 """AWS Bedrock through the Converse and ConverseStream APIs, signed with SigV4 by botocore.
 
-Translation lives in `bedrock_request` and `bedrock_translate` (chat requests and
-answers), `bedrock_stream` (the binary event stream), `bedrock_embeddings` (Titan,
-Cohere) and `bedrock_errors`; this module holds the settings, the signing and the I/O
-around them.
+Translation lives beside this module: `request` and `response` (chat requests and answers),
+`stream` (the binary event stream), `embeddings` (Titan, Cohere) and `errors`; `signing`
+signs. This module holds the settings and the I/O around them.
 """
 
 from __future__ import annotations
@@ -16,10 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials, ReadOnlyCredentials
-from botocore.session import Session
 from pydantic import SecretStr, model_validator
 from yarl import URL
 
@@ -38,10 +33,10 @@ from llm_gateway.providers.bedrock.embeddings import (
 from llm_gateway.providers.bedrock.errors import http_error
 from llm_gateway.providers.bedrock.request import to_converse
 from llm_gateway.providers.bedrock.response import completion_id, from_converse
+from llm_gateway.providers.bedrock.signing import SigV4Signer
 from llm_gateway.providers.bedrock.stream import BedrockStream, EventDecoder
-from llm_gateway.providers.transport import parse_json_body
+from llm_gateway.providers.upstream import Reply, body_chunks, open_stream, post_json
 
-SIGNING_NAME = "bedrock"
 JSON_TYPE = "application/json"
 EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
 
@@ -80,50 +75,6 @@ class BedrockSettings(ProviderSettings):
         return self
 
 
-class SigV4Signer:
-    """Signs requests with the configured keys or credentials from botocore's chain.
-
-    The chain (and any refresh) may touch files or the network, so it runs in a thread;
-    signing itself is a few HMACs, done inline.
-    """
-
-    def __init__(self, settings: BedrockSettings, provider: str) -> None:
-        self._settings = settings
-        self._provider = provider
-        self._source: Credentials | None = None
-        if settings.aws_access_key_id is not None and settings.aws_secret_access_key is not None:
-            token = settings.aws_session_token.get_secret_value() if settings.aws_session_token else None
-            self._source = Credentials(
-                settings.aws_access_key_id.get_secret_value(),
-                settings.aws_secret_access_key.get_secret_value(),
-                token,
-            )
-
-    async def headers(self, url: str, body: bytes, headers: Mapping[str, str]) -> dict[str, str]:
-        """`headers` plus `authorization`, `x-amz-date` and, with a session, `x-amz-security-token`."""
-        request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
-        SigV4Auth(await self._credentials(), SIGNING_NAME, self._settings.region).add_auth(request)
-        return dict(request.headers.items())
-
-    async def _credentials(self) -> ReadOnlyCredentials:
-        source: Credentials = self._source or await asyncio.to_thread(self._from_chain)
-        self._source = source
-        if getattr(source, "refresh_needed", lambda: False)():
-            return await asyncio.to_thread(source.get_frozen_credentials)
-        return source.get_frozen_credentials()
-
-    def _from_chain(self) -> Credentials:
-        credentials = Session(profile=self._settings.aws_profile).get_credentials()
-        if credentials is None:
-            raise ProviderError(
-                f"provider {self._provider!r} has no AWS credentials: set aws_access_key_id and "
-                "aws_secret_access_key, or the standard AWS environment variables or profile",
-                provider=self._provider,
-                code="provider_credentials_missing",
-            )
-        return credentials
-
-
 class BedrockProvider(Provider):
     settings_model = BedrockSettings
     supports_embeddings = True
@@ -150,15 +101,11 @@ class BedrockProvider(Provider):
     def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
         return http_error(status, body, headers, provider=self.name)
 
-    async def _post(self, model: str, operation: str, payload: Any, timeout: float | None) -> tuple[Any, Any]:
-        """POST JSON, return (parsed body, response headers); error statuses raise."""
+    async def _post(self, model: str, operation: str, payload: Any, timeout: float | None) -> Reply:
+        """POST JSON, return the parsed body and the response headers; error statuses raise."""
         url, body = self.url(model, operation), orjson.dumps(payload)
         headers = await self._headers(url, body, JSON_TYPE)
-        async with self.http.request("POST", url, headers=headers, body=body, timeout=timeout) as response:
-            raw = await response.read()
-            if response.status >= 400:
-                raise self._error(response.status, raw, response.headers)
-            return parse_json_body(raw, self.name), response.headers
+        return await post_json(self.http, url, body, headers=headers, error=self._error, timeout=timeout)
 
     async def complete(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
@@ -172,15 +119,13 @@ class BedrockProvider(Provider):
         url, body = self.url(model, "converse-stream"), orjson.dumps(to_converse(request))
         headers = await self._headers(url, body, EVENT_STREAM_TYPE)
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-        async with self.http.request(
-            "POST", url, headers=headers, body=body, timeout=timeout, stream=True
+        async with open_stream(
+            self.http, url, body, headers=headers, error=self._error, timeout=timeout
         ) as response:
-            if response.status >= 400:
-                raise self._error(response.status, await response.read(), response.headers)
             chunk_id = completion_id(response.headers.get("x-amzn-requestid"))
             state = BedrockStream(chunk_id, model, int(time.time()), include_usage=include_usage)
             decoder = EventDecoder(self.name)
-            async for data in response.content.iter_any():
+            async for data in body_chunks(response):
                 for event, payload in decoder.feed(data):
                     for chunk in state.feed(event, payload):
                         yield chunk

@@ -1,7 +1,7 @@
 """A Bedrock Converse answer as an OpenAI chat completion: pure functions, no I/O.
 
 Converse shapes follow botocore's service model (`bedrock-runtime/2023-09-30`); the request
-direction is `bedrock_request`, the stream `bedrock_stream`.
+direction is `request`, the stream `stream`.
 """
 
 from __future__ import annotations

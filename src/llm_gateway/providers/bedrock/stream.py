@@ -15,10 +15,11 @@ from typing import Any
 import orjson
 from botocore.eventstream import EventStreamBuffer, ParserError
 
-from llm_gateway.core.errors import ProviderError, UpstreamConnectionError, UpstreamUnavailable
+from llm_gateway.core.errors import ProviderError, UpstreamUnavailable
 from llm_gateway.core.types import JSON, ChatChunk, ChunkChoice, Message, ToolCall, Usage
 from llm_gateway.providers.bedrock.errors import bedrock_error
 from llm_gateway.providers.bedrock.response import converse_usage, finish_reason
+from llm_gateway.providers.upstream import early_end
 
 EXCEPTION_STATUS = {
     "throttlingException": 429,
@@ -123,9 +124,7 @@ class BedrockStream:
     def finish(self, provider: str) -> None:
         """The upstream body ended: without `messageStop` the answer is incomplete."""
         if not self.stopped:
-            raise UpstreamConnectionError(
-                f"upstream provider {provider!r} ended the stream early", provider=provider
-            )
+            raise early_end(provider)
 
     def _tool_start(self, block: int, tool: JSON) -> ChatChunk:
         index = self._tools.setdefault(block, len(self._tools))

@@ -418,3 +418,8 @@ def function_response(text: str) -> JSON:
     except orjson.JSONDecodeError:
         value = None
     return value if isinstance(value, dict) else {"result": text}
+
+
+def model_path(model: str) -> str:
+    """`gemini-2.5-flash` → `models/gemini-2.5-flash`; `models/…` and `tunedModels/…` stay as they are."""
+    return model if "/" in model else f"models/{model}"

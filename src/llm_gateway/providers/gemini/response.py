@@ -1,6 +1,6 @@
 """Gemini `GenerateContentResponse` → OpenAI chat completion, as pure functions.
 
-Shared by the non-streamed translation and the stream state machine (`gemini_stream`), so
+Shared by the non-streamed translation and the stream state machine (`stream`), so
 both produce the same finish reasons, usage and tool call ids for the same answer.
 """
 

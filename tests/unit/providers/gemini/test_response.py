@@ -16,14 +16,9 @@ from llm_gateway.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llm_gateway.providers.gemini.provider import (
-    from_embed_response,
-    gemini_error,
-    model_path,
-    retry_delay,
-    to_embed_request,
-)
-from llm_gateway.providers.gemini.request import function_call_part
+from llm_gateway.providers.gemini.embeddings import from_embed_response, to_embed_request
+from llm_gateway.providers.gemini.errors import gemini_error, retry_delay
+from llm_gateway.providers.gemini.request import function_call_part, model_path
 from llm_gateway.providers.gemini.response import finish_reason, from_gemini, to_logprobs, to_usage, tool_call
 
 

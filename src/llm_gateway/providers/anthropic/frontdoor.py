@@ -14,7 +14,6 @@ from typing import Any, cast
 
 import orjson
 
-from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import (
     JSON,
     ChatCompletion,
@@ -24,6 +23,7 @@ from llm_gateway.core.types import (
     ToolCallFunction,
     Usage,
 )
+from llm_gateway.providers.checks import messages_array, messages_invalid, messages_string
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -50,33 +50,14 @@ IMAGE_TOKENS = 1600
 """count_tokens' flat estimate per image or document: about a 1.15-megapixel image."""
 
 
-def reject(param: str, why: str) -> InvalidRequest:
-    return InvalidRequest(f"{param}: {why}", param=param)
-
-
-def _string(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise reject(param, "Input should be a valid string")
-    return value
-
-
-def _list(value: Any, param: str) -> list[Any]:
-    """An optional array field: absent is empty, anything but an array is a 400."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise reject(param, "Input should be a valid list")
-    return value
-
-
 def to_chat_request(body: JSON) -> ChatRequest:
     """The chat request for an Anthropic Messages body (addressed to the same public model)."""
     for key, value in body.items():
         if value is not None and key not in _HANDLED and key not in IGNORED:
-            raise reject(key, "is not supported for this model (it is not served by Anthropic)")
+            raise messages_invalid(key, "is not supported for this model (it is not served by Anthropic)")
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise reject("max_tokens", "Field required (a positive integer)")
+        raise messages_invalid("max_tokens", "Field required (a positive integer)")
     request: dict[str, Any] = {"messages": chat_messages(body), "max_tokens": max_tokens}
     if isinstance(body.get("model"), str):
         request["model"] = body["model"]
@@ -84,11 +65,13 @@ def to_chat_request(body: JSON) -> ChatRequest:
         value = body.get(key)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, kind):
-                raise reject(key, "Input should be a valid " + ("integer" if kind is int else "number"))
+                raise messages_invalid(
+                    key, "Input should be a valid " + ("integer" if kind is int else "number")
+                )
             request[key] = value
-    stop = _list(body.get("stop_sequences"), "stop_sequences")
+    stop = messages_array(body.get("stop_sequences"), "stop_sequences")
     if stop:
-        request["stop"] = [_string(item, f"stop_sequences.{i}") for i, item in enumerate(stop)]
+        request["stop"] = [messages_string(item, f"stop_sequences.{i}") for i, item in enumerate(stop)]
     request.update(user_field(body.get("metadata")))
     request.update(chat_tools(body))
     request.update(output_options(body.get("output_config")))
@@ -103,12 +86,12 @@ def user_field(metadata: Any) -> JSON:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
-        raise reject("metadata", "Input should be a valid dictionary")
+        raise messages_invalid("metadata", "Input should be a valid dictionary")
     for key, value in metadata.items():
         if key != "user_id" and value is not None:
-            raise reject(f"metadata.{key}", "Extra inputs are not permitted")
+            raise messages_invalid(f"metadata.{key}", "Extra inputs are not permitted")
     user = metadata.get("user_id")
-    return {} if user is None else {"user": _string(user, "metadata.user_id")}
+    return {} if user is None else {"user": messages_string(user, "metadata.user_id")}
 
 
 def chat_messages(body: JSON) -> list[Message]:
@@ -118,18 +101,18 @@ def chat_messages(body: JSON) -> list[Message]:
         messages.append({"role": "system", "content": system})
     turns = body.get("messages")
     if not isinstance(turns, list) or not turns:
-        raise reject("messages", "must be a non-empty array")
+        raise messages_invalid("messages", "must be a non-empty array")
     for index, turn in enumerate(turns):
         role = turn.get("role") if isinstance(turn, dict) else None
         for key, value in turn.items() if isinstance(turn, dict) else ():
             if key not in ("role", "content") and value is not None:
-                raise reject(f"messages.{index}.{key}", "Extra inputs are not permitted")
+                raise messages_invalid(f"messages.{index}.{key}", "Extra inputs are not permitted")
         if role == "user":
             messages.extend(_user(turn.get("content"), f"messages.{index}"))
         elif role == "assistant":
             messages.extend(_assistant(turn.get("content"), f"messages.{index}"))
         else:
-            raise reject(f"messages.{index}.role", "must be 'user' or 'assistant'")
+            raise messages_invalid(f"messages.{index}.role", "must be 'user' or 'assistant'")
     return messages
 
 
@@ -138,12 +121,12 @@ def system_text(system: Any) -> str:
     if system is None or isinstance(system, str):
         return system or ""
     if not isinstance(system, list):
-        raise reject("system", "must be a string or an array of text blocks")
+        raise messages_invalid("system", "must be a string or an array of text blocks")
     parts = []
     for index, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise reject(f"system.{index}", "must be a text block")
-        parts.append(_string(block.get("text"), f"system.{index}.text"))
+            raise messages_invalid(f"system.{index}", "must be a text block")
+        parts.append(messages_string(block.get("text"), f"system.{index}.text"))
     return "\n\n".join(parts)
 
 
@@ -151,7 +134,7 @@ def _blocks(content: Any, where: str) -> list[JSON]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if not isinstance(content, list) or not all(isinstance(block, dict) for block in content):
-        raise reject(f"{where}.content", "must be a string or an array of content blocks")
+        raise messages_invalid(f"{where}.content", "must be a string or an array of content blocks")
     return content
 
 
@@ -165,13 +148,13 @@ def _user(content: Any, where: str) -> list[Message]:
         if kind == "tool_result":
             results.append(tool_message(block, at))
         elif kind == "text":
-            parts.append({"type": "text", "text": _string(block.get("text"), f"{at}.text")})
+            parts.append({"type": "text", "text": messages_string(block.get("text"), f"{at}.text")})
         elif kind == "image":
             parts.append({"type": "image_url", "image_url": {"url": image_url(block.get("source"), at)}})
         elif kind == "document":
             parts.append(document_part(block.get("source"), at))
         else:
-            raise reject(at, f"block type {kind!r} is not supported for this model")
+            raise messages_invalid(at, f"block type {kind!r} is not supported for this model")
     if not parts:
         return results
     if len(parts) == 1 and parts[0]["type"] == "text":
@@ -182,21 +165,25 @@ def _user(content: Any, where: str) -> list[Message]:
 def image_url(source: Any, where: str) -> str:
     kind = source.get("type") if isinstance(source, dict) else None
     if kind == "base64":
-        media_type = _string(source.get("media_type"), f"{where}.source.media_type")
-        return f"data:{media_type};base64,{_string(source.get('data'), f'{where}.source.data')}"
+        media_type = messages_string(source.get("media_type"), f"{where}.source.media_type")
+        return f"data:{media_type};base64,{messages_string(source.get('data'), f'{where}.source.data')}"
     if kind == "url":
-        return _string(source.get("url"), f"{where}.source.url")
-    raise reject(f"{where}.source", "must be a base64 or url image source")
+        return messages_string(source.get("url"), f"{where}.source.url")
+    raise messages_invalid(f"{where}.source", "must be a base64 or url image source")
 
 
 def document_part(source: Any, where: str) -> JSON:
     kind = source.get("type") if isinstance(source, dict) else None
     if kind == "text":
-        return {"type": "text", "text": _string(source.get("data"), f"{where}.source.data")}
+        return {"type": "text", "text": messages_string(source.get("data"), f"{where}.source.data")}
     if kind == "base64" and source.get("media_type") == "application/pdf":
-        data_url = f"data:application/pdf;base64,{_string(source.get('data'), f'{where}.source.data')}"
+        data_url = (
+            f"data:application/pdf;base64,{messages_string(source.get('data'), f'{where}.source.data')}"
+        )
         return {"type": "file", "file": {"filename": "document.pdf", "file_data": data_url}}
-    raise reject(f"{where}.source", "only base64 PDF and plain-text documents are supported for this model")
+    raise messages_invalid(
+        f"{where}.source", "only base64 PDF and plain-text documents are supported for this model"
+    )
 
 
 def tool_message(block: JSON, where: str) -> Message:
@@ -210,14 +197,14 @@ def tool_message(block: JSON, where: str) -> Message:
         texts = []
         for index, part in enumerate(_blocks(content, where)):
             if part.get("type") != "text":
-                raise reject(
+                raise messages_invalid(
                     f"{where}.content.{index}", "only text tool results are supported for this model"
                 )
-            texts.append(_string(part.get("text"), f"{where}.content.{index}.text"))
+            texts.append(messages_string(part.get("text"), f"{where}.content.{index}.text"))
         text = "".join(texts)
     if block.get("is_error"):
         text = f"Error: {text}"
-    call_id = _string(block.get("tool_use_id"), f"{where}.tool_use_id")
+    call_id = messages_string(block.get("tool_use_id"), f"{where}.tool_use_id")
     return {"role": "tool", "tool_call_id": call_id, "content": text}
 
 
@@ -228,11 +215,11 @@ def _assistant(content: Any, where: str) -> list[Message]:
         kind = block.get("type")
         at = f"{where}.content.{index}"
         if kind == "text":
-            text.append(_string(block.get("text"), f"{at}.text"))
+            text.append(messages_string(block.get("text"), f"{at}.text"))
         elif kind == "tool_use":
             calls.append(tool_call(block, at))
         elif kind not in ("thinking", "redacted_thinking"):
-            raise reject(at, f"block type {kind!r} is not supported for this model")
+            raise messages_invalid(at, f"block type {kind!r} is not supported for this model")
     message: Message = {"role": "assistant", "content": "".join(text) if text or not calls else None}
     if calls:
         message["tool_calls"] = calls
@@ -242,24 +229,24 @@ def _assistant(content: Any, where: str) -> list[Message]:
 def tool_call(block: JSON, where: str) -> ToolCall:
     arguments = block.get("input") or {}
     if not isinstance(arguments, dict):
-        raise reject(f"{where}.input", "Input should be a valid dictionary")
+        raise messages_invalid(f"{where}.input", "Input should be a valid dictionary")
     function: ToolCallFunction = {
-        "name": _string(block.get("name"), f"{where}.name"),
+        "name": messages_string(block.get("name"), f"{where}.name"),
         "arguments": orjson.dumps(arguments).decode(),
     }
-    return {"id": _string(block.get("id"), f"{where}.id"), "type": "function", "function": function}
+    return {"id": messages_string(block.get("id"), f"{where}.id"), "type": "function", "function": function}
 
 
 def chat_tools(body: JSON) -> JSON:
     out: JSON = {}
-    tools = _list(body.get("tools"), "tools")
+    tools = messages_array(body.get("tools"), "tools")
     if tools:
         out["tools"] = [function_tool(tool, f"tools.{index}") for index, tool in enumerate(tools)]
     choice = body.get("tool_choice")
     if choice is None:
         return out
     if not isinstance(choice, dict):
-        raise reject("tool_choice", "Input should be a valid dictionary")
+        raise messages_invalid("tool_choice", "Input should be a valid dictionary")
     kind = choice.get("type")
     named: dict[str, Any] = {"auto": "auto", "any": "required", "none": "none"}
     if isinstance(kind, str) and kind in named:
@@ -267,7 +254,7 @@ def chat_tools(body: JSON) -> JSON:
     elif kind == "tool" and isinstance(choice.get("name"), str):
         out["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
     else:
-        raise reject("tool_choice", "must be auto, any, none or {'type': 'tool', 'name': ...}")
+        raise messages_invalid("tool_choice", "must be auto, any, none or {'type': 'tool', 'name': ...}")
     if choice.get("disable_parallel_tool_use") and tools:
         out["parallel_tool_calls"] = False
     return out
@@ -280,13 +267,13 @@ def function_tool(tool: Any, where: str) -> JSON:
         or not isinstance(tool.get("name"), str)
     ):
         kind = tool.get("type") if isinstance(tool, dict) else None
-        raise reject(where, f"only custom tools are supported for this model (got type {kind!r})")
+        raise messages_invalid(where, f"only custom tools are supported for this model (got type {kind!r})")
     schema = tool.get("input_schema") or {"type": "object"}
     if not isinstance(schema, dict):
-        raise reject(f"{where}.input_schema", "Input should be a valid dictionary")
+        raise messages_invalid(f"{where}.input_schema", "Input should be a valid dictionary")
     function: JSON = {"name": tool["name"], "parameters": schema}
     if tool.get("description"):
-        function["description"] = _string(tool["description"], f"{where}.description")
+        function["description"] = messages_string(tool["description"], f"{where}.description")
     return {"type": "function", "function": function}
 
 
@@ -296,18 +283,18 @@ def output_options(config: Any) -> JSON:
     if config is None:
         return {}
     if not isinstance(config, dict):
-        raise reject("output_config", "must be an object")
+        raise messages_invalid("output_config", "must be an object")
     out: JSON = {}
     schema_format = config.get("format")
     if schema_format is not None:
         if not isinstance(schema_format, dict) or not isinstance(schema_format.get("schema"), dict):
-            raise reject("output_config.format", "must be {'type': 'json_schema', 'schema': {...}}")
+            raise messages_invalid("output_config.format", "must be {'type': 'json_schema', 'schema': {...}}")
         spec = {"name": "output", "schema": schema_format["schema"]}
         out["response_format"] = {"type": "json_schema", "json_schema": spec}
     effort = config.get("effort")
     if effort is not None:
         if not isinstance(effort, str) or effort not in EFFORTS:
-            raise reject("output_config.effort", f"must be one of {', '.join(EFFORTS)}")
+            raise messages_invalid("output_config.effort", f"must be one of {', '.join(EFFORTS)}")
         out["reasoning_effort"] = EFFORTS[effort]
     return out
 
@@ -384,7 +371,7 @@ def estimate_input_tokens(body: JSON) -> int:
     """
     chars = len(system_text(body.get("system")))
     images = 0
-    turns = _list(body.get("messages"), "messages")
+    turns = messages_array(body.get("messages"), "messages")
     for turn in turns:
         for block in _blocks(turn.get("content") if isinstance(turn, dict) else "", "messages"):
             kind = block.get("type")
@@ -396,6 +383,6 @@ def estimate_input_tokens(body: JSON) -> int:
                 chars += len(orjson.dumps(block.get("content") or ""))
             else:
                 chars += len(str(block.get("text", "")))
-    for tool in _list(body.get("tools"), "tools"):
+    for tool in messages_array(body.get("tools"), "tools"):
         chars += len(orjson.dumps(tool))
     return math.ceil(chars / 4) + 3 * len(turns) + IMAGE_TOKENS * images

@@ -15,7 +15,15 @@ import orjson
 
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatRequest, Message
-from llm_gateway.providers.request_checks import OUTPUT_EFFORTS, invalid, message_keys, message_role
+from llm_gateway.providers.checks import (
+    OUTPUT_EFFORTS,
+    invalid,
+    message_keys,
+    message_role,
+    number,
+    string,
+    unsupported,
+)
 
 JSON_TOOL = "json_response"
 """The forced tool that carries a `response_format` JSON answer (see `structured_tool`)."""
@@ -34,23 +42,6 @@ IGNORED = frozenset(
     {"seed", "store", "metadata", "service_tier", "prediction", "prompt_cache_key", "prompt_cache_retention"}
 )
 MESSAGE_KEYS = message_keys(names=True)  # `name` is accepted and not sent
-
-
-def reject(param: str, why: str) -> InvalidRequest:
-    return InvalidRequest(f"'{param}' {why}", param=param, code="unsupported_parameter")
-
-
-def _string(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise invalid(param, "must be a string")
-    return value
-
-
-def _number(body: dict[str, Any], key: str, kind: type | tuple[type, ...] = (int, float)) -> Any:
-    value = body.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
-        raise invalid(key, "must be an integer" if kind is int else "must be a number")
-    return value
 
 
 def to_anthropic(request: ChatRequest, model: str, *, default_max_tokens: int) -> JSON:
@@ -74,18 +65,18 @@ def check_fields(request: ChatRequest) -> None:
         if key == "modalities" and value == ["text"]:
             continue
         if value is not None and key not in _HANDLED and key not in IGNORED:
-            raise reject(key, "is not supported by the anthropic provider")
+            raise unsupported(key, "is not supported by the anthropic provider")
     if body.get("n") not in (None, 1):
-        raise reject("n", "must be 1: the anthropic provider returns one choice")
+        raise unsupported("n", "must be 1: the anthropic provider returns one choice")
     if body.get("logprobs") or body.get("top_logprobs"):
-        raise reject(
+        raise unsupported(
             "logprobs" if body.get("logprobs") else "top_logprobs", "is not available from Anthropic models"
         )
     for key in ("presence_penalty", "frequency_penalty"):
         if body.get(key):
-            raise reject(key, "is not supported by the anthropic provider (only 0 is accepted)")
+            raise unsupported(key, "is not supported by the anthropic provider (only 0 is accepted)")
     if body.get("logit_bias"):
-        raise reject("logit_bias", "is not supported by the anthropic provider")
+        raise unsupported("logit_bias", "is not supported by the anthropic provider")
     if not isinstance(body.get("stream_options") or {}, dict):
         raise invalid("stream_options", "must be an object")
     if not isinstance(body.get("parallel_tool_calls", False), bool | None):
@@ -98,7 +89,7 @@ def max_tokens(request: ChatRequest, default: int) -> int:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise reject(key, "must be a positive integer")
+            raise unsupported(key, "must be a positive integer")
         return value
     return default
 
@@ -106,12 +97,12 @@ def max_tokens(request: ChatRequest, default: int) -> int:
 def sampling(request: ChatRequest) -> JSON:
     body: dict[str, Any] = dict(request)
     out: JSON = {}
-    temperature = _number(body, "temperature")
+    temperature = number(body, "temperature")
     if temperature is not None:
         # OpenAI's range is 0..2, Anthropic's 0..1: the top of the scale is clamped.
         out["temperature"] = min(float(temperature), 1.0)
     for key, kind in (("top_p", (int, float)), ("top_k", int)):
-        if _number(body, key, kind) is not None:
+        if number(body, key, kind) is not None:
             out[key] = body[key]
     if body.get("thinking") is not None:
         if not isinstance(body["thinking"], dict):
@@ -127,11 +118,11 @@ def sampling(request: ChatRequest) -> JSON:
         raise invalid("stop", "must be a string or an array of strings")
     key = "user" if body.get("user") is not None else "safety_identifier"
     if body.get(key) is not None:
-        out["metadata"] = {"user_id": _string(body[key], key)}
+        out["metadata"] = {"user_id": string(body[key], key)}
     effort = body.get("reasoning_effort")
     if effort is not None:
         if not isinstance(effort, str) or effort not in OUTPUT_EFFORTS:
-            raise reject("reasoning_effort", f"must be one of {', '.join(OUTPUT_EFFORTS)}")
+            raise unsupported("reasoning_effort", f"must be one of {', '.join(OUTPUT_EFFORTS)}")
         out["output_config"] = {"effort": OUTPUT_EFFORTS[effort]}
     return out
 
@@ -165,7 +156,7 @@ def convert_messages(messages: Any) -> tuple[str | list[JSON] | None, list[JSON]
 def check_message(message: Any, where: str) -> str:
     """The message's role, once its keys are known ones for that role."""
     if isinstance(message, dict) and message.get("role") == "assistant" and message.get("function_call"):
-        raise reject(f"{where}.function_call", "is deprecated and not supported; use tool_calls")
+        raise unsupported(f"{where}.function_call", "is deprecated and not supported; use tool_calls")
     return message_role(message, where, MESSAGE_KEYS, "anthropic")
 
 
@@ -189,13 +180,13 @@ def _text_blocks(content: Any, where: str) -> list[JSON]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
-        raise reject(f"{where}.content", "must be a string or an array of content parts")
+        raise unsupported(f"{where}.content", "must be a string or an array of content parts")
     blocks = []
     for i, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in ("text", "refusal"):
-            raise reject(f"{where}.content[{i}]", "must be a text part here")
-        text = _string(part.get(kind), f"{where}.content[{i}].{kind}")
+            raise unsupported(f"{where}.content[{i}]", "must be a text part here")
+        text = string(part.get(kind), f"{where}.content[{i}].{kind}")
         if text:
             blocks.append({"type": "text", "text": text})
     return blocks
@@ -212,14 +203,14 @@ def _user(message: Message, where: str) -> tuple[str, list[JSON]]:
         if kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
-            blocks.append(image_block(_string(url, f"{here}.image_url.url"), here))
+            blocks.append(image_block(string(url, f"{here}.image_url.url"), here))
         elif kind == "file":
             blocks.append(document_block(part.get("file"), here))
         elif kind == "text":
-            if _string(part.get("text"), f"{here}.text"):
+            if string(part.get("text"), f"{here}.text"):
                 blocks.append({"type": "text", "text": part["text"]})
         else:
-            raise reject(here, f"type {kind!r} is not supported (text, image_url, file)")
+            raise unsupported(here, f"type {kind!r} is not supported (text, image_url, file)")
     return "user", blocks
 
 
@@ -230,23 +221,25 @@ def image_block(url: str, where: str) -> JSON:
         return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
-    raise reject(f"{where}.image_url.url", "must be a data: URL or an http(s) URL")
+    raise unsupported(f"{where}.image_url.url", "must be a data: URL or an http(s) URL")
 
 
 def document_block(file: Any, where: str) -> JSON:
     data_url = file.get("file_data") if isinstance(file, dict) else None
     if not isinstance(data_url, str) or not data_url.startswith("data:"):
-        raise reject(f"{where}.file", "must carry file_data as a data: URL (file_id is not supported)")
+        raise unsupported(f"{where}.file", "must carry file_data as a data: URL (file_id is not supported)")
     media_type, data = _data_url(data_url, where)
     if media_type != "application/pdf":
-        raise reject(f"{where}.file", f"media type {media_type!r} is not supported (only application/pdf)")
+        raise unsupported(
+            f"{where}.file", f"media type {media_type!r} is not supported (only application/pdf)"
+        )
     return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
 
 
 def _data_url(url: str, where: str) -> tuple[str, str]:
     header, comma, data = url.partition(",")
     if not comma or not header.endswith(";base64"):
-        raise reject(where, "must be a base64 data URL (data:<media type>;base64,<data>)")
+        raise unsupported(where, "must be a base64 data URL (data:<media type>;base64,<data>)")
     return header[5:].split(";")[0], data
 
 
@@ -254,7 +247,7 @@ def _assistant(message: Message, where: str) -> tuple[str, list[JSON]]:
     """Text (a message-level `refusal` string included, as text) then `tool_use` blocks."""
     blocks = _text_blocks(message.get("content"), where)
     refusal = dict(message).get("refusal")
-    if refusal is not None and _string(refusal, f"{where}.refusal"):
+    if refusal is not None and string(refusal, f"{where}.refusal"):
         blocks.append({"type": "text", "text": refusal})
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
@@ -266,21 +259,21 @@ def _assistant(message: Message, where: str) -> tuple[str, list[JSON]]:
 
 def tool_use_block(call: Any, where: str) -> JSON:
     if not isinstance(call, dict) or call.get("type") not in (None, "function"):
-        raise reject(where, "must be a function tool call")
+        raise unsupported(where, "must be a function tool call")
     function = call.get("function")
     if not isinstance(function, dict):
         raise invalid(f"{where}.function", "must be an object")
     arguments = function.get("arguments") or "{}"
     try:
-        parsed = orjson.loads(_string(arguments, f"{where}.function.arguments"))
+        parsed = orjson.loads(string(arguments, f"{where}.function.arguments"))
     except orjson.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, dict):
-        raise reject(f"{where}.function.arguments", "must be a JSON object")
+        raise unsupported(f"{where}.function.arguments", "must be a JSON object")
     return {
         "type": "tool_use",
-        "id": _string(call.get("id"), f"{where}.id"),
-        "name": _string(function.get("name"), f"{where}.function.name"),
+        "id": string(call.get("id"), f"{where}.id"),
+        "name": string(function.get("name"), f"{where}.function.name"),
         "input": parsed,
     }
 
@@ -288,7 +281,7 @@ def tool_use_block(call: Any, where: str) -> JSON:
 def _tool(message: Message, where: str) -> tuple[str, list[JSON]]:
     call_id = message.get("tool_call_id")
     if not isinstance(call_id, str):
-        raise reject(f"{where}.tool_call_id", "is required on a tool message")
+        raise unsupported(f"{where}.tool_call_id", "is required on a tool message")
     content = message.get("content")
     result: str | list[JSON] = content if isinstance(content, str) else _text_blocks(content, where)
     return "user", [{"type": "tool_result", "tool_use_id": call_id, "content": result}]
@@ -316,11 +309,11 @@ def tooling(request: ChatRequest) -> JSON:
         if choice is not None:
             out["tool_choice"] = choice
     elif body.get("tool_choice") not in (None, "none", "auto"):
-        raise reject("tool_choice", "requires 'tools'")
+        raise unsupported("tool_choice", "requires 'tools'")
     schema = json_schema(body.get("response_format"))
     if schema is not None:
         if tools:
-            raise reject("response_format", "cannot be combined with 'tools' on the anthropic provider")
+            raise unsupported("response_format", "cannot be combined with 'tools' on the anthropic provider")
         out["tools"] = [
             {
                 "name": JSON_TOOL,
@@ -335,13 +328,13 @@ def tooling(request: ChatRequest) -> JSON:
 def anthropic_tool(tool: Any, where: str) -> JSON:
     function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise reject(where, "must be {'type': 'function', 'function': {'name': ...}}")
+        raise unsupported(where, "must be {'type': 'function', 'function': {'name': ...}}")
     schema = function.get("parameters") or {"type": "object", "properties": {}}
     if not isinstance(schema, dict):
         raise invalid(f"{where}.function.parameters", "must be an object (a JSON schema)")
     out: JSON = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
-        out["description"] = _string(function["description"], f"{where}.function.description")
+        out["description"] = string(function["description"], f"{where}.function.description")
     return out
 
 
@@ -356,7 +349,7 @@ def tool_choice(choice: Any) -> JSON | None:
     )
     if isinstance(function, dict) and isinstance(function.get("name"), str):
         return {"type": "tool", "name": function["name"]}
-    raise reject(
+    raise unsupported(
         "tool_choice", "must be auto, none, required or {'type': 'function', 'function': {'name': ...}}"
     )
 
@@ -379,8 +372,8 @@ def json_schema(response_format: Any) -> JSON | None:
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if isinstance(schema, dict) and schema.get("type") == "object":
             return schema
-        raise reject("response_format", "json_schema.schema must be a JSON schema of type 'object'")
-    raise reject("response_format", "type must be text, json_object or json_schema")
+        raise unsupported("response_format", "json_schema.schema must be a JSON schema of type 'object'")
+    raise unsupported("response_format", "type must be text, json_object or json_schema")
 
 
 def structured_tool(request: ChatRequest) -> str | None:

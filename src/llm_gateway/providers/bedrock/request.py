@@ -15,7 +15,15 @@ import orjson
 
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatRequest
-from llm_gateway.providers.request_checks import OUTPUT_EFFORTS, invalid, message_keys, message_role
+from llm_gateway.providers.checks import (
+    OUTPUT_EFFORTS,
+    invalid,
+    message_keys,
+    message_role,
+    optional_array,
+    optional_object,
+    string,
+)
 
 IMAGE_FORMATS = {
     "image/png": "png",
@@ -44,34 +52,9 @@ DEFAULT_ONLY: dict[str, tuple[Any, ...]] = {
 }
 """Fields Converse cannot honour: accepted only with the value that changes nothing."""
 
+NOT_IN_CONVERSE = "is not supported by Bedrock's Converse API"
+
 MESSAGE_KEYS = message_keys(names=False)  # Converse has no participant names: `name` is a 400
-
-
-def unsupported(param: str, why: str = "is not supported by Bedrock's Converse API") -> InvalidRequest:
-    return InvalidRequest(f"'{param}' {why}", param=param)
-
-
-def _string(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise invalid(param, "must be a string")
-    return value
-
-
-def _object(value: Any, param: str) -> JSON:
-    """An optional object field: absent is empty, anything but an object is a 400."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise invalid(param, "must be an object")
-    return value
-
-
-def _array(value: Any, param: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise invalid(param, "must be an array")
-    return value
 
 
 def to_converse(chat: ChatRequest) -> JSON:
@@ -89,7 +72,7 @@ def to_converse(chat: ChatRequest) -> JSON:
         "requestMetadata": request_metadata(request),
         "outputConfig": output_config(request),
         "serviceTier": service_tier(request),
-        "guardrailConfig": _object(request.get("guardrailConfig"), "guardrailConfig"),
+        "guardrailConfig": optional_object(request.get("guardrailConfig"), "guardrailConfig"),
     }
     return {key: value for key, value in sections.items() if value or key == "messages"}
 
@@ -99,15 +82,15 @@ def check_fields(request: JSON) -> None:
         if key in MAPPED_FIELDS or value is None:
             continue
         if key not in DEFAULT_ONLY:
-            raise unsupported(key)
+            raise invalid(key, NOT_IN_CONVERSE)
         if not any(value == default and type(value) is type(default) for default in DEFAULT_ONLY[key]):
-            raise unsupported(key, f"= {value!r} is not supported by Bedrock's Converse API")
-    _object(request.get("stream_options"), "stream_options")
+            raise invalid(key, f"= {value!r} is not supported by Bedrock's Converse API")
+    optional_object(request.get("stream_options"), "stream_options")
 
 
 def additional_fields(request: JSON) -> JSON:
     """Converse's escape hatch for model-specific parameters; `top_k` is the documented one."""
-    extra = dict(_object(request.get("additionalModelRequestFields"), "additionalModelRequestFields"))
+    extra = dict(optional_object(request.get("additionalModelRequestFields"), "additionalModelRequestFields"))
     top_k = request.get("top_k")
     if top_k is not None:
         if isinstance(top_k, bool) or not isinstance(top_k, int):
@@ -118,10 +101,10 @@ def additional_fields(request: JSON) -> JSON:
 
 def request_metadata(request: JSON) -> dict[str, str]:
     """`metadata` and `user` as Converse request metadata, kept with Bedrock's invocation logs."""
-    metadata = _object(request.get("metadata"), "metadata")
-    out = {key: _string(value, f"metadata.{key}") for key, value in metadata.items()}
+    metadata = optional_object(request.get("metadata"), "metadata")
+    out = {key: string(value, f"metadata.{key}") for key, value in metadata.items()}
     if request.get("user") is not None:
-        out["user"] = _string(request["user"], "user")
+        out["user"] = string(request["user"], "user")
     return out
 
 
@@ -159,26 +142,28 @@ def output_config(request: JSON) -> JSON:
     effort = request.get("reasoning_effort")
     if effort is not None:
         if not isinstance(effort, str) or effort not in OUTPUT_EFFORTS:
-            raise unsupported("reasoning_effort", f"must be one of {', '.join(OUTPUT_EFFORTS)}")
+            raise invalid("reasoning_effort", f"must be one of {', '.join(OUTPUT_EFFORTS)}")
         out["effort"] = OUTPUT_EFFORTS[effort]
     return out
 
 
 def json_schema_format(response_format: Any) -> JSON | None:
-    kind = _object(response_format, "response_format").get("type")
+    kind = optional_object(response_format, "response_format").get("type")
     if response_format is None or kind == "text":
         return None
     if kind != "json_schema":
-        raise unsupported(
+        raise invalid(
             "response_format", f"type {kind!r} is not supported by Bedrock's Converse API (use json_schema)"
         )
-    spec = _object(response_format.get("json_schema"), "response_format.json_schema")
+    spec = optional_object(response_format.get("json_schema"), "response_format.json_schema")
     schema: JSON = {
-        "schema": orjson.dumps(_object(spec.get("schema"), "response_format.json_schema.schema")).decode()
+        "schema": orjson.dumps(
+            optional_object(spec.get("schema"), "response_format.json_schema.schema")
+        ).decode()
     }
     for key in ("name", "description"):
         if spec.get(key):
-            schema[key] = _string(spec[key], f"response_format.json_schema.{key}")
+            schema[key] = string(spec[key], f"response_format.json_schema.{key}")
     return {"type": "json_schema", "structure": {"jsonSchema": schema}}
 
 
@@ -187,18 +172,18 @@ def service_tier(request: JSON) -> JSON | None:
     if tier in (None, "auto"):
         return None
     if not isinstance(tier, str) or tier not in SERVICE_TIERS:
-        raise unsupported("service_tier", f"{tier!r} is not one of Bedrock's tiers")
+        raise invalid("service_tier", f"{tier!r} is not one of Bedrock's tiers")
     return {"type": tier}
 
 
 def tool_config(request: JSON, *, uses_tools: bool) -> JSON | None:
     """`tools` and `tool_choice`. With `tool_choice: none` the tools are left out, unless the
     history holds tool calls, which Converse only accepts alongside a tool config."""
-    tools = _array(request.get("tools"), "tools")
+    tools = optional_array(request.get("tools"), "tools")
     choice = request.get("tool_choice")
     specs = [tool_spec(tool, index) for index, tool in enumerate(tools)]
     if not tools and choice not in (None, "none", "auto"):
-        raise unsupported("tool_choice", "forces a tool, but 'tools' is empty")
+        raise invalid("tool_choice", "forces a tool, but 'tools' is empty")
     tool_choice = None if choice in (None, "none") else converse_tool_choice(choice)
     if not tools or (choice == "none" and not uses_tools):
         return None
@@ -212,14 +197,14 @@ def tool_spec(tool: Any, index: int) -> JSON:
     where = f"tools[{index}]"
     function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
     if not isinstance(function, dict) or not function.get("name"):
-        raise unsupported(where, "must be a function tool with a name")
+        raise invalid(where, "must be a function tool with a name")
     parameters = function.get("parameters") or {"type": "object", "properties": {}}
     spec: JSON = {
-        "name": _string(function["name"], f"{where}.function.name"),
-        "inputSchema": {"json": _object(parameters, f"{where}.function.parameters")},
+        "name": string(function["name"], f"{where}.function.name"),
+        "inputSchema": {"json": optional_object(parameters, f"{where}.function.parameters")},
     }
     if function.get("description"):
-        spec["description"] = _string(function["description"], f"{where}.function.description")
+        spec["description"] = string(function["description"], f"{where}.function.description")
     strict = function.get("strict")
     if strict is not None:
         if not isinstance(strict, bool):
@@ -236,7 +221,7 @@ def converse_tool_choice(choice: Any) -> JSON:
     function = choice.get("function") if isinstance(choice, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(name, str) or not name:
-        raise unsupported("tool_choice", f"{choice!r} is not supported")
+        raise invalid("tool_choice", f"{choice!r} is not supported")
     return {"tool": {"name": name}}
 
 
@@ -245,7 +230,7 @@ def converse_messages(messages: Any) -> tuple[list[JSON], list[JSON]]:
     tool results become `toolResult` blocks of a user turn, consecutive same-role turns merge."""
     system: list[JSON] = []
     turns: list[JSON] = []
-    for index, message in enumerate(_array(messages, "messages")):
+    for index, message in enumerate(optional_array(messages, "messages")):
         where = f"messages[{index}]"
         role = message_role(message, where, MESSAGE_KEYS, "bedrock")
         if role in ("system", "developer"):
@@ -268,7 +253,7 @@ def converse_messages(messages: Any) -> tuple[list[JSON], list[JSON]]:
 def _parts(content: Any, where: str) -> list[tuple[str, JSON]]:
     """(param, part) for each part of an array content; each part must be an object."""
     parts = []
-    for index, part in enumerate(_array(content, f"{where}.content")):
+    for index, part in enumerate(optional_array(content, f"{where}.content")):
         if not isinstance(part, dict):
             raise invalid(f"{where}.content[{index}]", "must be an object")
         parts.append((f"{where}.content[{index}]", part))
@@ -282,8 +267,8 @@ def text_parts(content: Any, where: str) -> list[str]:
     for here, part in _parts(content, where):
         kind = part.get("type")
         if kind not in ("text", "refusal"):
-            raise unsupported(here, "must be text here")
-        texts.append(_string(part.get(kind), f"{here}.{kind}"))
+            raise invalid(here, "must be text here")
+        texts.append(string(part.get(kind), f"{here}.{kind}"))
     return texts
 
 
@@ -295,12 +280,12 @@ def content_blocks(content: Any, where: str) -> list[JSON]:
     for here, part in _parts(content, where):
         kind = part.get("type")
         if kind == "text":
-            if _string(part.get("text"), f"{here}.text"):
+            if string(part.get("text"), f"{here}.text"):
                 blocks.append({"text": part["text"]})
         elif kind == "image_url":
             blocks.append(image_part(part, here))
         else:
-            raise unsupported(here, f"of type {kind!r} is not supported by Bedrock's Converse API")
+            raise invalid(here, f"of type {kind!r} is not supported by Bedrock's Converse API")
     return blocks
 
 
@@ -337,26 +322,26 @@ def assistant_blocks(message: JSON, where: str) -> list[JSON]:
     texts = [] if content is None else text_parts(content, where)
     refusal = message.get("refusal")
     if refusal is not None:
-        texts.append(_string(refusal, f"{where}.refusal"))
+        texts.append(string(refusal, f"{where}.refusal"))
     blocks: list[JSON] = [{"text": text} for text in texts if text]
-    for index, call in enumerate(_array(message.get("tool_calls"), f"{where}.tool_calls")):
+    for index, call in enumerate(optional_array(message.get("tool_calls"), f"{where}.tool_calls")):
         blocks.append(tool_use_block(call, f"{where}.tool_calls[{index}]"))
     return blocks
 
 
 def tool_use_block(call: Any, where: str) -> JSON:
     if not isinstance(call, dict) or call.get("type") not in (None, "function"):
-        raise unsupported(where, "must be a function tool call")
-    function = _object(call.get("function"), f"{where}.function")
+        raise invalid(where, "must be a function tool call")
+    function = optional_object(call.get("function"), f"{where}.function")
     arguments = function.get("arguments") or "{}"
     try:
-        tool_input = orjson.loads(_string(arguments, f"{where}.function.arguments"))
+        tool_input = orjson.loads(string(arguments, f"{where}.function.arguments"))
     except orjson.JSONDecodeError:
         raise invalid(f"{where}.function.arguments", "is not valid JSON") from None
     return {
         "toolUse": {
-            "toolUseId": _string(call.get("id"), f"{where}.id"),
-            "name": _string(function.get("name"), f"{where}.function.name"),
+            "toolUseId": string(call.get("id"), f"{where}.id"),
+            "name": string(function.get("name"), f"{where}.function.name"),
             "input": tool_input,
         }
     }
@@ -374,9 +359,9 @@ def tool_result_block(message: JSON, where: str) -> JSON:
     for here, part in _parts(content, where):
         kind = part.get("type")
         if kind == "text":
-            parts.append({"text": _string(part.get("text"), f"{here}.text")})
+            parts.append({"text": string(part.get("text"), f"{here}.text")})
         elif kind == "image_url":
             parts.append(image_part(part, here))
         else:
-            raise unsupported(here, f"of type {kind!r} is not supported in a tool result by Bedrock")
+            raise invalid(here, f"of type {kind!r} is not supported in a tool result by Bedrock")
     return {"toolResult": {"toolUseId": call_id, "content": parts}}

@@ -17,7 +17,7 @@ import orjson
 
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatRequest
-from llm_gateway.providers.request_checks import invalid, message_keys, message_role
+from llm_gateway.providers.checks import invalid, message_keys, message_role, number
 
 # Read by the provider rather than translated: `model` goes into the URL, `stream` picks
 # the endpoint, `stream_options` the final usage chunk, `parallel_tool_calls` how many
@@ -62,17 +62,9 @@ def to_gemini(request: ChatRequest) -> JSON:
     return payload
 
 
-def _number(body: JSON, name: str, kind: type | tuple[type, ...] = (int, float)) -> Any:
-    value = body.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
-        noun = "an integer" if kind is int else "a number"
-        raise invalid(name, f"must be {noun}")
-    return value
-
-
 def _copy(body: JSON, config: JSON, pairs: dict[str, tuple[str, type | tuple[type, ...]]]) -> None:
     for name, (target, kind) in pairs.items():
-        value = _number(body, name, kind)
+        value = number(body, name, kind)
         if value is not None:
             config[target] = value
 
@@ -93,9 +85,9 @@ def generation_config(body: JSON) -> JSON:
     """`generationConfig` from the sampling and output fields."""
     config: JSON = {}
     _copy(body, config, _SAMPLING)
-    limit = _number(body, "max_completion_tokens", int)
+    limit = number(body, "max_completion_tokens", int)
     if limit is None:
-        limit = _number(body, "max_tokens", int)
+        limit = number(body, "max_tokens", int)
     if limit is not None:
         config["maxOutputTokens"] = limit
     stop = body.get("stop")

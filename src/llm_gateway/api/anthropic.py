@@ -23,7 +23,7 @@ from llm_gateway.api.served import retries_allowed, served_headers
 from llm_gateway.api.sse import EventStreamResponse
 from llm_gateway.core.errors import GatewayError, InvalidRequest, UpstreamOverloaded
 from llm_gateway.core.types import JSON
-from llm_gateway.providers.anthropic.provider import SSEEvent
+from llm_gateway.providers.base import SSEEvent
 from llm_gateway.services.chat import ChatService
 from llm_gateway.services.messages import MessagesRequest, MessagesService
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import InvalidRequest, UpstreamTimeout
 from llm_gateway.core.types import (
@@ -68,7 +69,7 @@ def mock_embedding(text: str, dimensions: int) -> list[float]:
 
 class MockProvider(Provider):
     settings_model = MockSettings
-    supports_embeddings = True
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
     settings: MockSettings
 
     async def complete(

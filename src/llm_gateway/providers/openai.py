@@ -14,6 +14,7 @@ from typing import Annotated, Any, cast
 import orjson
 from pydantic import Field, SecretStr
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import (
     ContentPolicyViolation,
@@ -72,7 +73,7 @@ class OpenAIWireProvider(Provider):
     and `_api_key` (the credential, redacted from upstream error text).
     """
 
-    supports_embeddings = True
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
     _api_key: str | None
     _headers: dict[str, str]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON
-from llm_gateway.providers.base import Embedder, Provider
+from llm_gateway.providers.base import Provider, embedder
 from llm_gateway.routing.deployments import Group, ModelCatalog, Target
 from llm_gateway.routing.executor import Executor, Served
 
@@ -73,7 +73,7 @@ def _is_token(value: Any) -> bool:
 
 
 def can_embed(provider: Provider) -> bool:
-    return provider.supports_embeddings and isinstance(provider, Embedder)
+    return embedder(provider) is not None
 
 
 def encode_base64(vector: list[float]) -> str:
@@ -126,8 +126,8 @@ class EmbeddingService:
         group = self.resolve(body)
 
         async def attempt(target: Target) -> JSON:
-            provider = target.provider
-            if not can_embed(provider) or not isinstance(provider, Embedder):
+            provider = embedder(target.provider)
+            if provider is None:
                 raise _not_an_embedder(group.name)
             response = await provider.embed(body, target.model, timeout=target.timeout)
             return apply_encoding(response, body.get("encoding_format"))

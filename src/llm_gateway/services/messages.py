@@ -19,7 +19,7 @@ from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatChunk, ChatRequest
 from llm_gateway.providers.anthropic.events import MessageEvents
 from llm_gateway.providers.anthropic.frontdoor import estimate_input_tokens, to_chat_request, to_message
-from llm_gateway.providers.anthropic.provider import NativeMessages, SSEEvent
+from llm_gateway.providers.base import SSEEvent, native_messages
 from llm_gateway.routing.deployments import Group, Target
 from llm_gateway.routing.executor import Served
 from llm_gateway.services.chat import ChatService
@@ -57,12 +57,12 @@ class MessagesService:
 
     async def create(self, request: MessagesRequest, *, retries: bool = True) -> Served[JSON]:
         async def attempt(target: Target) -> JSON:
-            provider = target.provider
-            if isinstance(provider, NativeMessages):
-                return await provider.messages(
+            native = native_messages(target.provider)
+            if native is not None:
+                return await native.messages(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
                 )
-            completion = await provider.complete(request.chat, target.model, timeout=target.timeout)
+            completion = await target.provider.complete(request.chat, target.model, timeout=target.timeout)
             return to_message(completion)
 
         return await self._chat.executor.call(self.resolve(request), attempt, retries=retries)
@@ -71,12 +71,12 @@ class MessagesService:
         self, request: MessagesRequest, *, retries: bool = True
     ) -> Served[AsyncIterator[SSEEvent]]:
         def attempt(target: Target) -> AsyncIterator[SSEEvent]:
-            provider = target.provider
-            if isinstance(provider, NativeMessages):
-                return provider.messages_stream(
+            native = native_messages(target.provider)
+            if native is not None:
+                return native.messages_stream(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
                 )
-            chunks = provider.stream(request.chat, target.model, timeout=target.timeout)
+            chunks = target.provider.stream(request.chat, target.model, timeout=target.timeout)
             return translated_events(chunks, model=request.model or target.model)
 
         return await self._chat.executor.open_stream(self.resolve(request), attempt, retries=retries)
@@ -85,13 +85,13 @@ class MessagesService:
         """Forwarded to a native deployment; otherwise estimated here, without routing, so
         the estimate never counts as an upstream attempt (`attempts` is 0)."""
         group = self.resolve(request)
-        if not any(isinstance(target.provider, NativeMessages) for target in group.targets):
+        if not any(native_messages(target.provider) is not None for target in group.targets):
             return Served({"input_tokens": estimate_input_tokens(request.body)}, group.targets[0], attempts=0)
 
         async def attempt(target: Target) -> JSON:
-            provider = target.provider
-            if isinstance(provider, NativeMessages):
-                return await provider.count_tokens(
+            native = native_messages(target.provider)
+            if native is not None:
+                return await native.count_tokens(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
                 )
             return {"input_tokens": estimate_input_tokens(request.body)}

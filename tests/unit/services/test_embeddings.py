@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import GatewayConfig, ProviderSettings
 from llm_gateway.core.errors import InvalidRequest, ModelNotFound
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
@@ -43,7 +44,7 @@ class ChatOnly(Provider):
 class FloatEmbedder(ChatOnly):
     """Answers floats whatever `encoding_format` says, as Gemini does."""
 
-    supports_embeddings = True
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)

@@ -9,11 +9,11 @@ from typing import Any, cast
 import orjson
 import pytest
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import GatewayConfig, ProviderSettings
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
-from llm_gateway.providers.anthropic.provider import NativeMessages, SSEEvent
-from llm_gateway.providers.base import Provider
+from llm_gateway.providers.base import Provider, SSEEvent, native_messages
 from llm_gateway.providers.transport import HttpClient
 from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.routing.executor import Executor
@@ -66,6 +66,8 @@ class ChatStub(Provider):
 class NativeStub(ChatStub):
     """A provider that also speaks the Messages API itself."""
 
+    capabilities = frozenset({Capability.CHAT, Capability.MESSAGES})
+
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.native: list[tuple[str, JSON, str, str | None]] = []
@@ -104,8 +106,9 @@ def service(*providers: ChatStub) -> MessagesService:
 
 
 def test_the_native_stub_is_recognised() -> None:
-    assert isinstance(NativeStub("n"), NativeMessages)
-    assert not isinstance(ChatStub("c"), NativeMessages)
+    native = NativeStub("n")
+    assert native_messages(native) is native
+    assert native_messages(ChatStub("c")) is None
 
 
 async def test_native_create_passes_the_body_through() -> None:

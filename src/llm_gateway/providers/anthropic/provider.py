@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated, Any
 
 import orjson
 from pydantic import Field, SecretStr
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
@@ -24,12 +25,9 @@ from llm_gateway.providers.anthropic.errors import anthropic_error, stream_error
 from llm_gateway.providers.anthropic.request import structured_tool, to_anthropic
 from llm_gateway.providers.anthropic.response import from_anthropic
 from llm_gateway.providers.anthropic.stream import AnthropicStream
-from llm_gateway.providers.base import Provider
+from llm_gateway.providers.base import Provider, SSEEvent
 from llm_gateway.providers.transport import parse_json_body
 from llm_gateway.providers.upstream import json_object, post_json, sse_stream
-
-SSEEvent = tuple[str, bytes]
-"""One Anthropic stream event as relayed: its name and its `data` bytes."""
 
 
 class AnthropicSettings(ProviderSettings):
@@ -40,29 +38,9 @@ class AnthropicSettings(ProviderSettings):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
-@runtime_checkable
-class NativeMessages(Protocol):
-    """A provider that speaks the Messages API itself, so `/v1/messages` can pass through.
-
-    Bodies go out as the client sent them but for `model`; answers come back untouched.
-    `beta` is the client's `anthropic-beta` header, forwarded.
-    """
-
-    async def messages(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
-    ) -> JSON: ...
-
-    def messages_stream(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
-    ) -> AsyncIterator[SSEEvent]: ...
-
-    async def count_tokens(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
-    ) -> JSON: ...
-
-
 class AnthropicProvider(Provider):
     settings_model = AnthropicSettings
+    capabilities = frozenset({Capability.CHAT, Capability.MESSAGES})
     settings: AnthropicSettings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

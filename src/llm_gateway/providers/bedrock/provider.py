@@ -18,6 +18,7 @@ import orjson
 from pydantic import SecretStr, model_validator
 from yarl import URL
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
@@ -77,7 +78,7 @@ class BedrockSettings(ProviderSettings):
 
 class BedrockProvider(Provider):
     settings_model = BedrockSettings
-    supports_embeddings = True
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
     settings: BedrockSettings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError, UpstreamUnavailable
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
@@ -40,7 +41,7 @@ def _max_calls(request: ChatRequest) -> int | None:
 
 class GeminiProvider(Provider):
     settings_model = GeminiSettings
-    supports_embeddings = True
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
     settings: GeminiSettings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

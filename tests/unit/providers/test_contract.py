@@ -272,3 +272,18 @@ async def test_embed(subject: Subject, provider: Provider) -> None:
     assert answer["object"] == "list"
     assert [item["index"] for item in answer["data"]] == [0]
     assert all(isinstance(v, float) for v in answer["data"][0]["embedding"])
+
+
+@pytest.mark.parametrize("misbehaviour", [EARLY_END, DROP])
+async def test_a_native_messages_stream_cut_short_is_a_connection_error(
+    http_subject: Subject, provider: Provider, misbehaviour: str
+) -> None:
+    native = native_messages(provider)
+    if native is None:
+        pytest.skip(f"{http_subject.type_name} does not declare native messages")
+    body = {"model": "public", "max_tokens": 64, "messages": [{"role": "user", "content": TEXT}]}
+    events: list[str] = []
+    with pytest.raises(UpstreamConnectionError):
+        async for name, _ in native.messages_stream(body, misbehaviour):
+            events.append(name)
+    assert "message_stop" not in events

@@ -19,6 +19,7 @@ Message JSON, named SSE events (`message_start`, `content_block_start`, `ping`,
     midstream-error    streams a text delta, then an `error` event (overloaded_error)
     early-error        streams an `error` event (overloaded_error) before message_start
     cut                streams message_start and a delta, then drops the connection
+    early-end, drop, drip   streamed as tests/fakes/misbehaviour.py says
 
 `/v1/messages/count_tokens` answers `{"input_tokens": 1000 + words}`, so a test can tell
 a forwarded count from the gateway's own estimate.
@@ -34,6 +35,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.misbehaviour import MODELS, StreamLog, write_stream
 
 Event = tuple[str, dict[str, Any]]
 
@@ -60,6 +63,7 @@ class Received:
 class FakeAnthropic:
     api_key: str
     requests: list[Received] = field(default_factory=list)
+    streams: StreamLog = field(default_factory=StreamLog)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -69,6 +73,7 @@ class FakeAnthropic:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.streams.clear()
 
     def last(self) -> Received:
         return self.requests[-1]
@@ -110,6 +115,13 @@ class FakeAnthropic:
         if model == "early-error":
             await response.write(sse("error", error_body("overloaded_error", "Overloaded")))
             return response
+        if model in MODELS:
+            *frames, terminal = [sse(name, data) for name, data in message_events(message)]
+            delta = {"type": "text_delta", "text": " drip"}
+            filler = sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            return await write_stream(
+                request, response, frames, [terminal], model=model, filler=filler, after=3, log=self.streams
+            )
         for index, (name, data) in enumerate(message_events(message)):
             if model == "midstream-error" and index == 4:
                 await response.write(sse("error", error_body("overloaded_error", "Overloaded")))

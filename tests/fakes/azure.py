@@ -9,6 +9,7 @@ chosen by the deployment name (from the path, or from the body's `model` on the 
     filtered-output       200 whose finish_reason is content_filter (stream: the last chunk)
     midstream-filter      stream one chunk, then an error event with code content_filter
     missing-deployment    404 DeploymentNotFound
+    early-end, drop, drip streamed as tests/fakes/misbehaviour.py says
     tools, error-<status>, error-context, anything else: as tests/fakes/openai.py
 """
 
@@ -23,7 +24,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.openai import Received, answer_message, completion, error_response, stream_chunks
+from tests.fakes.misbehaviour import MODELS, StreamLog, write_stream
+from tests.fakes.openai import (
+    Received,
+    answer_message,
+    completion,
+    drip_chunks,
+    error_response,
+    sse,
+    stream_chunks,
+)
 
 API_KEY = "azure-api-key-0123456789abcdef"
 AD_TOKEN = "eyJ0eXAiOiJKV1Qi.fake-entra-token.signature"
@@ -65,6 +75,7 @@ class FakeAzure:
     api_key: str
     ad_token: str
     requests: list[Received] = field(default_factory=list)
+    streams: StreamLog = field(default_factory=StreamLog)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -76,6 +87,7 @@ class FakeAzure:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.streams.clear()
 
     def last(self) -> Received:
         return self.requests[-1]
@@ -141,6 +153,19 @@ class FakeAzure:
             "prompt_filter_results": prompt_results,
         }
         chunks = [annotation, *stream_chunks(body, UPSTREAM_MODEL, message)]
+        if deployment in MODELS:
+            filler = sse(drip_chunks(chunks[1:], 1)[1])
+            frames = [sse(chunk) for chunk in chunks]
+            return await write_stream(
+                request,
+                response,
+                frames,
+                [b"data: [DONE]\n\n"],
+                model=deployment,
+                filler=filler,
+                after=2,
+                log=self.streams,
+            )
         for index, chunk in enumerate(chunks):
             if deployment == "midstream-filter" and index == 2:
                 error = {

@@ -14,6 +14,8 @@ event-stream framing (prelude, typed headers, CRC32s). Behaviour is chosen by mo
     error-context              ValidationException "Input is too long for requested model."
     midstream-<exceptionType>  stream one delta, then that exception event
     cut                        stream one delta, then end the body without messageStop
+    early-end, drop, drip      streamed as tests/fakes/misbehaviour.py says (the terminal events
+                               are messageStop and metadata)
     amazon.titan-embed-*, cohere.embed-*   InvokeModel embeddings (a text "error-<Name>" fails so)
     anything else              echo the last user text
 """
@@ -38,6 +40,8 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from tests.fakes.misbehaviour import MODELS, StreamLog, write_stream
 
 JSON = dict[str, Any]
 Event = tuple[str, JSON]
@@ -247,6 +251,7 @@ class FakeBedrock:
     requests: list[BedrockReceived] = field(default_factory=list)
     images: list[tuple[str, bytes]] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    streams: StreamLog = field(default_factory=StreamLog)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -257,6 +262,7 @@ class FakeBedrock:
         self.requests.clear()
         self.images.clear()
         self.rejected.clear()
+        self.streams.clear()
 
     def last(self) -> BedrockReceived:
         return self.requests[-1]
@@ -348,6 +354,21 @@ class FakeBedrock:
             headers={"content-type": "application/vnd.amazon.eventstream", **request_id()}
         )
         await response.prepare(request)
+        if model in MODELS:
+            *frames, stop, metadata = [
+                event_frame(e, p) for e, p in converse_events(content, stop_reason, usage)
+            ]
+            filler = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "drip "}})
+            return await write_stream(
+                request,
+                response,
+                frames,
+                [stop, metadata],
+                model=model,
+                filler=filler,
+                after=1,
+                log=self.streams,
+            )
         for index, (event, payload) in enumerate(converse_events(content, stop_reason, usage)):
             if index == 2 and model.startswith("midstream-"):
                 kind = model.removeprefix("midstream-")

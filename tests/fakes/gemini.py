@@ -19,6 +19,8 @@ not match the previous turn's calls, so a sloppy translation fails here too.
     midstream-error        stream one event, then an error event
     error-<status>         a Google error (400, 403, 404, 429 with RetryInfo, 500, 503)
     error-context          400 INVALID_ARGUMENT "The input token count ... exceeds ..."
+    early-end, drop, drip  streamed as tests/fakes/misbehaviour.py says (the terminal event
+                           is the one with the finishReason)
     embedContent / batchEmbedContents on any model: deterministic vectors
 """
 
@@ -30,6 +32,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.misbehaviour import MODELS, StreamLog, write_stream
 
 API_KEY = "gemini-test-key-0123456789"
 THOUGHT_SIGNATURE = "c2lnbmF0dXJlLTE="  # base64("signature-1")
@@ -76,6 +80,7 @@ class Received:
 @dataclass
 class FakeGemini:
     requests: list[Received] = field(default_factory=list)
+    streams: StreamLog = field(default_factory=StreamLog)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -84,6 +89,7 @@ class FakeGemini:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.streams.clear()
 
     def last(self) -> Received:
         return self.requests[-1]
@@ -108,7 +114,22 @@ class FakeGemini:
             return error_body(404, f"Method {method} not found.")
         if request.query.get("alt") != "sse":
             return json_response(events)
+        if model in MODELS:
+            return await self.misbehave(request, model, events)
         return await stream(request, model, events)
+
+    async def misbehave(
+        self, request: web.Request, model: str, events: list[dict[str, Any]]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        *frames, terminal = [sse_frame(event) for event in events]
+        filler = sse_frame(
+            {"candidates": [{"content": {"parts": [{"text": "drip "}], "role": "model"}, "index": 0}]}
+        )
+        return await write_stream(
+            request, response, frames, [terminal], model=model, filler=filler, after=1, log=self.streams
+        )
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -315,6 +336,10 @@ def _join_text(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             joined.append(dict(part))
     return joined
+
+
+def sse_frame(event: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(event) + b"\r\n\r\n"
 
 
 async def stream(request: web.Request, model: str, events: list[dict[str, Any]]) -> web.StreamResponse:

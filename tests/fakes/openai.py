@@ -18,6 +18,9 @@ fake serves many scenarios at once:
                            the first k requests for this model id since `reset()` fail with
                            <status> (with `retry-after-ms: <ms>` if given), later ones echo;
                            a trailing tag only makes the id unique
+    early-end, drop, drip  streamed as tests/fakes/misbehaviour.py says
+
+With `api_key` set, a request without `authorization: Bearer <api_key>` is a 401.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.misbehaviour import MODELS, StreamLog, write_stream
 
 
 @dataclass
@@ -47,6 +52,8 @@ class FakeOpenAI:
     cancelled: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
+    streams: StreamLog = field(default_factory=StreamLog)
+    api_key: str | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -59,6 +66,7 @@ class FakeOpenAI:
         self.cancelled.clear()
         self.completed.clear()
         self.seen.clear()
+        self.streams.clear()
 
     def last(self) -> Received:
         return self.requests[-1]
@@ -68,6 +76,8 @@ class FakeOpenAI:
         body = orjson.loads(raw)
         self.requests.append(Received(request.path, dict(request.headers), body, raw))
         model = str(body.get("model", ""))
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return invalid_key()
         try:
             response = await self._behave(request, body, model)
         except asyncio.CancelledError:
@@ -93,6 +103,8 @@ class FakeOpenAI:
         if model.startswith("slow-"):
             await asyncio.sleep(int(model.removeprefix("slow-")) / 1000)
         message = answer_message(body, model)
+        if body.get("stream") and model in MODELS:
+            return await self.misbehave(request, body, model, message)
         if body.get("stream"):
             return await self._stream(request, body, model, message)
         return web.json_response(completion(body, model, message), dumps=lambda o: orjson.dumps(o).decode())
@@ -125,6 +137,19 @@ class FakeOpenAI:
         await response.write_eof()
         return response
 
+    async def misbehave(
+        self, request: web.Request, body: dict[str, Any], model: str, message: dict[str, Any]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        chunks = stream_chunks(body, model, message)
+        frames = [sse(chunk) for chunk in chunks]
+        filler = sse(drip_chunks(chunks, 1)[1])
+        terminal = [b"data: [DONE]\n\n"]
+        return await write_stream(
+            request, response, frames, terminal, model=model, filler=filler, after=1, log=self.streams
+        )
+
     async def embeddings(self, request: web.Request) -> web.Response:
         raw = await request.read()
         body = orjson.loads(raw)
@@ -155,6 +180,16 @@ def error_response(kind: str) -> web.Response:
     return web.Response(
         status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
     )
+
+
+def sse(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def invalid_key() -> web.Response:
+    error = {"message": "Incorrect API key provided.", "type": "invalid_request_error", "param": None}
+    body = {"error": {**error, "code": "invalid_api_key"}}
+    return web.Response(status=401, body=orjson.dumps(body), content_type="application/json")
 
 
 def flaky_failure(model: str, count: int) -> web.Response | None:

@@ -10,7 +10,7 @@ import anthropic
 import httpx2 as httpx
 import pytest
 
-from llm_gateway.providers.anthropic_frontdoor import estimate_input_tokens
+from llm_gateway.providers.anthropic.frontdoor import estimate_input_tokens
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY, GatewayFactory, openai_config
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI

@@ -2,19 +2,21 @@
 
 A provider translates the gateway's OpenAI-format request to its native API and back. It
 gets a pooled `HttpClient` from outside, returns plain typed dicts, and knows nothing of
-web servers, storage or metrics. Optional abilities are data: a provider that can embed
-implements `Embedder` and sets `supports_embeddings = True`.
+web servers, storage or metrics. Optional abilities are data: a provider class declares
+them in `capabilities` and implements the matching protocol (`Embedder`, `NativeMessages`);
+callers reach those methods through `embedder(...)` and `native_messages(...)`, which read
+the declaration, never the class.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar, Protocol, cast, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast
 
 from llm_gateway.core.capabilities import CHAT_ONLY, Capability
 from llm_gateway.core.config import ProviderSettings
-from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
+from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.transport import HttpClient
 
 
@@ -22,7 +24,6 @@ class Provider(ABC):
     """One configured upstream account (`providers.<name>` in the config)."""
 
     settings_model: ClassVar[type[ProviderSettings]]
-    supports_embeddings: ClassVar[bool] = False
     capabilities: ClassVar[frozenset[Capability]] = CHAT_ONLY
 
     def __init__(self, name: str, settings: ProviderSettings, http: HttpClient) -> None:
@@ -50,17 +51,45 @@ class Provider(ABC):
         await self.http.aclose()
 
 
-@runtime_checkable
+SSEEvent = tuple[str, bytes]
+"""One Anthropic stream event as relayed: its name and its `data` bytes."""
+
+
 class Embedder(Protocol):
-    """A provider that can answer `/v1/embeddings` (OpenAI request and response format)."""
+    """A provider that can answer `/v1/embeddings` (OpenAI request and response format):
+    `Capability.EMBEDDINGS`."""
 
     async def embed(
         self, request: dict[str, Any], model: str, *, timeout: float | None = None
     ) -> dict[str, Any]: ...
 
 
+class NativeMessages(Protocol):
+    """A provider that speaks the Messages API itself, so `/v1/messages` can pass through:
+    `Capability.MESSAGES`.
+
+    Bodies go out as the client sent them but for `model`; answers come back untouched.
+    `beta` is the client's `anthropic-beta` header, forwarded.
+    """
+
+    async def messages(
+        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+    ) -> JSON: ...
+
+    def messages_stream(
+        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+    ) -> AsyncIterator[SSEEvent]: ...
+
+    async def count_tokens(
+        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+    ) -> JSON: ...
+
+
 def embedder(provider: Provider) -> Embedder | None:
-    """The provider as an `Embedder` when it declares the capability, else None."""
-    if Capability.EMBEDDINGS in provider.capabilities:
-        return cast(Embedder, provider)
-    return None
+    """`provider` as an `Embedder` when its class declares `Capability.EMBEDDINGS`, else None."""
+    return cast(Embedder, provider) if Capability.EMBEDDINGS in provider.capabilities else None
+
+
+def native_messages(provider: Provider) -> NativeMessages | None:
+    """`provider` as `NativeMessages` when its class declares `Capability.MESSAGES`, else None."""
+    return cast(NativeMessages, provider) if Capability.MESSAGES in provider.capabilities else None

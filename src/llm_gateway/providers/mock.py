@@ -69,7 +69,6 @@ def mock_embedding(text: str, dimensions: int) -> list[float]:
 
 class MockProvider(Provider):
     settings_model = MockSettings
-    supports_embeddings = True
     capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
     settings: MockSettings
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Annotated, Any, cast
 
 import orjson
@@ -19,18 +20,12 @@ from llm_gateway.core.errors import (
     ContentPolicyViolation,
     ContextLengthExceeded,
     ProviderError,
-    UpstreamConnectionError,
     UpstreamUnavailable,
 )
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.base import Provider
-from llm_gateway.providers.transport import (
-    error_for_status,
-    parse_json_body,
-    redact,
-    retry_after_seconds,
-    sse_events,
-)
+from llm_gateway.providers.transport import error_for_status, parse_json_body, redact, retry_after_seconds
+from llm_gateway.providers.upstream import post_json, sse_stream
 
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
@@ -78,7 +73,6 @@ class OpenAIWireProvider(Provider):
     and `_api_key` (the credential, redacted from upstream error text).
     """
 
-    supports_embeddings = True
     capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
     _api_key: str | None
     _headers: dict[str, str]
@@ -93,13 +87,10 @@ class OpenAIWireProvider(Provider):
         return openai_error(status, body, headers, provider=self.name, secrets=(self._api_key,))
 
     async def _post_json(self, url: str, payload: dict[str, Any], timeout: float | None) -> Any:
-        async with self.http.request(
-            "POST", url, body=orjson.dumps(payload), headers=self._headers, timeout=timeout
-        ) as response:
-            body = await response.read()
-            if response.status >= 400:
-                raise self._error(response.status, body, response.headers)
-        return parse_json_body(body, self.name)
+        reply = await post_json(
+            self.http, url, orjson.dumps(payload), headers=self._headers, error=self._error, timeout=timeout
+        )
+        return reply.data
 
     async def complete(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
@@ -111,21 +102,18 @@ class OpenAIWireProvider(Provider):
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> AsyncIterator[ChatChunk]:
         payload = orjson.dumps({**request, "model": model, "stream": True})
-        async with self.http.request(
-            "POST", self.chat_url(model), body=payload, headers=self._headers, timeout=timeout, stream=True
-        ) as response:
-            if response.status >= 400:
-                raise self._error(response.status, await response.read(), response.headers)
-            async for _event, data in sse_events(response):
+        url = self.chat_url(model)
+        events = sse_stream(
+            self.http, url, payload, headers=self._headers, error=self._error, timeout=timeout
+        )
+        async with aclosing(events):
+            async for _event, data in events:
                 if data == b"[DONE]":
                     return
                 chunk = parse_json_body(data, self.name)
                 if isinstance(chunk, dict) and "error" in chunk:
                     raise self._mid_stream_error(chunk["error"])
                 yield chunk
-        raise UpstreamConnectionError(
-            f"upstream provider {self.name!r} ended the stream early", provider=self.name
-        )
 
     def _mid_stream_error(self, error: Any) -> ProviderError:
         message = error.get("message") if isinstance(error, dict) else str(error)

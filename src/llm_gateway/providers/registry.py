@@ -15,10 +15,10 @@ from llm_gateway.providers.transport import HttpClient
 PROVIDER_TYPES: dict[str, str] = {
     "openai": "llm_gateway.providers.openai:OpenAIProvider",
     "mock": "llm_gateway.providers.mock:MockProvider",
-    "anthropic": "llm_gateway.providers.anthropic:AnthropicProvider",
-    "gemini": "llm_gateway.providers.gemini:GeminiProvider",
+    "anthropic": "llm_gateway.providers.anthropic.provider:AnthropicProvider",
+    "gemini": "llm_gateway.providers.gemini.provider:GeminiProvider",
     "azure": "llm_gateway.providers.azure:AzureProvider",
-    "bedrock": "llm_gateway.providers.bedrock:BedrockProvider",
+    "bedrock": "llm_gateway.providers.bedrock.provider:BedrockProvider",
 }
 
 

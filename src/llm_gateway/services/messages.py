@@ -13,27 +13,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
-from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.types import JSON, ChatChunk, ChatRequest, Usage
-from llm_gateway.providers.anthropic import NativeMessages, SSEEvent
-from llm_gateway.providers.anthropic_events import MessageEvents
-from llm_gateway.providers.anthropic_frontdoor import estimate_input_tokens, to_chat_request, to_message
-from llm_gateway.providers.base import Provider
+from llm_gateway.providers.anthropic.events import MessageEvents
+from llm_gateway.providers.anthropic.frontdoor import estimate_input_tokens, to_chat_request, to_message
+from llm_gateway.providers.base import SSEEvent, native_messages
 from llm_gateway.routing.deployments import Group, Target
 from llm_gateway.services.hooks import Meter
 from llm_gateway.services.service import Attempt, Service, StreamAttempt
 from llm_gateway.services.usage import EventMeter, message_usage
-
-
-def native(provider: Provider) -> NativeMessages | None:
-    if Capability.MESSAGES in provider.capabilities:
-        return cast(NativeMessages, provider)
-    return None
 
 
 class MessagesRequest:
@@ -57,7 +49,7 @@ class MessagesService(Service):
         request = MessagesRequest(call)
 
         async def attempt(target: Target) -> JSON:
-            provider = native(target.provider)
+            provider = native_messages(target.provider)
             if provider is not None:
                 return await provider.messages(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
@@ -71,7 +63,7 @@ class MessagesService(Service):
         request = MessagesRequest(call)
 
         def attempt(target: Target) -> AsyncIterator[SSEEvent]:
-            provider = native(target.provider)
+            provider = native_messages(target.provider)
             if provider is not None:
                 return provider.messages_stream(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
@@ -96,7 +88,7 @@ class CountTokensService(Service):
         request = MessagesRequest(call)
 
         async def attempt(target: Target) -> JSON:
-            provider = native(target.provider)
+            provider = native_messages(target.provider)
             if provider is not None:
                 return await provider.count_tokens(
                     request.body, target.model, timeout=target.timeout, beta=request.beta
@@ -106,7 +98,7 @@ class CountTokensService(Service):
         return attempt
 
     def local_answer(self, call: Call, group: Group) -> Any | None:
-        if any(native(target.provider) is not None for target in group.targets):
+        if any(native_messages(target.provider) is not None for target in group.targets):
             return None
         return {"input_tokens": estimate_input_tokens(call.body)}
 

@@ -13,7 +13,7 @@ import orjson
 
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.types import JSON, Usage
-from llm_gateway.providers.anthropic_response import chat_usage
+from llm_gateway.providers.anthropic.response import chat_usage
 
 
 def chat_completion_usage(completion: Any) -> Usage | None:

@@ -153,6 +153,8 @@ class Upstream:
         answer = self.answer
         if isinstance(answer, web.Response):
             return answer
+        if isinstance(answer, SlowStream):
+            return await answer.handle(request)
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         for piece in answer:
@@ -298,8 +300,45 @@ async def test_no_key_no_authorization_header(upstream: Upstream) -> None:
     assert "Authorization" not in upstream.received[-1][1]
 
 
-async def test_cancelling_a_stream_stops_reading(upstream: Upstream, provider: OpenAIProvider) -> None:
-    upstream.answer = sse(*[{"id": "c", "choices": []}] * 50, b"[DONE]")
+class SlowStream:
+    """An upstream that streams `total` events `interval` seconds apart and records whether
+    the client closed the connection before it had sent them all."""
+
+    def __init__(self, total: int = 50, interval: float = 0.02) -> None:
+        self.total, self.interval = total, interval
+        self.sent = 0
+        self.disconnected = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(self.total):
+            if request.transport is None or request.transport.is_closing():
+                self.disconnected.set()
+                return response
+            try:
+                await response.write(sse({"id": "c", "choices": []})[0])
+            except ConnectionResetError:
+                self.disconnected.set()
+                return response
+            self.sent += 1
+            await asyncio.sleep(self.interval)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+async def test_cancelling_a_stream_closes_the_upstream_connection(
+    upstream: Upstream, provider: OpenAIProvider
+) -> None:
+    slow = SlowStream()
+    upstream.answer = slow
     stream = provider.stream(REQUEST, "up-1")
     await anext(stream)
-    await asyncio.wait_for(stream.aclose(), 1)  # type: ignore[attr-defined]
+    await asyncio.wait_for(stream.aclose(), 5)  # type: ignore[attr-defined]
+    # The whole answer takes a second; the closed connection must be seen long before.
+    try:
+        await asyncio.wait_for(slow.disconnected.wait(), 0.5)
+    except TimeoutError:
+        pytest.fail(f"the upstream connection stayed open after aclose() ({slow.sent} events sent)")
+    assert slow.sent < 10, f"the upstream kept sending after the stream was closed: {slow.sent} events"

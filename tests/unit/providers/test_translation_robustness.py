@@ -29,11 +29,11 @@ from hypothesis import strategies as st
 from llm_gateway.api.body import check_chat_request
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import ChatRequest
-from llm_gateway.providers.anthropic_frontdoor import estimate_input_tokens
-from llm_gateway.providers.anthropic_frontdoor import to_chat_request as from_messages
-from llm_gateway.providers.anthropic_request import structured_tool, to_anthropic
-from llm_gateway.providers.bedrock_request import to_converse
-from llm_gateway.providers.gemini_request import to_gemini
+from llm_gateway.providers.anthropic.frontdoor import estimate_input_tokens
+from llm_gateway.providers.anthropic.frontdoor import to_chat_request as from_messages
+from llm_gateway.providers.anthropic.request import structured_tool, to_anthropic
+from llm_gateway.providers.bedrock.request import to_converse
+from llm_gateway.providers.gemini.request import to_gemini
 from llm_gateway.services.simple import to_chat_request as from_simple
 
 EXAMPLES = 100

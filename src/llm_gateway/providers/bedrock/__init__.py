@@ -1,0 +1,1 @@
+"""AWS Bedrock through Converse, ConverseStream and InvokeModel (see provider.py)."""

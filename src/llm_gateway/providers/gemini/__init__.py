@@ -1,0 +1,1 @@
+"""Google AI Studio (Gemini): chat, streaming and embeddings (see provider.py)."""

@@ -33,7 +33,11 @@ class Runtime:
         targets = [target for group in catalog.groups for target in group.targets]
         health = HealthBoard(config.routing.breaker, targets)
         executor = Executor(rng, catalog=catalog, health=health)
-        breakers = SharedBreakers(config.redis_url, config.redis_prefix) if config.redis_url else None
+        breakers = (
+            SharedBreakers(config.redis_url.get_secret_value(), config.redis_prefix)
+            if config.redis_url
+            else None
+        )
         if breakers is not None:
             health.on_change = lambda key, _state, until: breakers.publish(key, until)
             health.claim_probe = breakers.claim_probe

@@ -15,7 +15,7 @@ def require_master_key(request: Request) -> None:
     master_key = runtime(request).config.master_key
     if not master_key:
         raise PermissionDenied("the admin API is disabled: set master_key in the config to use it")
-    check_key(request, master_key)
+    check_key(request, master_key.get_secret_value())
 
 
 async def _require_master_key(request: Request) -> None:

@@ -59,7 +59,7 @@ def require_key(request: Request) -> None:
     """Reject the call unless it carries the master key (when one is configured)."""
     master_key = runtime(request).config.master_key
     if master_key:
-        check_key(request, master_key)
+        check_key(request, master_key.get_secret_value())
 
 
 def check_key(request: Request, master_key: str) -> None:

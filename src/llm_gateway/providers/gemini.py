@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
-from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
 from llm_gateway.core.errors import (
     ContextLengthExceeded,
     InvalidRequest,
@@ -46,9 +46,9 @@ EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions",
 
 
 class GeminiSettings(ProviderSettings):
-    base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    base_url: SecretUrl = SecretUrl("https://generativelanguage.googleapis.com/v1beta")
     api_key: SecretStr
-    headers: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
+    headers: SecretHeaders = Field(default_factory=SecretHeaders)
 
 
 def _error_object(body: bytes) -> JSON | None:
@@ -188,7 +188,7 @@ class GeminiProvider(Provider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._base = self.settings.base_url.rstrip("/")
+        self._base = self.settings.base_url.get_secret_value().rstrip("/")
         self._api_key = self.settings.api_key.get_secret_value()
         self._headers = {
             "content-type": "application/json",

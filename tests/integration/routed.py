@@ -32,7 +32,10 @@ def routed_config(upstream_url: str, models: dict[str, Any], **extra: Any) -> di
     return {
         "providers": {
             "fake": {
-                "type": "openai", "base_url": f"{upstream_url}/v1", "api_key": UPSTREAM_KEY, "timeout": 5
+                "type": "openai",
+                "base_url": f"{upstream_url}/v1",
+                "api_key": UPSTREAM_KEY,
+                "timeout": 5,
             },
         },
         "models": models,

@@ -27,8 +27,11 @@ MODELS = {
     "rate-limited-one": ordered("flaky-1-429-300"),
     "bad-request": ordered("error-400", "upstream-ok"),
     "chain": ordered(
-        "flaky-99-500-a", "flaky-99-500-b", "flaky-99-500-c",
-        routing={"max_attempts": 2}, fallbacks=["chain-b", "chain-c"],
+        "flaky-99-500-a",
+        "flaky-99-500-b",
+        "flaky-99-500-c",
+        routing={"max_attempts": 2},
+        fallbacks=["chain-b", "chain-c"],
     ),
     "chain-b": ordered("flaky-99-502-d", routing={"max_attempts": 1}),
     "chain-c": ordered("upstream-ok"),

@@ -52,9 +52,7 @@ def mock_reply(request: ChatRequest, fixed: str | None = None) -> str:
 
 
 def count_words(request: ChatRequest) -> int:
-    return sum(
-        len(message_text(m).split()) for m in request.get("messages") or [] if isinstance(m, dict)
-    )
+    return sum(len(message_text(m).split()) for m in request.get("messages") or [] if isinstance(m, dict))
 
 
 def mock_embedding(text: str, dimensions: int) -> list[float]:

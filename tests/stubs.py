@@ -30,8 +30,7 @@ from llm_gateway.core.config import BreakerSettings, GatewayConfig, ProviderSett
 from llm_gateway.core.context import OPEN, Call, RequestContext
 from llm_gateway.core.loader import build_config
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest, Usage, make_usage
-from llm_gateway.providers.base import SSEEvent
-from llm_gateway.providers.base import Provider
+from llm_gateway.providers.base import Provider, SSEEvent
 from llm_gateway.providers.registry import settings_model
 from llm_gateway.providers.transport import HttpClient
 from llm_gateway.routing.deployments import Group, ModelCatalog, Target

@@ -1,4 +1,9 @@
-"""The `llm-gateway` command: `serve` and `check-config`."""
+"""The `llm-gateway` command: `serve` and `check-config`.
+
+Both load the config through the same loader, so a file one rejects the other rejects too,
+with the same one line and exit status 2. `serve`'s flags are config values as well
+(`--log-level` is `server.log_level`, ...) and are validated by the same model.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from collections.abc import Sequence
 
 from llm_gateway import __version__
 from llm_gateway.core.config import GatewayConfig
-from llm_gateway.core.loader import ConfigError, load_config
+from llm_gateway.core.loader import ConfigError, load_config, with_server_overrides
 from llm_gateway.providers.registry import settings_model
 
 
@@ -22,17 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", default=os.environ.get("LLM_GATEWAY_CONFIG"), help=config_help)
     serve.add_argument("--host", help="bind address (default: server.host, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default: server.port, 8000)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: server.workers, 1)")
-    serve.add_argument("--log-level", help="debug|info|warning|error")
+    serve.add_argument("--port", help="port (default: server.port, 8000)")
+    serve.add_argument("--workers", help="worker processes (default: server.workers, 1)")
+    serve.add_argument(
+        "--log-level", help="critical|error|warning|info|debug|trace (default: server.log_level)"
+    )
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", default=os.environ.get("LLM_GATEWAY_CONFIG"), help=config_help)
     return parser
 
 
-def _load(path: str | None) -> tuple[GatewayConfig, str | None]:
+def _load(
+    path: str | None, overrides: dict[str, str | None] | None = None
+) -> tuple[GatewayConfig, str | None]:
+    """The validated config, with `overrides` (from flags) applied to `server`; exit 2 if bad."""
     try:
-        return load_config(path, settings_model)
+        config, note = load_config(path, settings_model)
+        return with_server_overrides(config, overrides or {}, "command-line options"), note
     except ConfigError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
@@ -44,14 +55,15 @@ def serve(args: argparse.Namespace) -> None:
     from llm_gateway.app import create_app
     from llm_gateway.observability.logging import setup_logging
 
-    config, note = _load(args.config)
+    flags = {"host": args.host, "port": args.port, "workers": args.workers, "log_level": args.log_level}
+    config, note = _load(args.config, flags)
     server = config.server
-    workers = args.workers or server.workers
-    log_level = args.log_level or server.log_level
+    workers = server.workers
+    log_level = server.log_level
     setup_logging(log_level)
     options = {
-        "host": args.host or server.host,
-        "port": server.port if args.port is None else args.port,
+        "host": server.host,
+        "port": server.port,
         "loop": "uvloop",
         "http": "httptools",
         "lifespan": "on",

@@ -11,15 +11,17 @@ import os
 import sys
 
 from llm_gateway.app import create_app
-from llm_gateway.core.loader import ConfigError, load_config
+from llm_gateway.core.loader import ConfigError, load_config, with_server_overrides
 from llm_gateway.observability.logging import setup_logging
 from llm_gateway.providers.registry import settings_model
 
 try:
     _config, _note = load_config(os.environ.get("LLM_GATEWAY_CONFIG") or None, settings_model)
+    _level = {"log_level": os.environ.get("LLM_GATEWAY_LOG_LEVEL") or None}
+    _config = with_server_overrides(_config, _level, "LLM_GATEWAY_LOG_LEVEL")
 except ConfigError as _error:
     print(_error, file=sys.stderr)
     raise SystemExit(2) from None
 
-setup_logging(os.environ.get("LLM_GATEWAY_LOG_LEVEL") or _config.server.log_level)
+setup_logging(_config.server.log_level)
 app = create_app(_config, _note)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.providers.base import Provider
@@ -28,6 +28,8 @@ class Runtime:
     executor: Executor
     hooks: HookChain
     breakers: SharedBreakers | None = None
+    master_key: str | None = field(default=None, repr=False)
+    """The configured master key's value, read once (the config keeps it a `SecretStr`)."""
 
     @classmethod
     def build(
@@ -43,7 +45,11 @@ class Runtime:
         targets = [target for group in catalog.groups for target in group.targets]
         health = HealthBoard(config.routing.breaker, targets)
         executor = Executor(rng, catalog=catalog, health=health, observers=observers)
-        breakers = SharedBreakers(config.redis_url, config.redis_prefix) if config.redis_url else None
+        breakers = (
+            SharedBreakers(config.redis_url.get_secret_value(), config.redis_prefix)
+            if config.redis_url
+            else None
+        )
         if breakers is not None:
             health.on_change = lambda key, _state, until: breakers.publish(key, until)
             health.claim_probe = breakers.claim_probe
@@ -56,6 +62,7 @@ class Runtime:
             executor=executor,
             hooks=chain,
             breakers=breakers,
+            master_key=config.master_key.get_secret_value() if config.master_key else None,
         )
 
     async def start(self) -> None:

@@ -121,6 +121,107 @@ def test_a_bad_config_stops_check_config_and_serve_with_one_line(tmp_path: Path,
         assert_one_clear_line(result, path, expected)
 
 
+UNSET_AWS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+NO_AWS = {
+    **dict.fromkeys(UNSET_AWS, ""),  # empty counts as unset
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws/credentials",
+    "AWS_CONFIG_FILE": "/nonexistent/aws/config",
+    "BOTO_CONFIG": "/nonexistent/boto",
+}
+# Values `serve` once accepted at load and then tripped over while starting (a traceback
+# from logging, uvicorn, redis-py or the first request): now refused at load by both.
+REJECTED_AT_LOAD: dict[str, tuple[str, dict[str, str], list[str]]] = {
+    "log-level": (MOCK_ONLY + "server: {log_level: loud}\n", {}, ["at server.log_level: Input should be"]),
+    "host": (MOCK_ONLY + "server: {host: 'not a host!'}\n", {}, ["at server.host:", "not an IP address"]),
+    "bracketed-ipv6": (MOCK_ONLY + "server: {host: '[::1]'}\n", {}, ["at server.host:", "without brackets"]),
+    "port": (MOCK_ONLY + "server: {port: 65536}\n", {}, ["at server.port:", "65535"]),
+    "workers": (
+        MOCK_ONLY + "server: {workers: 0}\n",
+        {},
+        ["at server.workers:", "greater than or equal to 1"],
+    ),
+    "infinite-drain": (
+        MOCK_ONLY + "server: {drain_timeout: .inf}\n",
+        {},
+        ["at server.drain_timeout:", "finite"],
+    ),
+    "redis-scheme": (MOCK_ONLY + "redis_url: http://127.0.0.1:6379\n", {}, ["at redis_url:", "redis://"]),
+    "redis-port": (MOCK_ONLY + "redis_url: 'redis://:pw@127.0.0.1:nope/0'\n", {}, ["at redis_url:", "Port"]),
+    "redis-option": (
+        MOCK_ONLY + "redis_url: 'redis://127.0.0.1/0?colour=red'\n",
+        {},
+        ["at redis_url:", "colour"],
+    ),
+    "base-url": (
+        "providers: {up: {type: openai, base_url: 'api.example.com/v1'}}\nmodels: {}\n",
+        {},
+        ["at providers.up.base_url: must be an absolute URL starting with http://, https://"],
+    ),
+    "bedrock-without-credentials": (
+        "providers: {br: {type: bedrock, region: eu-west-1}}\nmodels: {}\n",
+        NO_AWS,
+        ["at providers.br: no AWS credentials found: set aws_access_key_id"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REJECTED_AT_LOAD))
+def test_what_serve_would_reject_check_config_rejects_with_the_same_line(tmp_path: Path, case: str) -> None:
+    text, env, expected = REJECTED_AT_LOAD[case]
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    commands = [
+        ("check-config", "--config", str(path)),
+        ("serve", "--config", str(path), "--port", str(free_port())),
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda args: run_cli(*args, env={**CLEAN_ENV, **env}), commands))
+    for result in results:
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert_one_clear_line(result, path, expected)
+    assert results[0].stderr == results[1].stderr
+    assert "pw@" not in results[0].stderr  # a URL's password is never echoed
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--log-level", "loud"), "at server.log_level: Input should be"),
+        (("--port", "http"), "at server.port: Input should be a valid integer"),
+        (("--port", "-1"), "at server.port: Input should be greater than or equal to 0"),
+        (("--workers", "0"), "at server.workers: Input should be greater than or equal to 1"),
+        (("--host", "bad host"), "at server.host:"),
+    ],
+)
+def test_serve_flags_are_validated_like_the_file(
+    tmp_path: Path, flags: tuple[str, str], expected: str
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MOCK_ONLY)
+    result = run_cli("serve", "--config", str(path), *flags, env=CLEAN_ENV)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    assert output.strip().startswith(f"config error in command-line options: {expected}"), output
+    assert len(output.strip().splitlines()) == 1, output
+
+
+def test_log_level_names_are_not_case_sensitive(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MOCK_ONLY + "server: {log_level: WARNING}\n")
+    result = run_cli("check-config", "--config", str(path), env=CLEAN_ENV)
+    assert result.returncode == 0, result.stderr
+
+
 def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
     path = tmp_path / "gateway.yaml"
     path.write_text(MOCK_ONLY + "default_model: echo\n")

@@ -11,7 +11,7 @@ from llm_gateway.api.deps import RuntimeDep
 
 
 async def _master_key_only(request: Request) -> None:
-    require_master_key(request.headers, request.app.state.runtime.config.master_key)
+    require_master_key(request.headers, request.app.state.runtime.master_key)
 
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(_master_key_only)])

@@ -50,7 +50,7 @@ def require_master_key(headers: Mapping[str, str], master_key: str | None) -> No
 
 
 async def _authorized(request: Request) -> None:
-    authenticate(request.headers, request.app.state.runtime.config.master_key)
+    authenticate(request.headers, request.app.state.runtime.master_key)
 
 
 Authorized = Depends(_authorized)

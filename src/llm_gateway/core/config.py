@@ -3,21 +3,184 @@
 Provider blocks are validated by the provider type's own settings model (see
 `ProviderSettings`), which the loader looks up through a callback, so `core` never
 imports `providers`.
+
+Everything `serve` would trip over later (a log level uvicorn does not know, a Redis URL
+redis-py cannot use, a bind host that is no address) is refused here, so `check-config`
+and `serve` reject the same files with the same one line.
+
+Credentials are secret types: `SecretStr` for keys and tokens, `SecretUrl` for URLs (their
+userinfo and query values may carry credentials), `SecretHeaders` for extra upstream
+headers. None of them shows its secret in `repr`, `str` or `model_dump()`; the value is
+read explicitly (`get_secret_value()`, or the header mapping itself when sending).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import redis.asyncio as aioredis
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    SecretStr,
+    SerializationInfo,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import core_schema
 
 MiB = 1024 * 1024
+MASK = "**********"
+
+
+def environ_of(info: ValidationInfo) -> Mapping[str, str]:
+    """The environment the loader validates against: `context={"environ": ...}`.
+
+    Validators that need environment variables read them here, never from `os.environ`,
+    so a `.env.<ENVIRONMENT>` file and a test's own `environ` are seen; without a context
+    (a model built directly) there is no environment at all.
+    """
+    context = info.context
+    environ = context.get("environ") if isinstance(context, Mapping) else None
+    return environ if isinstance(environ, Mapping) else {}
+
+
+def mask_url(url: str) -> str:
+    """`url` with its userinfo and every query value replaced by a mask; the rest is kept."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
+    query = "&".join(f"{name}={MASK}" for name, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return parts._replace(netloc=netloc, query=query, fragment="").geturl()
+
+
+class SecretUrl:
+    """An http(s) URL that may carry credentials (`https://user:token@host`, `?key=...`).
+
+    `repr`, `str` and `model_dump()` show it with userinfo and query values masked;
+    `get_secret_value()` gives the URL as configured. Subclasses set `schemes` and may
+    check more in `_check`.
+    """
+
+    __slots__ = ("_url",)
+    schemes: ClassVar[frozenset[str]] = frozenset({"http", "https"})
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def get_secret_value(self) -> str:
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({mask_url(self._url)!r})"
+
+    def __str__(self) -> str:
+        return mask_url(self._url)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretUrl) and type(other) is type(self) and other._url == self._url
+
+    def __hash__(self) -> int:
+        return hash(self._url)
+
+    @classmethod
+    def _check(cls, url: str) -> None:
+        """Raise ValueError, without echoing the URL, when it cannot be used."""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (parses the port: a bad one raises ValueError)
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL ({exc})") from None
+        if parts.scheme not in cls.schemes or not parts.hostname:
+            schemes = ", ".join(f"{scheme}://" for scheme in sorted(cls.schemes))
+            raise ValueError(f"must be an absolute URL starting with {schemes} and naming a host")
+
+    @classmethod
+    def _validate(cls, value: str | SecretUrl) -> SecretUrl:
+        if isinstance(value, SecretUrl):
+            value = value.get_secret_value()
+        cls._check(value)
+        return cls(value)
+
+    @staticmethod
+    def _serialize(value: SecretUrl, info: SerializationInfo) -> str | SecretUrl:
+        return str(value) if info.mode == "json" else value
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        accepted = core_schema.union_schema([core_schema.is_instance_schema(cls), core_schema.str_schema()])
+        return core_schema.no_info_after_validator_function(
+            cls._validate,
+            accepted,
+            serialization=core_schema.plain_serializer_function_ser_schema(cls._serialize, info_arg=True),
+        )
+
+
+class RedisUrl(SecretUrl):
+    """A Redis URL (`redis://:password@host:6379/0`, `rediss://`, `unix://`), checked the way
+    redis-py will read it when the gateway starts."""
+
+    __slots__ = ()
+    schemes: ClassVar[frozenset[str]] = frozenset({"redis", "rediss", "unix"})
+
+    @classmethod
+    def _check(cls, url: str) -> None:
+        # Building the pool and one (unconnected) connection does no I/O, and raises for
+        # everything redis-py would otherwise raise at start-up: scheme, port, db, options.
+        try:
+            aioredis.ConnectionPool.from_url(url).make_connection()  # type: ignore[no-untyped-call]
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a usable Redis URL ({exc})") from None
+
+
+class SecretHeaders(dict[str, str]):
+    """Extra HTTP headers, which may carry credentials (`x-api-key`, `authorization`).
+
+    To the code that sends them they are a plain `dict[str, str]` (`{**headers}` works);
+    `repr`, `str` and `model_dump()` show the names with every value masked.
+    """
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{name!r}: {MASK!r}" for name in self) + "}"
+
+    __str__ = __repr__
+
+    def masked(self) -> dict[str, str]:
+        return dict.fromkeys(self, MASK)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            cls,
+            core_schema.dict_schema(core_schema.str_schema(), core_schema.str_schema()),
+            serialization=core_schema.plain_serializer_function_ser_schema(cls.masked),
+        )
 
 
 class StrictModel(BaseModel):
-    """Base for config models: unknown keys are errors and values never change after load."""
+    """Base for config models: unknown keys are errors and values never change after load.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numbers must be finite (`.inf` in YAML would pass `gt=0` and break later), and a
+    validation error never echoes its input, which may be a secret.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True)
 
 
 class ProviderSettings(StrictModel):
@@ -101,7 +264,21 @@ class ModelGroup(StrictModel):
     content_policy_fallbacks: list[str] = []
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[
+    Literal["critical", "error", "warning", "info", "debug", "trace"], BeforeValidator(_lower)
+]
+"""The levels both uvicorn and `setup_logging` accept, in any case (`INFO` is `info`)."""
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
 class ServerSettings(StrictModel):
+    """How this process serves. `serve`'s flags override these keys and are validated by this
+    same model (see `loader.with_server_overrides`)."""
+
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1)] = 1
@@ -109,7 +286,21 @@ class ServerSettings(StrictModel):
     max_header_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     drain_timeout: Annotated[float, Field(ge=0)] = 30.0
     access_log: bool = False
-    log_level: str = "info"
+    log_level: LogLevel = "info"
+
+    @field_validator("host")
+    @classmethod
+    def _bindable_host(cls, host: str) -> str:
+        """An IP address or a host name: anything else would only fail when uvicorn binds."""
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        labels = host.removesuffix(".").split(".")
+        if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(f"{host!r} is not an IP address or host name (IPv6 goes without brackets)")
+        return host
 
 
 class GatewayConfig(StrictModel):
@@ -122,10 +313,10 @@ class GatewayConfig(StrictModel):
     providers: dict[str, ProviderSettings]
     models: dict[str, ModelGroup]
     default_model: str | None = None
-    master_key: Annotated[str | None, Field(repr=False)] = None  # a secret: kept out of repr/logs
+    master_key: SecretStr | None = None
     server: ServerSettings = ServerSettings()
     routing: RoutingSettings = RoutingSettings()
-    redis_url: str | None = None
+    redis_url: RedisUrl | None = None
     redis_prefix: str = "llm-gateway:"
     hooks: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
         default_factory=list
@@ -150,12 +341,8 @@ class GatewayConfig(StrictModel):
             raise ValueError(f"default_model: {self.default_model!r} is not one of models")
         return self
 
-    @property
-    def auth_required(self) -> bool:
-        return bool(self.master_key)
 
-
-def default_config_data(env: dict[str, str]) -> tuple[dict[str, Any], str]:
+def default_config_data(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     """The embedded configuration used when no file is given, and a one-line note about it.
 
     With `OPENAI_API_KEY` set it serves `DEFAULT_MODEL` from OpenAI (or `OPENAI_BASE_URL`);

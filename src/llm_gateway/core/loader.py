@@ -2,6 +2,12 @@
 
 Every failure becomes one `ConfigError` whose message names the file, the key path and
 the problem, so the CLI can print it and exit without a traceback.
+
+Validation context: every model is validated with `context={"environ": env}`, where `env`
+is the environment the file was interpolated from (`os.environ`, or the `environ` passed to
+`load_config`, plus `.env.<ENVIRONMENT>`). A settings validator that needs an environment
+variable (Bedrock's region and credential chain) reads it there, through
+`core.config.environ_of(info)`, and never from `os.environ`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
-from llm_gateway.core.config import GatewayConfig, ProviderSettings, default_config_data
+from llm_gateway.core.config import GatewayConfig, ProviderSettings, ServerSettings, default_config_data
 
 SettingsLookup = Callable[[str], type[ProviderSettings] | None]
 """Maps a provider `type` to its settings model, or None when the type is unknown."""
@@ -40,7 +46,7 @@ def load_config(
     if not path:
         env = _with_env_file(env, Path.cwd(), source)
         data, note = default_config_data(env)
-        return build_config(data, settings_for, source), note
+        return build_config(data, settings_for, source, env), note
     file = Path(path)
     env = _with_env_file(env, file.parent, source)
     try:
@@ -52,7 +58,7 @@ def load_config(
     if not isinstance(raw, dict):
         raise ConfigError(f"config error in {source}: the top level must be a mapping")
     data = interpolate(raw, env, source)
-    return build_config(data, settings_for, source), None
+    return build_config(data, settings_for, source, env), None
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -118,21 +124,43 @@ def interpolate(node: Any, env: Mapping[str, str], source: str, where: str = "")
     return _VAR.sub(substitute, node)
 
 
-def build_config(data: dict[str, Any], settings_for: SettingsLookup, source: str) -> GatewayConfig:
-    """Validate each provider block with its own model, then the whole config."""
+def build_config(
+    data: dict[str, Any],
+    settings_for: SettingsLookup,
+    source: str,
+    environ: Mapping[str, str] | None = None,
+) -> GatewayConfig:
+    """Validate each provider block with its own model, then the whole config, each with
+    `context={"environ": environ}` (no environment at all when `environ` is None)."""
+    context = {"environ": {} if environ is None else environ}
     providers = data.get("providers")
     if not isinstance(providers, dict):
         raise ConfigError(f"config error in {source}: at providers: a mapping of named providers is required")
     validated: dict[str, ProviderSettings] = {}
     for name, block in providers.items():
-        validated[name] = _provider_settings(name, block, settings_for, source)
+        validated[name] = _provider_settings(name, block, settings_for, source, context)
     try:
-        return GatewayConfig.model_validate({**data, "providers": validated})
+        return GatewayConfig.model_validate({**data, "providers": validated}, context=context)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
 
 
-def _provider_settings(name: str, block: Any, settings_for: SettingsLookup, source: str) -> ProviderSettings:
+def with_server_overrides(config: GatewayConfig, overrides: Mapping[str, Any], source: str) -> GatewayConfig:
+    """`config` with some `server` keys replaced (`serve`'s flags, `LLM_GATEWAY_LOG_LEVEL`),
+    validated by `ServerSettings` exactly as if the file had said so. None means "not given"."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if not given:
+        return config
+    try:
+        server = ServerSettings.model_validate({**config.server.model_dump(), **given})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, prefix="server")) from None
+    return config.model_copy(update={"server": server})
+
+
+def _provider_settings(
+    name: str, block: Any, settings_for: SettingsLookup, source: str, context: dict[str, Any]
+) -> ProviderSettings:
     where = f"providers.{name}"
     if not isinstance(block, dict) or not isinstance(block.get("type"), str):
         raise ConfigError(f"config error in {source}: at {where}.type: a provider type string is required")
@@ -142,7 +170,7 @@ def _provider_settings(name: str, block: Any, settings_for: SettingsLookup, sour
             f"config error in {source}: at {where}.type: unknown provider type {block['type']!r}"
         )
     try:
-        return model.model_validate(block)
+        return model.model_validate(block, context=context)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source, prefix=where)) from None
 

@@ -7,7 +7,13 @@ import logging
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+TRACE = 5
+"""uvicorn's level below DEBUG; named here too, so `trace` works before uvicorn is imported."""
+
+
 def setup_logging(level: str = "info") -> None:
+    """Log to stderr at `level`, one of `core.config.LogLevel` (validated with the config)."""
+    logging.addLevelName(TRACE, "TRACE")
     root = logging.getLogger()
     if not any(getattr(h, "_llm_gateway", False) for h in root.handlers):
         handler = logging.StreamHandler()

@@ -13,9 +13,9 @@ from contextlib import aclosing
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
 from llm_gateway.core.errors import ContentPolicyViolation, ProviderError
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.openai import POLICY_CODES, OpenAIWireProvider
@@ -25,7 +25,7 @@ DEFAULT_API_VERSION = "2024-10-21"
 
 
 class AzureSettings(ProviderSettings):
-    endpoint: str
+    endpoint: SecretUrl
     """`https://RESOURCE.openai.azure.com` (any path after the host is ignored)."""
     deployment: str | None = None
     """One deployment for every model of this provider; by default each gateway deployment's
@@ -34,7 +34,7 @@ class AzureSettings(ProviderSettings):
     route: Literal["deployments", "v1"] = "deployments"
     api_key: SecretStr | None = None
     azure_ad_token: SecretStr | None = None
-    headers: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
+    headers: SecretHeaders = Field(default_factory=SecretHeaders)
 
     @model_validator(mode="after")
     def _one_credential(self) -> AzureSettings:
@@ -45,7 +45,7 @@ class AzureSettings(ProviderSettings):
 
 def azure_url(settings: AzureSettings, deployment: str, operation: str) -> str:
     """The URL of `operation` ("chat/completions", "embeddings") for one deployment."""
-    endpoint = settings.endpoint.rstrip("/").removesuffix("/openai")
+    endpoint = settings.endpoint.get_secret_value().rstrip("/").removesuffix("/openai")
     if settings.route == "v1":
         return f"{endpoint}/openai/v1/{operation}"
     version = quote(settings.api_version, safe="")

@@ -9,13 +9,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 import orjson
 from pydantic import Field, SecretStr
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
 from llm_gateway.core.errors import (
     ContentPolicyViolation,
     ContextLengthExceeded,
@@ -32,11 +32,10 @@ POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
 
 
 class OpenAISettings(ProviderSettings):
-    base_url: str = "https://api.openai.com/v1"
+    base_url: SecretUrl = SecretUrl("https://api.openai.com/v1")
     api_key: SecretStr | None = None
     organization: str | None = None
-    # Extra headers may carry credentials: kept out of repr like api_key.
-    headers: Annotated[dict[str, str], Field(default_factory=dict, repr=False)]
+    headers: SecretHeaders = Field(default_factory=SecretHeaders)
 
 
 def openai_error(
@@ -136,7 +135,7 @@ class OpenAIProvider(OpenAIWireProvider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        base = self.settings.base_url.rstrip("/")
+        base = self.settings.base_url.get_secret_value().rstrip("/")
         self._chat_url = f"{base}/chat/completions"
         self._embeddings_url = f"{base}/embeddings"
         self._api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None

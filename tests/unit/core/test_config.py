@@ -39,7 +39,7 @@ def test_without_openai_api_key_it_serves_the_mock_model() -> None:
     assert config.default_model == "mock"
     assert isinstance(config.providers["mock"], MockSettings)
     assert config.models["mock"].deployments[0].provider == "mock"
-    assert config.master_key is None and not config.auth_required
+    assert config.master_key is None
     assert note is not None and "\n" not in note
     assert "mock" in note and "OPENAI_API_KEY" in note and "--config" in note
 
@@ -53,7 +53,7 @@ def test_openai_api_key_serves_gpt_4o_mini_from_openai() -> None:
     config, note = zero_config({"OPENAI_API_KEY": SECRET})
     settings = only_provider(config)
     assert isinstance(settings, OpenAISettings)
-    assert settings.base_url == "https://api.openai.com/v1"
+    assert settings.base_url.get_secret_value() == "https://api.openai.com/v1"
     assert settings.api_key is not None and settings.api_key.get_secret_value() == SECRET
     assert config.models.keys() == {"gpt-4o-mini"}
     assert config.default_model == "gpt-4o-mini"
@@ -71,7 +71,7 @@ def test_base_url_and_default_model_come_from_the_environment() -> None:
     config, _ = zero_config(env)
     settings = only_provider(config)
     assert isinstance(settings, OpenAISettings)
-    assert settings.base_url == "http://127.0.0.1:11434/v1"
+    assert settings.base_url.get_secret_value() == "http://127.0.0.1:11434/v1"
     assert config.models.keys() == {"llama3"} and config.default_model == "llama3"
 
 
@@ -79,16 +79,16 @@ def test_empty_base_url_and_default_model_fall_back() -> None:
     config, _ = zero_config({"OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": "", "DEFAULT_MODEL": ""})
     settings = only_provider(config)
     assert isinstance(settings, OpenAISettings)
-    assert settings.base_url == "https://api.openai.com/v1"
+    assert settings.base_url.get_secret_value() == "https://api.openai.com/v1"
     assert config.default_model == "gpt-4o-mini"
 
 
 @pytest.mark.parametrize("env", [{}, {"OPENAI_API_KEY": SECRET}])
 def test_gateway_master_key_requires_auth_in_either_default(env: dict[str, str]) -> None:
     config, _ = zero_config({**env, "GATEWAY_MASTER_KEY": MASTER})
-    assert config.master_key == MASTER and config.auth_required
+    assert config.master_key is not None and config.master_key.get_secret_value() == MASTER
     config, _ = zero_config({**env, "GATEWAY_MASTER_KEY": ""})
-    assert config.master_key is None and not config.auth_required
+    assert config.master_key is None
 
 
 def test_default_config_data_is_plain_data() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llm_gateway.core.config import GatewayConfig
-from llm_gateway.core.loader import ConfigError, interpolate, load_config
+from llm_gateway.core.loader import ConfigError, interpolate, load_config, with_server_overrides
 from llm_gateway.providers.mock import MockSettings
 from llm_gateway.providers.openai import OpenAISettings
 from llm_gateway.providers.registry import settings_model
@@ -69,11 +69,11 @@ def test_a_good_file_loads_with_each_provider_validated_by_its_own_model(tmp_pat
     config = load(write(tmp_path, GOOD))
     assert isinstance(config.providers["up"], OpenAISettings)
     assert isinstance(config.providers["offline"], MockSettings)
-    assert config.providers["up"].base_url == "http://127.0.0.1:9/v1"
+    assert str(config.providers["up"].base_url) == "http://127.0.0.1:9/v1"
     assert config.models["chat"].deployments[0].model == "upstream-chat"
     assert config.models["echo"].deployments[0].model is None
     assert config.default_model == "chat"
-    assert config.master_key is None and not config.auth_required
+    assert config.master_key is None
 
 
 @pytest.mark.parametrize(
@@ -130,6 +130,11 @@ def test_unknown_keys_anywhere_are_errors(tmp_path: Path, text: str, expected: s
         ("providers: {}\nmodels: {}\nserver: {port: eighty}\n", "server.port", "integer"),
         ("providers: {}\nmodels: {}\nserver: {port: 70000}\n", "server.port", "less than or equal to 65535"),
         ("providers: {}\nmodels: {}\ndefault_model: [a]\n", "default_model", "string"),
+        ("providers: {}\nmodels: {}\nserver: {log_level: loud}\n", "server.log_level", "'debug'"),
+        ("providers: {}\nmodels: {}\nserver: {host: 'a b'}\n", "server.host", "not an IP address"),
+        ("providers: {}\nmodels: {}\nserver: {drain_timeout: .nan}\n", "server.drain_timeout", "finite"),
+        ("providers: {}\nmodels: {}\nredis_url: 'redis://h:x/0'\n", "redis_url", "not a usable Redis URL"),
+        ("providers: {p: {type: mock, timeout: .inf}}\nmodels: {}\n", "providers.p.timeout", "finite"),
     ],
 )
 def test_wrong_types_and_values_name_the_key(tmp_path: Path, text: str, where: str, problem: str) -> None:
@@ -236,6 +241,10 @@ def api_key(config: GatewayConfig) -> str | None:
     return settings.api_key.get_secret_value()
 
 
+def master_key(config: GatewayConfig) -> str | None:
+    return None if config.master_key is None else config.master_key.get_secret_value()
+
+
 def test_an_unset_variable_names_file_key_path_and_variable(tmp_path: Path) -> None:
     message = config_error(write(tmp_path, KEYED))
     assert message.endswith("at providers.up.api_key: environment variable UP_KEY is not set")
@@ -253,22 +262,22 @@ def test_variables_and_defaults_are_substituted(tmp_path: Path) -> None:
     assert api_key(config) == "sk-from-env"
     settings = config.providers["up"]
     assert isinstance(settings, OpenAISettings)
-    assert settings.base_url == "http://127.0.0.1:9/v1"
+    assert settings.base_url.get_secret_value() == "http://127.0.0.1:9/v1"
     assert settings.timeout == 7.0  # "7" from the default, then validated as a number
     assert config.models["chat"].deployments[0].model == "gpt-x"
-    assert config.master_key == "" and not config.auth_required
+    assert master_key(config) == ""
 
 
 def test_an_empty_default_gives_an_empty_string(tmp_path: Path) -> None:
     config = load(write(tmp_path, KEYED), {"UP_KEY": "k" * 8})
-    assert config.master_key == ""
+    assert master_key(config) == ""
 
 
 def test_a_set_variable_beats_its_default(tmp_path: Path) -> None:
     config = load(
         write(tmp_path, KEYED), {"UP_KEY": "k" * 8, "GATEWAY_MASTER_KEY": "mk-1234", "UP_TIMEOUT": "2.5"}
     )
-    assert config.master_key == "mk-1234" and config.auth_required
+    assert master_key(config) == "mk-1234"
     assert config.providers["up"].timeout == 2.5
 
 
@@ -278,8 +287,8 @@ def test_a_variable_set_to_the_empty_string(tmp_path: Path) -> None:
     settings = config.providers["up"]
     assert isinstance(settings, OpenAISettings)
     assert settings.api_key is not None and settings.api_key.get_secret_value() == ""
-    assert settings.base_url == "http://127.0.0.1:9/v1"
-    assert config.master_key == ""
+    assert settings.base_url.get_secret_value() == "http://127.0.0.1:9/v1"
+    assert master_key(config) == ""
 
 
 def test_an_interpolated_value_of_the_wrong_type_is_reported_without_echoing_it(tmp_path: Path) -> None:
@@ -378,3 +387,32 @@ def test_the_embedded_default_reads_the_environment_file_too(tmp_path: Path) -> 
     assert list(config.models) == ["gpt-prod"]
     with pytest.raises(ConfigError, match="config error in <embedded default>: ENVIRONMENT='qa'"):
         load_config(None, settings_model, environ={"ENVIRONMENT": "qa"})
+
+
+def test_server_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
+    config = load(write(tmp_path, GOOD))
+    changed = with_server_overrides(config, {"log_level": "DEBUG", "port": "9000", "host": None}, "flags")
+    assert (changed.server.log_level, changed.server.port, changed.server.host) == (
+        "debug",
+        9000,
+        "127.0.0.1",
+    )
+    assert with_server_overrides(config, {"log_level": None}, "flags") is config
+    with pytest.raises(ConfigError) as caught:
+        with_server_overrides(config, {"log_level": "loud"}, "LLM_GATEWAY_LOG_LEVEL")
+    assert str(caught.value).startswith("config error in LLM_GATEWAY_LOG_LEVEL: at server.log_level: ")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "::1", "localhost", "gateway.internal", "10.0.0.7"])
+def test_bindable_hosts_load(tmp_path: Path, host: str) -> None:
+    config = load(write(tmp_path, GOOD + f"server: {{host: '{host}'}}\n"))
+    assert config.server.host == host
+
+
+def test_a_redis_url_keeps_its_password_for_redis_and_out_of_errors(tmp_path: Path) -> None:
+    config = load(write(tmp_path, GOOD + "redis_url: 'rediss://:s3cr3t-pw@cache.internal:6380/2'\n"))
+    assert config.redis_url is not None
+    assert config.redis_url.get_secret_value() == "rediss://:s3cr3t-pw@cache.internal:6380/2"
+    assert "s3cr3t-pw" not in repr(config)
+    message = config_error(write(tmp_path, GOOD + "redis_url: 'redis://:s3cr3t-pw@cache.internal:port/2'\n"))
+    assert "at redis_url: " in message and "s3cr3t-pw" not in message

@@ -18,7 +18,7 @@ import orjson
 from pydantic import Field, SecretStr
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
 from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.anthropic.errors import anthropic_error, stream_error
@@ -31,11 +31,11 @@ from llm_gateway.providers.upstream import json_object, post_json, sse_stream
 
 
 class AnthropicSettings(ProviderSettings):
-    base_url: str = "https://api.anthropic.com"
+    base_url: SecretUrl = SecretUrl("https://api.anthropic.com")
     api_key: SecretStr | None = None
     anthropic_version: str = "2023-06-01"
     default_max_tokens: Annotated[int, Field(ge=1)] = 4096
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default_factory=SecretHeaders)
 
 
 class AnthropicProvider(Provider):
@@ -45,7 +45,7 @@ class AnthropicProvider(Provider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        base = self.settings.base_url.rstrip("/")
+        base = self.settings.base_url.get_secret_value().rstrip("/")
         self._messages_url = f"{base}/v1/messages"
         self._count_url = f"{base}/v1/messages/count_tokens"
         self._api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None

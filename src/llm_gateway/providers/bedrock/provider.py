@@ -15,11 +15,23 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from pydantic import SecretStr, model_validator
+from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES, ConfigChainFactory, ConfigValueStore
+from botocore.credentials import (
+    BotoProvider,
+    ContainerProvider,
+    Credentials,
+    EnvProvider,
+    InstanceMetadataProvider,
+    OriginalEC2Provider,
+    create_credential_resolver,
+)
+from botocore.exceptions import BotoCoreError
+from botocore.session import Session
+from pydantic import PrivateAttr, SecretStr, ValidationInfo, model_validator
 from yarl import URL
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.config import ProviderSettings, SecretUrl, environ_of
 from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.base import Provider
@@ -44,36 +56,100 @@ EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
 
 class BedrockSettings(ProviderSettings):
     region: str
-    """From the config, else AWS_REGION / AWS_DEFAULT_REGION."""
-    endpoint_url: str | None = None
+    """From the config, else AWS_REGION / AWS_DEFAULT_REGION of the loader's environment."""
+    endpoint_url: SecretUrl | None = None
     """Override `https://bedrock-runtime.{region}.amazonaws.com` (VPC endpoints, tests)."""
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
     aws_session_token: SecretStr | None = None
     aws_profile: str | None = None
-    """Without keys, credentials come from botocore's chain: env vars, this profile, SSO, IMDS."""
+    """Without keys, credentials come from botocore's chain, resolved when the config is
+    loaded: env vars, this profile (or AWS_PROFILE), SSO, web identity, the container role."""
+    aws_instance_metadata: bool = False
+    """Let the chain also ask the EC2 instance metadata service. Off by default: away from EC2
+    that lookup would hold every config load up on a network timeout."""
     api_key: SecretStr | None = None
     """A Bedrock API key, sent as a bearer token instead of SigV4 signing."""
+    _chain_credentials: Credentials | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
-    def _region_from_env(cls, data: Any) -> Any:
+    def _region_from_env(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, dict) and not data.get("region"):
-            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            environ = environ_of(info)
+            region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
             if not region:
                 raise ValueError("region is required: set it here or in AWS_REGION / AWS_DEFAULT_REGION")
             return {**data, "region": region}
         return data
 
     @model_validator(mode="after")
-    def _coherent_credentials(self) -> BedrockSettings:
+    def _coherent_credentials(self, info: ValidationInfo) -> BedrockSettings:
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("aws_access_key_id and aws_secret_access_key go together")
         if self.aws_session_token is not None and self.aws_access_key_id is None:
             raise ValueError("aws_session_token needs aws_access_key_id and aws_secret_access_key")
         if self.api_key is not None and (self.aws_access_key_id is not None or self.aws_profile):
             raise ValueError("use either api_key or AWS credentials, not both")
+        if self.api_key is None and self.aws_access_key_id is None:
+            self._chain_credentials = self._credential_chain(environ_of(info))
+            if self._chain_credentials is None:
+                raise ValueError(
+                    "no AWS credentials found: set aws_access_key_id and aws_secret_access_key (or "
+                    "api_key) here, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or "
+                    "a shared credentials file in the environment (aws_instance_metadata: true to "
+                    "use an EC2 instance role)"
+                )
         return self
+
+    @property
+    def chain_credentials(self) -> Credentials | None:
+        """What botocore's chain found at load time, when no keys or api_key are configured."""
+        return self._chain_credentials
+
+    def _credential_chain(self, environ: Mapping[str, str]) -> Credentials | None:
+        """botocore's default chain, reading `environ` where botocore would read `os.environ`.
+
+        The session's variables (profile, credential and config file paths, web identity, ...)
+        and the env, container and legacy boto providers read `environ`; with no HOME there,
+        the shared files are none rather than this process's. Assume-role and SSO credentials
+        are deferred by botocore (fetched at first use); a `credential_process` runs now.
+        An empty variable counts as unset (`AWS_PROFILE=` means no profile, as `${VAR:-}` gives).
+        """
+        env = {name: value for name, value in environ.items() if value}
+        session = Session()
+        chain = ConfigChainFactory(session=session, environ=env)
+        variables = {
+            name: chain.create_config_chain(
+                instance_name=name,
+                env_var_names=env_names,
+                config_property_names=config_names,
+                default=default,
+                conversion_func=convert,
+            )
+            for name, (config_names, env_names, default, convert) in BOTOCORE_DEFAUT_SESSION_VARIABLES.items()
+        }
+        session.register_component("config_store", ConfigValueStore(mapping=variables))
+        if "HOME" not in env:
+            session.set_config_variable(
+                "credentials_file", env.get("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+            )
+            session.set_config_variable("config_file", env.get("AWS_CONFIG_FILE", os.devnull))
+        if self.aws_profile:
+            session.set_config_variable("profile", self.aws_profile)
+        try:  # a missing profile, an unreadable file, a failing credential_process
+            resolver = create_credential_resolver(session)
+            reading_env = (EnvProvider, ContainerProvider, BotoProvider, OriginalEC2Provider)
+            replacements = {kind.METHOD: kind(environ=env) for kind in reading_env}
+            resolver.providers = [
+                replacements.get(p.METHOD, p)
+                for p in resolver.providers
+                if self.aws_instance_metadata or p.METHOD != InstanceMetadataProvider.METHOD
+            ]
+            credentials: Credentials | None = resolver.load_credentials()
+        except BotoCoreError as exc:
+            raise ValueError(f"AWS credentials cannot be resolved: {exc}") from None
+        return credentials
 
 
 class BedrockProvider(Provider):
@@ -84,7 +160,9 @@ class BedrockProvider(Provider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         endpoint = (
-            self.settings.endpoint_url or f"https://bedrock-runtime.{self.settings.region}.amazonaws.com"
+            self.settings.endpoint_url.get_secret_value()
+            if self.settings.endpoint_url is not None
+            else f"https://bedrock-runtime.{self.settings.region}.amazonaws.com"
         )
         self._endpoint = endpoint.rstrip("/")
         self._signer = SigV4Signer(self.settings, self.name)

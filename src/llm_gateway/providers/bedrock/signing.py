@@ -29,7 +29,7 @@ class SigV4Signer:
     def __init__(self, settings: BedrockSettings, provider: str) -> None:
         self._settings = settings
         self._provider = provider
-        self._source: Credentials | None = None
+        self._source: Credentials | None = settings.chain_credentials
         if settings.aws_access_key_id is not None and settings.aws_secret_access_key is not None:
             token = settings.aws_session_token.get_secret_value() if settings.aws_session_token else None
             self._source = Credentials(

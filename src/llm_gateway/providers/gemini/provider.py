@@ -12,10 +12,10 @@ from contextlib import aclosing
 from typing import Any
 
 import orjson
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
 from llm_gateway.core.errors import ProviderError, UpstreamUnavailable
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.base import Provider
@@ -29,9 +29,9 @@ from llm_gateway.providers.upstream import json_object, post_json, sse_stream
 
 
 class GeminiSettings(ProviderSettings):
-    base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    base_url: SecretUrl = SecretUrl("https://generativelanguage.googleapis.com/v1beta")
     api_key: SecretStr
-    headers: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
+    headers: SecretHeaders = Field(default_factory=SecretHeaders)
 
 
 def _max_calls(request: ChatRequest) -> int | None:
@@ -46,7 +46,7 @@ class GeminiProvider(Provider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._base = self.settings.base_url.rstrip("/")
+        self._base = self.settings.base_url.get_secret_value().rstrip("/")
         self._api_key = self.settings.api_key.get_secret_value()
         self._headers = {
             "content-type": "application/json",

@@ -30,8 +30,10 @@ AWS_VARIABLES = (
 )
 
 
-def settings(**values: Any) -> BedrockSettings:
-    return BedrockSettings.model_validate({"type": "bedrock", "region": "eu-west-1", **values})
+def settings(environ: dict[str, str] | None = None, **values: Any) -> BedrockSettings:
+    """Validated as the loader does: environment variables come from `environ` alone."""
+    block = {"type": "bedrock", "region": "eu-west-1", **values}
+    return BedrockSettings.model_validate(block, context={"environ": environ or {}})
 
 
 @pytest.fixture
@@ -74,30 +76,35 @@ async def test_session_tokens_are_sent_and_signed() -> None:
 async def test_credentials_come_from_the_environment_when_not_configured(
     no_aws_environment: pytest.MonkeyPatch,
 ) -> None:
-    no_aws_environment.setenv("AWS_ACCESS_KEY_ID", KEY)
-    no_aws_environment.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    no_aws_environment.setenv("AWS_SESSION_TOKEN", TOKEN)
-    headers = await SigV4Signer(settings(), "b").headers(URL, BODY, HEADERS)
+    environ = {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_SESSION_TOKEN": TOKEN}
+    headers = await SigV4Signer(settings(environ), "b").headers(URL, BODY, HEADERS)
     assert f"Credential={KEY}/" in headers["Authorization"]
     assert headers["X-Amz-Security-Token"] == TOKEN
 
 
-async def test_no_credentials_anywhere_is_a_clear_provider_error(
+def test_no_credentials_anywhere_is_a_config_error(no_aws_environment: pytest.MonkeyPatch) -> None:
+    """Found missing when the config loads, not as a 500 at the first request."""
+    with pytest.raises(ValidationError, match="no AWS credentials found: set aws_access_key_id"):
+        settings()
+
+
+async def test_a_settings_model_built_without_the_loader_still_fails_clearly_when_signing(
     no_aws_environment: pytest.MonkeyPatch,
 ) -> None:
+    unchecked = BedrockSettings.model_construct(type="bedrock", region="eu-west-1")
     with pytest.raises(ProviderError) as caught:
-        await SigV4Signer(settings(), "bedrock-prod").headers(URL, BODY, HEADERS)
+        await SigV4Signer(unchecked, "bedrock-prod").headers(URL, BODY, HEADERS)
     assert caught.value.code == "provider_credentials_missing"
     assert "bedrock-prod" in caught.value.message
 
 
-def test_region_comes_from_the_environment(no_aws_environment: pytest.MonkeyPatch) -> None:
+def test_region_comes_from_the_loaders_environment(no_aws_environment: pytest.MonkeyPatch) -> None:
+    keys = {"aws_access_key_id": KEY, "aws_secret_access_key": SECRET}
     with pytest.raises(ValidationError, match="AWS_REGION"):
-        BedrockSettings.model_validate({"type": "bedrock"})
-    no_aws_environment.setenv("AWS_DEFAULT_REGION", "ap-south-1")
-    assert BedrockSettings.model_validate({"type": "bedrock"}).region == "ap-south-1"
-    no_aws_environment.setenv("AWS_REGION", "eu-central-1")
-    assert BedrockSettings.model_validate({"type": "bedrock"}).region == "eu-central-1"
+        settings(region=None, **keys)
+    assert settings({"AWS_DEFAULT_REGION": "ap-south-1"}, region=None, **keys).region == "ap-south-1"
+    both = {"AWS_DEFAULT_REGION": "ap-south-1", "AWS_REGION": "eu-central-1"}
+    assert settings(both, region=None, **keys).region == "eu-central-1"
 
 
 @pytest.mark.parametrize(
@@ -134,7 +141,7 @@ def test_model_ids_are_one_path_segment(model: str, path: str) -> None:
     provider_settings = settings(aws_access_key_id=KEY, aws_secret_access_key=SECRET)
     provider = BedrockProvider("b", provider_settings, HttpClient("b", provider_settings))
     assert provider.url(model, "converse") == f"https://bedrock-runtime.eu-west-1.amazonaws.com{path}"
-    local = settings(endpoint_url="http://127.0.0.1:9/")
+    local = settings(endpoint_url="http://127.0.0.1:9/", api_key="k")
     assert (
         BedrockProvider("b", local, HttpClient("b", local)).url(model, "converse")
         == f"http://127.0.0.1:9{path}"

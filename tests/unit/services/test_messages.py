@@ -12,7 +12,8 @@ import pytest
 from llm_gateway.core.context import Call, Operation
 from llm_gateway.core.errors import InvalidRequest, UpstreamConnectionError
 from llm_gateway.core.types import JSON
-from llm_gateway.services.messages import MessagesRequest, native
+from llm_gateway.providers.base import native_messages as native
+from llm_gateway.services.messages import MessagesRequest
 from llm_gateway.services.pipeline import Pipeline
 from tests.stubs import NATIVE_EVENTS, NativeStub, Request, StubProvider, chunk, context, pipeline
 

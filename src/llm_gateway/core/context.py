@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from llm_gateway.core.types import JSON, Usage
 
@@ -26,17 +27,48 @@ class Operation(StrEnum):
     COUNT_TOKENS = "count_tokens"
 
 
+BudgetPeriod = Literal["none", "daily", "weekly", "monthly"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one scope (a key, a team, an end user) may use. None: no limit of that kind."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    max_parallel: int | None = None
+    budget_usd: Decimal | None = None
+    budget_period: BudgetPeriod = "none"
+    """Calendar-aligned in UTC: a daily budget resets at 00:00 UTC, monthly on the 1st."""
+    max_hold_usd: Decimal | None = None
+    """Caps one request's worst-case hold (agents with huge contexts); see docs/governance.md."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One thing limits and budgets apply to, with its own allowed models."""
+
+    kind: Literal["key", "team", "user"]
+    id: str
+    name: str | None = None
+    limits: Limits = Limits()
+    models: tuple[str, ...] | None = None
+    """Public model names or globs (`gpt-4o*`) this scope may use; None: every model."""
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling. Today the master key or, with none configured, anyone on loopback;
-    virtual keys and their team attach here."""
+    """Who is calling: the master key, anyone (no master key configured), or a virtual key
+    (or JWT) with the scopes whose limits bind it, tightest last: key, then team."""
 
     kind: str
-    """`master` (the configured master key) or `open` (no master key configured)."""
+    """`master`, `open` (no master key configured), `key` (a virtual key) or `jwt`."""
     key_id: str | None = None
     name: str | None = None
     team_id: str | None = None
     metadata: JSON = field(default_factory=dict)
+    scopes: tuple[Scope, ...] = ()
+    """Every scope whose limits apply (empty for the master key and open access)."""
 
 
 OPEN = Principal("open")

@@ -46,6 +46,8 @@ class Group:
     context_window_fallbacks: tuple[str, ...] = ()
     content_policy_fallbacks: tuple[str, ...] = ()
     hedge_quantile: float | None = field(default=None, compare=False)
+    requires: Capability = field(default=Capability.CHAT, compare=False)
+    """What the group was narrowed to (by `ModelCatalog.resolve`); its fallbacks are too."""
     cum_weights: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -141,6 +143,6 @@ class ModelCatalog:
                 raise InvalidRequest(
                     f"The model {group.name!r} {CANNOT[requires]}.", param="model", code="model_not_supported"
                 )
-            able = group if len(targets) == len(group.targets) else replace(group, targets=targets)
+            able = replace(group, targets=targets, requires=requires)
             self._able[(group.name, requires)] = able
         return able

@@ -23,8 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.errors import (
     AllDeploymentsFailed,
+    InvalidRequest,
     NoDeploymentAvailable,
     ProviderError,
     UpstreamOverloaded,
@@ -93,7 +95,9 @@ class Executor:
         self.health = health or HealthBoard(clock=clock)
         self._clock = clock
         self._sleep = sleep
-        self._by_group: dict[str, tuple[tuple[Target, ...], tuple[DeploymentHealth, ...]]] = {}
+        self._by_group: dict[
+            tuple[str, Capability], tuple[tuple[Target, ...], tuple[DeploymentHealth, ...]]
+        ] = {}
 
     async def call(
         self,
@@ -148,7 +152,10 @@ class Executor:
         for name in chain:
             if catalog is None or budget.deadline <= self._clock():
                 break
-            other = catalog.group(name)
+            try:
+                other = catalog.resolve(name, group.requires)
+            except InvalidRequest:  # that model has no deployment able to serve this operation
+                continue
             try:
                 served = await self._try_group(other, attempt, budget, streaming)
             except ProviderError as error:
@@ -207,10 +214,11 @@ class Executor:
 
     def _healths(self, group: Group) -> tuple[DeploymentHealth, ...]:
         """The group's deployments' health, looked up once per group rather than per request."""
-        entry = self._by_group.get(group.name)
+        key = (group.name, group.requires)
+        entry = self._by_group.get(key)
         if entry is None or entry[0] is not group.targets:
             healths = tuple(self.health.of(t) for t in group.targets)
-            entry = self._by_group[group.name] = (group.targets, healths)
+            entry = self._by_group[key] = (group.targets, healths)
         return entry[1]
 
     def _candidates(self, group: Group, tried: list[str], *, closed_only: bool = False) -> Sequence[Target]:

@@ -17,12 +17,14 @@ from typing import Any
 
 import orjson
 
+from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.context import Call, RequestContext
+from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import JSON, ChatChunk, ChatRequest, Usage
 from llm_gateway.providers.anthropic.events import MessageEvents
 from llm_gateway.providers.anthropic.frontdoor import estimate_input_tokens, to_chat_request, to_message
 from llm_gateway.providers.base import SSEEvent, native_messages
-from llm_gateway.routing.deployments import Group, Target
+from llm_gateway.routing.deployments import Group, ModelCatalog, Target
 from llm_gateway.services.hooks import Meter
 from llm_gateway.services.service import Attempt, Service, StreamAttempt
 from llm_gateway.services.usage import EventMeter, message_usage
@@ -81,24 +83,31 @@ class MessagesService(Service):
 
 
 class CountTokensService(Service):
-    """Forwarded to a native deployment; otherwise estimated here, without routing, so the
-    estimate never counts as an upstream attempt (`attempts` is 0)."""
+    """Forwarded to the model's native deployments only; with none, estimated here without
+    routing, so an estimate never counts as an upstream attempt (`attempts` is 0) and the
+    count for a model never depends on which deployment was picked."""
+
+    def group(self, catalog: ModelCatalog, model: str | None) -> Group:
+        try:
+            return catalog.resolve(model, Capability.MESSAGES)
+        except InvalidRequest:  # no native deployment: answered by `local_answer`
+            return catalog.resolve(model)
 
     def attempt(self, call: Call) -> Attempt:
         request = MessagesRequest(call)
 
         async def attempt(target: Target) -> JSON:
             provider = native_messages(target.provider)
-            if provider is not None:
-                return await provider.count_tokens(
-                    request.body, target.model, timeout=target.timeout, beta=request.beta
-                )
-            return {"input_tokens": estimate_input_tokens(request.body)}
+            if provider is None:  # the group holds native deployments only
+                raise TypeError(f"provider {target.provider.name!r} cannot count tokens natively")
+            return await provider.count_tokens(
+                request.body, target.model, timeout=target.timeout, beta=request.beta
+            )
 
         return attempt
 
     def local_answer(self, call: Call, group: Group) -> Any | None:
-        if any(native_messages(target.provider) is not None for target in group.targets):
+        if group.requires is Capability.MESSAGES:
             return None
         return {"input_tokens": estimate_input_tokens(call.body)}
 

@@ -54,7 +54,8 @@ class Pipeline:
         return self._catalog
 
     async def complete(self, ctx: RequestContext, call: Call) -> Any:
-        """A non-streaming result; `ctx.route` and `ctx.usage` say who served and what it cost."""
+        """A non-streaming result; `ctx.route` says who served it. `ctx.usage` (what it cost)
+        is read for the hooks, so with an empty chain it is not computed."""
         service = self._services[call.operation]
         group = self._prepare(ctx, call, service)
         if not self._hooks:
@@ -79,7 +80,7 @@ class Pipeline:
         return await self._hooks.stream(ctx, call, proceed, service.meter)
 
     def _prepare(self, ctx: RequestContext, call: Call, service: Service) -> Group:
-        group = self._catalog.resolve(call.model, service.requires)
+        group = service.group(self._catalog, call.model)
         call.model = group.name
         if ctx.fallbacks:
             for name in ctx.fallbacks:

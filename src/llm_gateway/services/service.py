@@ -15,7 +15,7 @@ from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import Usage
-from llm_gateway.routing.deployments import Group, Target
+from llm_gateway.routing.deployments import Group, ModelCatalog, Target
 from llm_gateway.services.hooks import Meter
 from llm_gateway.services.usage import ChunkMeter, no_usage
 
@@ -38,6 +38,10 @@ class Service:
 
     def meter(self, ctx: RequestContext) -> Meter:
         return ChunkMeter(ctx)
+
+    def group(self, catalog: ModelCatalog, model: str | None) -> Group:
+        """The deployments that may serve this call: the model's group, narrowed to `requires`."""
+        return catalog.resolve(model, self.requires)
 
     def local_answer(self, call: Call, group: Group) -> Any | None:
         """A result made here without routing (an estimate no deployment can give), or None."""

@@ -150,12 +150,6 @@ def test_invalid_inputs_name_the_field(body: dict[str, Any], param: str) -> None
     assert caught.value.param == param
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="src: fallback groups are taken unnarrowed (executor: catalog.group), so a chat-only "
-    "deployment of a fallback gets an embeddings attempt",
-)
 async def test_a_fallback_group_embeds_on_its_embedding_deployments_only() -> None:
     service, embedder = embeddings()
     embedder.errors = [UpstreamUnavailable("down", provider="emb")] * 3  # every attempt on embedder

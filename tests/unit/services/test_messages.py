@@ -171,11 +171,6 @@ async def test_count_tokens_cannot_be_streamed() -> None:
     assert caught.value.param == "stream"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src: in a mixed group the executor may pick a chat-only deployment, whose attempt "
-    "estimates: an estimate served as an upstream attempt, and a count that depends on the pick",
-)
 async def test_count_tokens_in_a_mixed_group_never_counts_an_estimate_as_an_attempt() -> None:
     claude, gpt = NativeStub("claude"), StubProvider("gpt")
     both = {"deployments": [{"provider": "claude"}, {"provider": "gpt"}]}

@@ -22,7 +22,7 @@ from llm_gateway.api.auth import authenticate
 from llm_gateway.api.body import parse_object, read_body
 from llm_gateway.api.dialect import Dialect, flag
 from llm_gateway.api.disconnect import ClientDisconnected, until_disconnected
-from llm_gateway.api.served import NO_RETRY_HEADER, RawHeaders, error_headers, served_headers
+from llm_gateway.api.served import NO_RETRY_HEADER, RawHeaders, error_headers, hook_headers, served_headers
 from llm_gateway.api.sse import close_iterator, send_event_stream
 from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.errors import GatewayError
@@ -45,6 +45,7 @@ class Endpoint:
         runtime: Runtime = scope["app"].state.runtime
         request_id: str | None = scope["state"].get("request_id")
         dialect = self.dialect
+        ctx: RequestContext | None = None
         try:
             headers = Headers(scope=scope)
             principal = authenticate(headers, runtime.master_key)
@@ -59,10 +60,10 @@ class Endpoint:
                 value = await until_disconnected(receive, runtime.pipeline.complete(ctx, call))
                 content = dialect.render(ctx, call, value)
         except GatewayError as error:
-            await self.error(send, error, request_id, scope)
+            await self.error(send, error, request_id, scope, ctx)
             return
         except Exception as exc:
-            await self.error(send, self._unexpected(exc, request_id, scope), request_id, scope)
+            await self.error(send, self._unexpected(exc, request_id, scope), request_id, scope, ctx)
             return
         if not call.stream:
             await send_json(send, 200, content, served_headers(ctx))
@@ -86,14 +87,24 @@ class Endpoint:
         except Exception as exc:
             yield self.dialect.error_event(self._unexpected(exc, request_id, None), request_id)
 
-    async def error(self, send: Send, error: GatewayError, request_id: str | None, scope: Scope) -> None:
-        """Answer `error` in this route's dialect (also used by the limits middleware)."""
+    async def error(
+        self,
+        send: Send,
+        error: GatewayError,
+        request_id: str | None,
+        scope: Scope,
+        ctx: RequestContext | None = None,
+    ) -> None:
+        """Answer `error` in this route's dialect, with the headers hooks added (rate limits)."""
         if error.status_code >= 500 and not isinstance(error, ClientDisconnected):
             log.warning(
                 "%s %s -> %d %s", scope.get("method"), scope.get("path"), error.status_code, error.message
             )
         content = self.dialect.error_body(error, request_id)
-        await send_json(send, error.status_code, content, error_headers(error))
+        headers = error_headers(error)
+        if ctx is not None and ctx.headers:
+            headers.extend(hook_headers(ctx))
+        await send_json(send, error.status_code, content, headers)
 
     @staticmethod
     def _unexpected(exc: Exception, request_id: str | None, scope: Scope | None) -> GatewayError:

@@ -11,6 +11,17 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 
 def served_headers(ctx: RequestContext) -> RawHeaders:
+    headers = _route_headers(ctx)
+    if ctx.headers:
+        headers.extend(hook_headers(ctx))
+    return headers
+
+
+def hook_headers(ctx: RequestContext) -> RawHeaders:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in ctx.headers]
+
+
+def _route_headers(ctx: RequestContext) -> RawHeaders:
     route = ctx.route
     if route is None:  # answered without an upstream: a cache hit, a local estimate
         headers = [(b"x-llm-gateway-attempts", b"0")]

@@ -122,5 +122,7 @@ class RequestContext:
     first_chunk_at: float | None = None
     cache: str | None = None
     """`hit` when a hook answered from cache; None when no cache was consulted."""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    """Response headers hooks add (rate-limit and budget headers), on answers and errors alike."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Hooks' own per-request state, each under its own key (e.g. a budget hold)."""

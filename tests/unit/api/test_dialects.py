@@ -49,6 +49,20 @@ def test_openai_chat_takes_the_fallbacks_out_of_the_body() -> None:
     assert ctx.fallbacks == ["b"]
 
 
+@pytest.mark.parametrize("path", PATHS)
+async def test_every_route_takes_the_clients_fallbacks_and_checks_them(path: str) -> None:
+    """`fallbacks` is read by every dialect, never forwarded, and an unknown model in it is
+    a 400 naming the field, on every per-request route."""
+    async with gateway() as client:
+        response = await client.post(path, json={**ROUTES[path], "fallbacks": ["nope"]})
+        assert response.status_code == 400
+        assert "fallbacks" in response.text
+        response = await client.post(path, json={**ROUTES[path], "fallbacks": ["mock"]})
+        assert response.status_code == 200
+        response = await client.post(path, json={**ROUTES[path], "fallbacks": "mock"})
+        assert response.status_code == 400
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [({**MESSAGES, "model": 7}, "model"), ({**MESSAGES, "stream": "yes"}, "stream")],

@@ -179,7 +179,7 @@ def rates(
     )
     known = (found.input, found.output, found.cache_read, found.cache_write)
     pairs = list(zip(given, known, strict=True))
-    in_rate, out_rate, read_rate, write_rate = (mine if mine is not None else theirs for mine, theirs in pairs)
+    in_rate, out_rate, read_rate, write_rate = (mine if mine is not None else db for mine, db in pairs)
     from_database = any(mine is None and theirs is not None for mine, theirs in pairs)
     return Rates(
         input=in_rate,

@@ -39,6 +39,12 @@ class Service:
     def meter(self, ctx: RequestContext) -> Meter:
         return ChunkMeter(ctx)
 
+    def client_stream(
+        self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], upstream_model: str
+    ) -> AsyncIterator[Any]:
+        """The routed stream as the client (and the hook chain) will read it."""
+        return chunks
+
     def local_answer(self, call: Call, group: Group) -> Any | None:
         """A result made here without routing (an estimate no deployment can give), or None."""
         return None

@@ -8,10 +8,10 @@ against the SHA-256 hashes tiktoken itself expects for them, and become a
 Counts are exact for OpenAI models (o200k_base: the gpt-4o, gpt-4.1, gpt-5 and o-series
 families; cl100k_base: gpt-4, gpt-3.5 and the embedding models) up to the chat framing,
 which follows OpenAI's published recipe. For other vendors' models (Claude, Gemini, Llama
-on Bedrock, ...) cl100k_base is an approximation: their tokenizers differ, typically by
-10-20% (docs/pricing.md).
+on Bedrock, ...) cl100k_base is an approximation: their tokenizers differ, and so do the
+counts (docs/pricing.md).
 
-Encodings load once, on first use (about a second for both), and are cached for the
+Encodings load once, on first use (a fraction of a second each), and are cached for the
 life of the process, as is each model's choice of encoding.
 """
 

@@ -16,6 +16,7 @@ from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
 from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.pipeline import Pipeline
+from llm_gateway.services.pricing import list_price
 from llm_gateway.store.redis import SharedBreakers
 
 
@@ -41,7 +42,7 @@ class Runtime:
         observers: Sequence[AttemptObserver] = (),
     ) -> Runtime:
         providers = build_providers(config)
-        catalog = ModelCatalog(config, providers)
+        catalog = ModelCatalog(config, providers, cost=list_price)
         targets = [target for group in catalog.groups for target in group.targets]
         health = HealthBoard(config.routing.breaker, targets)
         executor = Executor(rng, catalog=catalog, health=health, observers=observers)

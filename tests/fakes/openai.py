@@ -19,6 +19,7 @@ fake serves many scenarios at once:
                            <status> (with `retry-after-ms: <ms>` if given), later ones echo;
                            a trailing tag only makes the id unique
     early-end, drop, drip  streamed as tests/fakes/misbehaviour.py says
+    no-usage               echo, but a stream never ends with usage, even when asked
 
 With `api_key` set, a request without `authorization: Bearer <api_key>` is a 401.
 """
@@ -287,7 +288,7 @@ def stream_chunks(body: dict[str, Any], model: str, message: dict[str, Any]) -> 
         words = str(message["content"]).split(" ")
         chunks += [chunk({"content": w if i == len(words) - 1 else w + " "}) for i, w in enumerate(words)]
         chunks.append(chunk({}, "stop"))
-    if (body.get("stream_options") or {}).get("include_usage"):
+    if (body.get("stream_options") or {}).get("include_usage") and model != "no-usage":
         chunks.append({**base, "choices": [], "usage": usage_for(body, message)})
     return chunks
 

@@ -23,7 +23,7 @@ def ordered(*upstreams: str | dict[str, Any], **group: Any) -> dict[str, Any]:
     deployments = []
     for price, upstream in enumerate(upstreams):
         fields = {"model": upstream} if isinstance(upstream, str) else dict(upstream)
-        deployments.append({"provider": "fake", "input_cost_per_mtok": float(price), **fields})
+        deployments.append({"provider": "fake", "pricing": {"input_per_mtok": price}, **fields})
     routing = {"strategy": "cost", **group.pop("routing", {})}
     return {"deployments": deployments, "routing": routing, **group}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -192,6 +193,29 @@ class ProviderSettings(StrictModel):
     max_connections: Annotated[int, Field(ge=1)] = 1000
 
 
+UsdPerMtok = Annotated[Decimal, Field(ge=0)]
+"""US dollars per million tokens, exact (`0.3` is `Decimal("0.3")`, not a binary float)."""
+
+
+class Pricing(StrictModel):
+    """A deployment's own prices, over the bundled price database (docs/pricing.md).
+
+    Each rate given wins; each one left out comes from the database. A cache rate that
+    neither gives is charged at the input rate.
+    """
+
+    input_per_mtok: UsdPerMtok | None = None
+    """Fresh (uncached) prompt tokens."""
+    output_per_mtok: UsdPerMtok | None = None
+    """Completion tokens, reasoning included."""
+    cached_input_per_mtok: UsdPerMtok | None = None
+    """Prompt tokens read from the provider's prompt cache."""
+    cache_write_per_mtok: UsdPerMtok | None = None
+    """Prompt tokens written to the provider's prompt cache (Anthropic, Bedrock)."""
+    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
+    """The most a single answer can be, for worst-case cost estimates (budget holds)."""
+
+
 class Deployment(StrictModel):
     """One place a public model can be served from: a provider account and its model id."""
 
@@ -201,8 +225,7 @@ class Deployment(StrictModel):
     rpm: Annotated[int, Field(ge=1)] | None = None
     tpm: Annotated[int, Field(ge=1)] | None = None
     timeout: Annotated[float, Field(gt=0)] | None = None
-    input_cost_per_mtok: Annotated[float, Field(ge=0)] | None = None
-    output_cost_per_mtok: Annotated[float, Field(ge=0)] | None = None
+    pricing: Pricing | None = None
 
 
 ImportPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]

@@ -119,6 +119,9 @@ class RequestContext:
     started: float = field(default_factory=time.monotonic)
     route: Route | None = None
     usage: Usage | None = None
+    usage_estimated: bool = False
+    """True when `usage` was counted here (services/tokens.py) because the upstream sent
+    none, e.g. a stream from a server that ignores `stream_options.include_usage`."""
     first_chunk_at: float | None = None
     cache: str | None = None
     """`hit` when a hook answered from cache; None when no cache was consulted."""

@@ -4,12 +4,18 @@ and the routing policy (top-level `routing:` merged with the model's own) it is 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import Deployment, GatewayConfig, RoutingOverride, RoutingSettings
+from llm_gateway.core.config import (
+    Deployment,
+    GatewayConfig,
+    ProviderSettings,
+    RoutingOverride,
+    RoutingSettings,
+)
 from llm_gateway.core.errors import InvalidRequest, ModelNotFound
 from llm_gateway.providers.base import Provider
 
@@ -65,32 +71,48 @@ def merged_policy(defaults: RoutingSettings, override: RoutingOverride) -> Routi
     return defaults.model_copy(update=update)
 
 
-def deployment_cost(deployment: Deployment) -> float | None:
-    """Price per million tokens, input plus output, for the `cost` strategy (None: unpriced)."""
-    prices = (deployment.input_cost_per_mtok, deployment.output_cost_per_mtok)
-    if all(p is None for p in prices):
+def deployment_key(model: str, index: int, deployment: Deployment) -> str:
+    """How a deployment is named in headers, health and spend: `model/index:provider/upstream`."""
+    return f"{model}/{index}:{deployment.provider}/{deployment.model or model}"
+
+
+DeploymentCost = Callable[[str, Deployment, ProviderSettings], float | None]
+"""(public model, deployment, its provider's settings) → the `cost` strategy's price."""
+
+
+def deployment_cost(model: str, deployment: Deployment, settings: ProviderSettings) -> float | None:
+    """USD per million tokens, input plus output, from the deployment's `pricing:` block, for
+    the `cost` strategy (None: unpriced). The runtime passes `services.pricing.list_price`
+    instead, which also reads the bundled price database."""
+    pricing = deployment.pricing
+    if pricing is None or (pricing.input_per_mtok is None and pricing.output_per_mtok is None):
         return None
-    return sum(p for p in prices if p is not None)
+    return float((pricing.input_per_mtok or 0) + (pricing.output_per_mtok or 0))
 
 
 class ModelCatalog:
     """The public model names and the deployments behind each, built once at start-up."""
 
-    def __init__(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        providers: Mapping[str, Provider],
+        cost: DeploymentCost = deployment_cost,
+    ) -> None:
         self.default_model = config.default_model
         self._groups: dict[str, Group] = {}
         self._able: dict[tuple[str, Capability], Group] = {}
         for name, group in config.models.items():
             targets = tuple(
                 Target(
-                    key=f"{name}/{index}:{d.provider}/{d.model or name}",
+                    key=deployment_key(name, index, d),
                     provider=providers[d.provider],
                     model=d.model or name,
                     weight=d.weight,
                     timeout=d.timeout,
                     rpm=d.rpm,
                     tpm=d.tpm,
-                    cost=deployment_cost(d),
+                    cost=cost(name, d, providers[d.provider].settings),
                     time_limit=d.timeout or providers[d.provider].settings.timeout,
                 )
                 for index, d in enumerate(group.deployments)

@@ -1,14 +1,19 @@
-"""`chat`: OpenAI chat completions on any provider (also the `/api/chat` front door's)."""
+"""`chat`: OpenAI chat completions on any provider (also the `/api/chat` front door's).
+
+A stream always asks its upstream for usage; the client gets the usage chunk only when it
+asked for it too (services/usage.py `UsageStream`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from llm_gateway.core.context import Call
+from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.types import ChatCompletion, ChatRequest, Usage
 from llm_gateway.routing.deployments import Target
 from llm_gateway.services.service import Attempt, Service, StreamAttempt
-from llm_gateway.services.usage import chat_completion_usage
+from llm_gateway.services.usage import UsageStream, chat_completion_usage, with_stream_usage
 
 
 class ChatService(Service):
@@ -21,7 +26,7 @@ class ChatService(Service):
         return attempt
 
     def stream_attempt(self, call: Call) -> StreamAttempt:
-        request = cast(ChatRequest, call.body)
+        request = with_stream_usage(cast(ChatRequest, call.body))
 
         def attempt(target: Target) -> Any:
             return target.provider.stream(request, target.model, timeout=target.timeout)
@@ -30,3 +35,8 @@ class ChatService(Service):
 
     def usage(self, value: Any) -> Usage | None:
         return chat_completion_usage(value)
+
+    def client_stream(
+        self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], upstream_model: str
+    ) -> AsyncIterator[Any]:
+        return UsageStream(ctx, call, chunks, upstream_model)

@@ -112,7 +112,7 @@ class Pipeline:
         )
         ctx.first_chunk_at = time.monotonic()
         ctx.route = _route(served)
-        return served.value
+        return service.client_stream(ctx, call, served.value, served.target.model)
 
 
 def _route(served: Served[Any]) -> Route:

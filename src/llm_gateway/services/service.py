@@ -43,6 +43,12 @@ class Service:
         """The deployments that may serve this call: the model's group, narrowed to `requires`."""
         return catalog.resolve(model, self.requires)
 
+    def client_stream(
+        self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], upstream_model: str
+    ) -> AsyncIterator[Any]:
+        """The routed stream as the client (and the hook chain) will read it."""
+        return chunks
+
     def local_answer(self, call: Call, group: Group) -> Any | None:
         """A result made here without routing (an estimate no deployment can give), or None."""
         return None

@@ -140,7 +140,7 @@ def error500() -> UpstreamUnavailable:
 
 async def test_a_retry_moves_to_another_deployment_without_waiting() -> None:
     models = {"m": deployments("bad", "good", routing={"strategy": "cost"})}
-    models["m"]["deployments"][0]["input_cost_per_mtok"] = 1.0
+    models["m"]["deployments"][0]["pricing"] = {"input_per_mtok": 1.0}
     executor, cat, upstream, clock = setup(models, {"bad": [error500()]})
     served = await executor.call(cat.group("m"), upstream.call)
     assert upstream.calls == ["bad", "good"]
@@ -323,7 +323,7 @@ async def test_the_shared_probe_claim_is_respected() -> None:
 
 async def test_hedging_returns_the_fast_answer_and_cancels_the_slow_one() -> None:
     models = {"m": deployments("slow", "fast", routing={"hedge_after_ms": 20, "strategy": "cost"})}
-    models["m"]["deployments"][0]["input_cost_per_mtok"] = 1.0
+    models["m"]["deployments"][0]["pricing"] = {"input_per_mtok": 1.0}
     executor, cat, upstream, _ = setup(models, {"slow": [HANG]})
     served = await executor.call(cat.group("m"), upstream.call)
     assert served.target.model == "fast"
@@ -354,7 +354,7 @@ async def test_hedge_after_a_percentile_waits_for_samples() -> None:
 
 async def test_a_stream_is_retried_only_before_its_first_chunk() -> None:
     models = {"m": deployments("cut", "good", routing={"strategy": "cost"})}
-    models["m"]["deployments"][0]["input_cost_per_mtok"] = 1.0
+    models["m"]["deployments"][0]["pricing"] = {"input_per_mtok": 1.0}
     script = {"cut": [UpstreamConnectionError("reset"), ["c:1", UpstreamConnectionError("cut")]]}
     executor, cat, upstream, _ = setup(models, script)
     served = await executor.open_stream(cat.group("m"), upstream.stream)
@@ -505,7 +505,7 @@ async def test_observers_see_an_abandoned_stream_and_a_hedge() -> None:
 
     recorder.reports.clear()
     models = {"m": deployments("slow", "fast", routing={"hedge_after_ms": 10, "strategy": "cost"})}
-    models["m"]["deployments"][0]["input_cost_per_mtok"] = 1.0  # the cost strategy picks it first
+    models["m"]["deployments"][0]["pricing"] = {"input_per_mtok": 1.0}  # the cost strategy picks it first
     executor, cat, upstream, _ = setup(models, {"slow": [HANG]}, observers=[recorder])
     served_call = await executor.call(cat.group("m"), upstream.call)
     assert served_call.hedged

@@ -27,7 +27,7 @@ def test_a_models_routing_block_overrides_only_what_it_names() -> None:
 def test_deployment_fields_reach_the_targets() -> None:
     block = deployments("x")
     block["deployments"][0].update(
-        weight=2.5, rpm=10, tpm=1000, timeout=7, input_cost_per_mtok=1.5, output_cost_per_mtok=6
+        weight=2.5, rpm=10, tpm=1000, timeout=7, pricing={"input_per_mtok": 1.5, "output_per_mtok": 6}
     )
     target = catalog({"m": block}).group("m").targets[0]
     assert (target.weight, target.rpm, target.tpm, target.timeout) == (2.5, 10, 1000, 7)

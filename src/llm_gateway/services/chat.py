@@ -1,7 +1,8 @@
 """`chat`: OpenAI chat completions on any provider (also the `/api/chat` front door's).
 
-A stream always asks its upstream for usage; the client gets the usage chunk only when it
-asked for it too (services/usage.py `UsageStream`).
+When usage is metered (some hook reads it: a non-empty hook chain), a stream always asks
+its upstream for usage and the client gets the usage chunk only when it asked for it too
+(services/usage.py `UsageStream`); unmetered, the stream passes through untouched.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from llm_gateway.services.usage import UsageStream, chat_completion_usage, with_
 
 
 class ChatService(Service):
+    def __init__(self, *, metered: bool = True) -> None:
+        self._metered = metered
+
     def attempt(self, call: Call) -> Attempt:
         request = cast(ChatRequest, call.body)
 
@@ -26,7 +30,9 @@ class ChatService(Service):
         return attempt
 
     def stream_attempt(self, call: Call) -> StreamAttempt:
-        request = with_stream_usage(cast(ChatRequest, call.body))
+        request = cast(ChatRequest, call.body)
+        if self._metered:
+            request = with_stream_usage(request)
 
         def attempt(target: Target) -> Any:
             return target.provider.stream(request, target.model, timeout=target.timeout)
@@ -39,4 +45,4 @@ class ChatService(Service):
     def client_stream(
         self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], upstream_model: str
     ) -> AsyncIterator[Any]:
-        return UsageStream(ctx, call, chunks, upstream_model)
+        return UsageStream(ctx, call, chunks, upstream_model) if self._metered else chunks

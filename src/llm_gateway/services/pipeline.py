@@ -27,9 +27,10 @@ from llm_gateway.services.messages import CountTokensService, MessagesService
 from llm_gateway.services.service import Service
 
 
-def default_services() -> dict[Operation, Service]:
+def default_services(*, metered: bool = True) -> dict[Operation, Service]:
+    """One service per operation; `metered`: some hook reads usage, so streams report it."""
     return {
-        Operation.CHAT: ChatService(),
+        Operation.CHAT: ChatService(metered=metered),
         Operation.EMBEDDINGS: EmbeddingService(),
         Operation.MESSAGES: MessagesService(),
         Operation.COUNT_TOKENS: CountTokensService(),
@@ -47,7 +48,7 @@ class Pipeline:
         self._catalog = catalog
         self._executor = executor
         self._hooks = hooks or HookChain()
-        self._services = dict(services or default_services())
+        self._services = dict(services or default_services(metered=bool(self._hooks)))
 
     @property
     def catalog(self) -> ModelCatalog:

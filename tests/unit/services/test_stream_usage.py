@@ -57,9 +57,13 @@ async def test_a_client_that_asked_gets_the_usage_chunk() -> None:
     assert ctx.usage_estimated is False
 
 
-async def test_usage_lands_in_the_context_without_hooks() -> None:
-    ctx, _ = await read(StubProvider("stub"), call())
-    assert ctx.usage == CHAT_USAGE
+async def test_without_hooks_the_stream_is_not_metered() -> None:
+    """Nothing reads usage with an empty chain: the request goes upstream as the client sent
+    it (no `stream_options` added) and the chunks pass through unwrapped."""
+    stub = StubProvider("stub")
+    ctx, _ = await read(stub, call())
+    assert ctx.usage is None
+    assert "stream_options" not in stub.requests[-1].body
 
 
 async def test_an_upstream_that_sends_no_usage_has_it_counted_and_marked() -> None:
@@ -83,7 +87,7 @@ async def test_tool_call_arguments_count_as_output_when_estimated() -> None:
         chunk("gpt-4o", {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris"}'}}]}),
         chunk("gpt-4o", {}, finish="tool_calls"),
     ]
-    ctx, _ = await read(StubProvider("stub", chunks=parts), call())
+    ctx, _ = await read(StubProvider("stub", chunks=parts), call(), [RecordingHook()])
     assert ctx.usage is not None and ctx.usage_estimated
     assert ctx.usage["completion_tokens"] == count_text_tokens('get_weather{"city": "Paris"}', "gpt-4o")
 

@@ -7,11 +7,13 @@ second SIGTERM that cuts the drain short.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
 import resource
 import signal
+import socket
 import sys
 from types import FrameType
 from typing import Any
@@ -22,6 +24,9 @@ from llm_gateway.api.protocol import ConnectionGuard, GatewayProtocol
 from llm_gateway.core.config import ServerSettings
 
 log = logging.getLogger("llm_gateway.server")
+
+FAREWELL_SECONDS = 1.0
+"""After a second SIGTERM: how long cancelled requests get to send their last event."""
 
 SPARE_FDS = 256
 """Descriptors beyond two per client connection (its socket and an upstream one): logs,
@@ -80,6 +85,17 @@ class GatewayServer(uvicorn.Server):
         if self.should_exit and sig == signal.SIGTERM:
             self.force_exit = True
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        tasks = list(self.server_state.tasks)
+        if self.force_exit and tasks:
+            # uvicorn leaves them running and re-raises the signal, which kills the process
+            # mid-stream; cancelled here, each stream sends its shutdown event first.
+            log.info("cancelling %d request(s) still running", len(tasks))
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=FAREWELL_SECONDS)
 
 
 def run(app: Any, server: ServerSettings) -> None:

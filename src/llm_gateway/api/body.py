@@ -114,3 +114,7 @@ def check_chat_request(body: dict[str, Any]) -> None:
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean", param="stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        # Several providers read `include_usage` from it to decide what a stream reports.
+        raise InvalidRequest("'stream_options' must be an object", param="stream_options")

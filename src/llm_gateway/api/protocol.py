@@ -9,6 +9,8 @@ runs out and legitimate connections are reset. `GatewayProtocol` adds:
     headers complete ── body_timeout ──▶ message complete   (then the app has all the time it needs)
     a deadline passes: 408 if nothing was sent yet, then the connection closes
     headers complete with more than max_connections open: a JSON 503, then close
+    an Upgrade request (websockets are off): served as plain HTTP and closed after, or a 400
+    at once if it carries a body (the parser stops at the upgrade and would never read it)
 
 uvicorn's own keep-alive timeout still closes idle connections between requests. It is
 passed to uvicorn as `http=functools.partial(GatewayProtocol, guard=ConnectionGuard(...))`

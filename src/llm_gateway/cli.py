@@ -8,7 +8,6 @@ with the same one line and exit status 2. `serve`'s flags are config values as w
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -50,37 +49,20 @@ def _load(
 
 
 def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
+    from llm_gateway.api import server as serving
     from llm_gateway.app import create_app
     from llm_gateway.observability.logging import setup_logging
 
     flags = {"host": args.host, "port": args.port, "workers": args.workers, "log_level": args.log_level}
     config, note = _load(args.config, flags)
-    server = config.server
-    workers = server.workers
-    log_level = server.log_level
-    setup_logging(log_level)
-    options = {
-        "host": server.host,
-        "port": server.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "lifespan": "on",
-        "access_log": server.access_log,
-        "log_level": log_level,
-        "log_config": None,
-        # uvicorn takes whole seconds; None would wait forever, so 0 must stay 0 (no drain).
-        "timeout_graceful_shutdown": math.ceil(server.drain_timeout),
-        "server_header": False,
-    }
-    if workers > 1:
+    setup_logging(config.server.log_level)
+    if config.server.workers > 1:
         if args.config:
             os.environ["LLM_GATEWAY_CONFIG"] = os.path.abspath(args.config)
-        os.environ["LLM_GATEWAY_LOG_LEVEL"] = log_level  # each worker imports main.py afresh
-        uvicorn.run("llm_gateway.main:app", workers=workers, **options)  # type: ignore[arg-type]
+        os.environ["LLM_GATEWAY_LOG_LEVEL"] = config.server.log_level  # each worker imports main.py afresh
+        serving.run("llm_gateway.main:app", config.server)
     else:
-        uvicorn.run(create_app(config, note), **options)  # type: ignore[arg-type]
+        serving.run(create_app(config, note), config.server)
 
 
 def check_config(args: argparse.Namespace) -> None:

@@ -47,7 +47,8 @@ def test_chunked_body_over_the_limit_is_413(small_gateway: GatewayProcess, fake:
             yield b"y" * 1000
         yield b'"}]}'
 
-    response = httpx2.post(f"{small_gateway.url}/v1/chat/completions", content=chunks(), headers=AUTH)
+    headers = {**AUTH, "content-type": "application/json"}
+    response = httpx2.post(f"{small_gateway.url}/v1/chat/completions", content=chunks(), headers=headers)
     assert response.status_code == 413
     assert not fake.requests
 
@@ -72,7 +73,7 @@ def test_default_limit_accepts_a_large_image(openai_gateway: GatewayProcess, fak
 def test_megabytes_of_headers_are_refused_not_served(openai_gateway: GatewayProcess) -> None:
     """The server underneath would accept this; the gateway answers 431 without routing it."""
     request = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER_KEY}\r\n"
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {MASTER_KEY}\r\n"
         f"X-Big: {'b' * 1_000_000}\r\nContent-Length: 2\r\n\r\n{{}}"
     ).encode()
     with socket.create_connection(("127.0.0.1", openai_gateway.port), timeout=10) as sock:

@@ -321,7 +321,10 @@ def test_auth_errors_are_anthropic_shaped(gateway: GatewayProcess) -> None:
 
 def test_malformed_body_is_anthropic_shaped(gateway: GatewayProcess) -> None:
     response = httpx.post(
-        f"{gateway.url}/v1/messages", content=b"{not json", headers={"x-api-key": MASTER_KEY}, timeout=10
+        f"{gateway.url}/v1/messages",
+        content=b"{not json",
+        headers={"x-api-key": MASTER_KEY, "content-type": "application/json"},
+        timeout=10,
     )
     assert response.status_code == 400
     assert response.json()["type"] == "error"

@@ -1,6 +1,6 @@
 """The one wrapper every per-request route runs through, as a plain ASGI app.
 
-    authenticate → read the body once → RequestContext → dialect.parse → watch disconnect
+    authenticate → JSON content type → read the body once → RequestContext → dialect.parse → watch disconnect
     → pipeline.complete | pipeline.stream → dialect.render | render_stream → served headers
     any GatewayError → dialect.error_body (before the first byte) | error_event (after it)
 
@@ -19,9 +19,10 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from llm_gateway.api.auth import authenticate
-from llm_gateway.api.body import parse_object, read_body
+from llm_gateway.api.body import check_content_type, parse_object, read_body
 from llm_gateway.api.dialect import Dialect, flag
 from llm_gateway.api.disconnect import ClientDisconnected, until_disconnected
+from llm_gateway.api.refusals import ShuttingDown
 from llm_gateway.api.served import NO_RETRY_HEADER, RawHeaders, error_headers, hook_headers, served_headers
 from llm_gateway.api.sse import close_iterator, send_event_stream
 from llm_gateway.core.context import Call, RequestContext
@@ -31,6 +32,7 @@ from llm_gateway.runtime import Runtime
 log = logging.getLogger("llm_gateway.endpoint")
 
 JSON_TYPE = (b"content-type", b"application/json")
+SHUTTING_DOWN = ShuttingDown("the gateway is shutting down; the stream was cut short, retry the request")
 
 
 class Endpoint:
@@ -49,6 +51,7 @@ class Endpoint:
         try:
             headers = Headers(scope=scope)
             principal = authenticate(headers, runtime.master_key)
+            check_content_type(headers.get("content-type"))
             body = parse_object(await read_body(receive))
             ctx = RequestContext(
                 request_id or "", principal, dialect.name, retries=not flag(headers.get(NO_RETRY_HEADER))
@@ -70,7 +73,8 @@ class Endpoint:
             return
         try:
             frames = self._frames(ctx, call, chunks, request_id)
-            await send_event_stream(frames, served_headers(ctx), receive, send)
+            farewell = self.dialect.error_event(SHUTTING_DOWN, request_id)
+            await send_event_stream(frames, served_headers(ctx), receive, send, farewell=farewell)
         finally:
             await close_iterator(chunks)  # the pipeline's stream: hooks' on_end and the upstream
 

@@ -24,11 +24,19 @@ async def close_iterator(iterator: AsyncIterator[Any]) -> None:
 
 
 async def send_event_stream(
-    frames: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]], receive: Receive, send: Send
+    frames: AsyncIterator[bytes],
+    headers: list[tuple[bytes, bytes]],
+    receive: Receive,
+    send: Send,
+    *,
+    farewell: bytes | None = None,
 ) -> None:
     """Send `frames` as a 200 event stream; a client disconnect cancels the source.
 
     Cancelling closes the source iterator, whose `async with` closes the upstream request.
+    Cancelled by the server instead (the drain timeout at shutdown, a second SIGTERM), the
+    stream ends with `farewell` (the dialect's error event) and a complete body, so the
+    client sees an error rather than a truncated stream.
     """
     task = asyncio.current_task()
     assert task is not None
@@ -40,8 +48,21 @@ async def send_event_stream(
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
-        if not (disconnected and task.uncancel() == 0):
-            raise
+        if disconnected and task.uncancel() == 0:
+            return
+        if not disconnected and farewell is not None:
+            await _say_farewell(send, farewell)
+        raise
     finally:
         watcher.cancel()
         await close_iterator(frames)
+
+
+async def _say_farewell(send: Send, frame: bytes) -> None:
+    """The last event and the end of the body, written even though the task is cancelled
+    (the transport's writes do not block; a client too slow to take them loses them)."""
+    try:
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except (asyncio.CancelledError, OSError, RuntimeError):
+        pass

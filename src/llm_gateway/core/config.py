@@ -298,9 +298,48 @@ LogLevel = Annotated[
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+"""The `Host` names a loopback-bound gateway answers by default (any port)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine."""
+    if host.lower().removesuffix(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class CorsSettings(StrictModel):
+    """Cross-origin access for browser pages (off unless `server.cors` is set), given to
+    Starlette's `CORSMiddleware` (its `allow_headers` and `expose_headers` are named
+    `allow_header_names` and `expose_header_names`, and `allow_credentials` is `allow_cookies`
+    here: names the secret-field check would otherwise take for credentials)."""
+
+    allow_origins: Annotated[list[str], Field(min_length=1)]
+    allow_methods: list[str] = ["GET", "POST"]
+    allow_header_names: list[str] = ["authorization", "content-type", "x-api-key", "anthropic-version"]
+    allow_cookies: bool = False
+    expose_header_names: list[str] = ["x-request-id"]
+    max_age: Annotated[int, Field(ge=0)] = 600
+
+    def middleware_options(self) -> dict[str, Any]:
+        """The keyword arguments of Starlette's `CORSMiddleware`."""
+        return {
+            "allow_origins": self.allow_origins,
+            "allow_methods": self.allow_methods,
+            "allow_headers": self.allow_header_names,
+            "allow_credentials": self.allow_cookies,
+            "expose_headers": self.expose_header_names,
+            "max_age": self.max_age,
+        }
+
+
 class ServerSettings(StrictModel):
     """How this process serves. `serve`'s flags override these keys and are validated by this
-    same model (see `loader.with_server_overrides`)."""
+    same model (see `loader.with_server_overrides`). docs/security.md explains the limits."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
@@ -310,6 +349,24 @@ class ServerSettings(StrictModel):
     drain_timeout: Annotated[float, Field(ge=0)] = 30.0
     access_log: bool = False
     log_level: LogLevel = "info"
+    header_timeout: Seconds = 10.0
+    """From a connection (or the next request on it) to the end of the request head."""
+    body_timeout: Seconds = 60.0
+    """From the end of the head to the end of the body."""
+    max_connections: Annotated[int, Field(ge=1)] = 1000
+    """Open client connections per worker; a request on one more is answered 503."""
+    allowed_hosts: list[str] | None = None
+    """`Host` values served (`name`, `name:port`, `*.suffix`, `*`); None: the loopback names
+    when bound to a loopback address, anything otherwise."""
+    cors: CorsSettings | None = None
+    openapi: bool = True
+    """Serve `/openapi.json` (to the master key only; never without one)."""
+
+    def hosts(self) -> list[str]:
+        """The effective `allowed_hosts`."""
+        if self.allowed_hosts is not None:
+            return self.allowed_hosts
+        return list(LOOPBACK_HOSTS) if is_loopback(self.host) else ["*"]
 
     @field_validator("host")
     @classmethod

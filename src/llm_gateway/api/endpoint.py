@@ -38,10 +38,12 @@ SHUTTING_DOWN = ShuttingDown("the gateway is shutting down; the stream was cut s
 class Endpoint:
     """A per-request route in its front door's dialect."""
 
-    __slots__ = ("dialect",)
+    __slots__ = ("_farewell", "dialect")
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        self._farewell = dialect.error_event(SHUTTING_DOWN, None)
+        """The event a stream cut short by shutdown ends with, rendered once."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime: Runtime = scope["app"].state.runtime
@@ -73,8 +75,7 @@ class Endpoint:
             return
         try:
             frames = self._frames(ctx, call, chunks, request_id)
-            farewell = self.dialect.error_event(SHUTTING_DOWN, request_id)
-            await send_event_stream(frames, served_headers(ctx), receive, send, farewell=farewell)
+            await send_event_stream(frames, served_headers(ctx), receive, send, farewell=self._farewell)
         finally:
             await close_iterator(chunks)  # the pipeline's stream: hooks' on_end and the upstream
 

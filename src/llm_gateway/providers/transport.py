@@ -193,6 +193,7 @@ async def sse_events(
                 data.append(value)
                 size += len(value)
                 if size > limit:
+                    data.clear()  # the kept error's traceback holds this frame
                     raise too_large(provider, "a stream event", limit)
             elif line.startswith(b"event:"):
                 event = _event_name(line, provider)
@@ -200,6 +201,8 @@ async def sse_events(
             parts.append(chunk[start:] if start else chunk)
             held += len(chunk) - start
         if size + held > limit:
+            data.clear()
+            parts.clear()
             raise too_large(provider, "a stream event", limit)
     line = b"".join(parts).rstrip(b"\r")
     if line.startswith(b"data:"):

@@ -68,6 +68,10 @@ async def _read(response: aiohttp.ClientResponse, limit: int, provider: str, *, 
         size += len(chunk)
         if size > limit or (decoder is not None and decoder.unconsumed_tail):
             if not cut:
+                # The error is kept (health tracking stores it) and so is its traceback, with
+                # this frame: drop what was read before raising.
+                parts.clear()
+                chunk, decoder = b"", None
                 raise too_large(provider, "an answer", limit)
             parts.append(chunk[: len(chunk) - (size - limit)] if size > limit else chunk)
             break

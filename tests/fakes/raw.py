@@ -19,7 +19,9 @@ in the path). Scenarios, by name:
     error-huge                500 with a 50 MB body
     redirect-<status>         that status with `location:` pointing at `redirect_to`
     echo-<n>                  an error echoing SECRETS in every field, and as text with the key
-                              starting <n> characters in (around the 500-character cut)
+                              starting <n> characters in (around the 500-character cut);
+                              echo-m1 is JSON, echo-m2 JSON with every secret spelled with a
+                              `\\u` escape
     echo-stream[-anthropic]   a 200 stream whose second event is an error echoing SECRETS
 """
 
@@ -142,6 +144,12 @@ def echo_fields() -> dict[str, object]:
 def echo(offset: int, status: str) -> bytes:
     """An echo error: JSON for even offsets, text with the key `offset` characters in for odd."""
     headers = {"x-amzn-errortype": f"{PLANTED_KEY}:x", "x-echo": PLANTED_HEADER}
+    if offset == -2:  # every secret spelled with a JSON escape: only a decoded field shows it
+        body = orjson.dumps(echo_fields())
+        for secret in SECRETS:
+            body = body.replace(secret.encode(), b"\\u%04x" % ord(secret[0]) + secret[1:].encode())
+        fields = {"content-type": "application/json", "content-length": str(len(body)), **headers}
+        return response(status, fields, body)
     if offset < 0:
         return json_response(echo_fields(), status, **headers)
     text = ("e" * offset + PLANTED_KEY + " " + PLANTED_HEADER + " " + "z" * 600).encode()

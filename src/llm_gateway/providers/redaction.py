@@ -85,7 +85,7 @@ class Secrets:
         """`error` (just mapped, not yet raised) with every upstream-derived field scrubbed."""
         error.message = self.text(error.message)
         error.args = (error.message,)
-        error.code = self.code(error.code)
+        error.code = self.code(error.code) or type(error).default_code
         error.param = self.text(error.param) if error.param is not None else None
         if isinstance(error.error_type, str) and self.text(error.error_type) != error.error_type:
             error.error_type = "upstream_error"

@@ -23,6 +23,7 @@ from tests.fakes.azure import FakeAzure
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.raw import RawServer, RawUpstream
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
 
@@ -56,6 +57,22 @@ def fake_openai() -> Iterator[tuple[FakeOpenAI, FakeServer]]:
     fake = FakeOpenAI()
     with running(fake) as pair:
         yield pair
+
+
+@pytest.fixture(scope="session")
+def raw_server() -> Iterator[RawServer]:
+    """The raw-socket upstream (tests/fakes/raw.py): exact bytes, broken on demand."""
+    server = RawServer(RawUpstream()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def raw_upstream(raw_server: RawServer) -> RawUpstream:
+    raw_server.upstream.reset()
+    return raw_server.upstream
 
 
 @pytest.fixture(scope="session")

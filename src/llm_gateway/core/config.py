@@ -191,6 +191,10 @@ class ProviderSettings(StrictModel):
     timeout: Annotated[float, Field(gt=0)] = 60.0
     connect_timeout: Annotated[float, Field(gt=0)] = 5.0
     max_connections: Annotated[int, Field(ge=1)] = 1000
+    max_response_bytes: Annotated[int, Field(ge=1024)] = 32 * MiB
+    """The largest upstream answer read, as it arrives (after any decompression); more is a 502."""
+    max_event_bytes: Annotated[int, Field(ge=1024)] = 1 * MiB
+    """The largest single stream event (an SSE event, a binary event-stream frame); more is a 502."""
 
 
 UsdPerMtok = Annotated[Decimal, Field(ge=0)]
@@ -274,6 +278,7 @@ class RoutingSettings(RoutingOverride):
     deadline: Seconds = 120.0
     backoff_base: Seconds = 0.1
     backoff_max: Seconds = 5.0
+    stream_idle_timeout: Seconds | None = 60.0
     breaker: BreakerSettings = BreakerSettings()
 
 

@@ -20,7 +20,9 @@ OpenAI-shaped JSON: ``{"error": {"message", "type", "code", "param"}}``.
         │   ├── ContentPolicyViolation   400 code=content_policy_violation
         │   └── UpstreamRateLimited      429, retryable, keeps retry-after
         ├── UpstreamUnavailable          502 upstream 5xx / bad response, retryable
-        │   └── UpstreamOverloaded       503 (e.g. Anthropic 529), retryable
+        │   ├── UpstreamOverloaded       503 (e.g. Anthropic 529), retryable
+        │   ├── UpstreamMalformed        502 an answer that breaks HTTP, SSE or its own shape
+        │   └── UpstreamResponseTooLarge 502 an answer or event over the provider's limit
         ├── UpstreamConnectionError      502 connection refused/reset, retryable
         ├── UpstreamTimeout              504, retryable
         └── AllDeploymentsFailed         a model's every attempt failed: rendered as its
@@ -213,6 +215,19 @@ class UpstreamOverloaded(UpstreamUnavailable):
     status = 503
     error_type = "overloaded_error"
     default_code = "upstream_overloaded"
+
+
+class UpstreamMalformed(UpstreamUnavailable):
+    """The upstream broke the protocol (HTTP framing, SSE, JSON) or sent an answer of the wrong
+    shape: its failure, retried elsewhere like a 5xx."""
+
+    default_code = "upstream_malformed_response"
+
+
+class UpstreamResponseTooLarge(UpstreamUnavailable):
+    """An upstream answer, error body or stream event over the provider's size limits."""
+
+    default_code = "upstream_response_too_large"
 
 
 class UpstreamConnectionError(ProviderError):

@@ -107,6 +107,6 @@ class AzureProvider(OpenAIWireProvider):
     def _mid_stream_error(self, error: Any) -> ProviderError:
         """Azure's content filter can stop a stream with an error event of its own."""
         if isinstance(error, dict) and error.get("code") in POLICY_CODES:
-            message = redact(str(error.get("message") or "content filtered"), (self._api_key,))
+            message = redact(str(error.get("message") or "content filtered"), self.secrets().values)
             return ContentPolicyViolation(message, provider=self.name)
         return super()._mid_stream_error(error)

@@ -14,9 +14,12 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Protocol, cast
 
+from pydantic import SecretStr
+
 from llm_gateway.core.capabilities import CHAT_ONLY, Capability
-from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
+from llm_gateway.providers.redaction import Secrets, url_secrets
 from llm_gateway.providers.transport import HttpClient
 
 
@@ -30,6 +33,15 @@ class Provider(ABC):
         self.name = name
         self.settings = settings
         self.http = http
+        self._secrets = Secrets(credentials(settings))
+
+    def secrets(self) -> Secrets:
+        """Every credential of this provider: its error mapping scrubs them from upstream text.
+
+        By default every secret-typed setting (keys, tokens, `headers:` values, the userinfo
+        and query values of URLs); a provider with credentials of its own kind adds them.
+        """
+        return self._secrets
 
     @abstractmethod
     async def complete(
@@ -49,6 +61,20 @@ class Provider(ABC):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def credentials(settings: ProviderSettings) -> list[str]:
+    """The values of every secret-typed field of `settings`."""
+    found: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, SecretUrl):
+            found += url_secrets(value.get_secret_value())
+        elif isinstance(value, SecretHeaders):
+            found += value.values()
+    return found
 
 
 SSEEvent = tuple[str, bytes]

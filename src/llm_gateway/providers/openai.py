@@ -7,7 +7,7 @@ The request is the lingua franca already, so it passes through untouched except 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any, cast
 
@@ -23,8 +23,16 @@ from llm_gateway.core.errors import (
     UpstreamUnavailable,
 )
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
-from llm_gateway.providers.base import Provider
-from llm_gateway.providers.transport import error_for_status, parse_json_body, redact, retry_after_seconds
+from llm_gateway.providers import shape
+from llm_gateway.providers.base import Provider, credentials
+from llm_gateway.providers.redaction import Secrets
+from llm_gateway.providers.transport import (
+    body_text,
+    error_for_status,
+    parse_json_body,
+    redact,
+    retry_after_seconds,
+)
 from llm_gateway.providers.upstream import post_json, sse_stream
 
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
@@ -39,7 +47,7 @@ class OpenAISettings(ProviderSettings):
 
 
 def openai_error(
-    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, secrets: tuple[str | None, ...]
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, secrets: Iterable[str | None]
 ) -> ProviderError:
     """Map an OpenAI-format error response to the gateway's error tree."""
     message, code, param = f"HTTP {status}", None, None
@@ -54,7 +62,7 @@ def openai_error(
     elif isinstance(error, str):
         message = error
     elif body:
-        message = body[:500].decode("utf-8", "replace")
+        message = body_text(body, secrets) or message
     message = redact(message, secrets)
     if status == 400 and (code in CONTEXT_CODES or "maximum context length" in message):
         return ContextLengthExceeded(message, provider=provider, param=param)
@@ -68,8 +76,8 @@ def openai_error(
 class OpenAIWireProvider(Provider):
     """The OpenAI wire protocol over HTTP, shared by every API that speaks it (OpenAI, Azure).
 
-    Subclasses say where requests go (`chat_url`, `embeddings_url`) and set `_headers`
-    and `_api_key` (the credential, redacted from upstream error text).
+    Subclasses say where requests go (`chat_url`, `embeddings_url`) and set `_headers`.
+    Every error, before the first chunk or mid-stream, is scrubbed of `secrets()`.
     """
 
     capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
@@ -83,7 +91,9 @@ class OpenAIWireProvider(Provider):
     def embeddings_url(self, model: str) -> str: ...
 
     def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
-        return openai_error(status, body, headers, provider=self.name, secrets=(self._api_key,))
+        secrets = self.secrets()
+        mapped = openai_error(status, secrets.body(body), headers, provider=self.name, secrets=secrets.values)
+        return secrets.error(mapped)
 
     async def _post_json(self, url: str, payload: dict[str, Any], timeout: float | None) -> Any:
         reply = await post_json(
@@ -95,7 +105,8 @@ class OpenAIWireProvider(Provider):
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> ChatCompletion:
         payload = {**request, "model": model}
-        return cast(ChatCompletion, await self._post_json(self.chat_url(model), payload, timeout))
+        answer = await self._post_json(self.chat_url(model), payload, timeout)
+        return cast(ChatCompletion, shape.chat_completion(answer, self.name))
 
     async def stream(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
@@ -111,13 +122,15 @@ class OpenAIWireProvider(Provider):
                     return
                 chunk = parse_json_body(data, self.name)
                 if isinstance(chunk, dict) and "error" in chunk:
-                    raise self._mid_stream_error(chunk["error"])
-                yield chunk
+                    raise self.secrets().error(self._mid_stream_error(chunk["error"]))
+                yield shape.chat_chunk(chunk, self.name)
 
     def _mid_stream_error(self, error: Any) -> ProviderError:
+        """The error an `{"error": ...}` event names; the caller scrubs it."""
         message = error.get("message") if isinstance(error, dict) else str(error)
+        text = redact(str(message), self.secrets().values)
         return UpstreamUnavailable(
-            f"upstream provider {self.name!r} failed mid-stream: {redact(str(message), (self._api_key,))}",
+            f"upstream provider {self.name!r} failed mid-stream: {text}",
             provider=self.name,
         )
 
@@ -126,7 +139,7 @@ class OpenAIWireProvider(Provider):
     ) -> dict[str, Any]:
         url = self.embeddings_url(model)
         result: dict[str, Any] = await self._post_json(url, {**request, "model": model}, timeout)
-        return result
+        return cast(dict[str, Any], shape.embeddings(result, self.name))
 
 
 class OpenAIProvider(OpenAIWireProvider):
@@ -145,6 +158,7 @@ class OpenAIProvider(OpenAIWireProvider):
         if self.settings.organization:
             headers["openai-organization"] = self.settings.organization
         self._headers = headers
+        self._secrets = Secrets([*credentials(self.settings), self.settings.organization])
 
     def chat_url(self, model: str) -> str:
         return self._chat_url

@@ -12,16 +12,20 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import (
     ProviderError,
     UpstreamConnectionError,
+    UpstreamMalformed,
     UpstreamOverloaded,
     UpstreamRateLimited,
+    UpstreamResponseTooLarge,
     UpstreamStatusError,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -29,19 +33,33 @@ from llm_gateway.core.errors import (
 
 
 class HttpClient:
-    """A provider's pooled HTTP client. The session is opened lazily inside the event loop."""
+    """A provider's pooled HTTP client. The session is opened lazily inside the event loop.
+
+    It never follows a redirect (a 3xx is the upstream's failure: following one would send
+    the prompt, and maybe the key, elsewhere), asks for uncompressed answers and decodes none
+    itself (upstream.py bounds what a compressed one may inflate to), and turns every transport
+    or protocol failure into a `ProviderError`, so each is retried elsewhere and counted.
+    """
 
     def __init__(self, provider: str, settings: ProviderSettings) -> None:
         self.provider = provider
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
+        self.max_response_bytes = settings.max_response_bytes
+        self.max_event_bytes = settings.max_event_bytes
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self._settings.max_connections, ttl_dns_cache=300, keepalive_timeout=30
         )
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            auto_decompress=False,
+            headers={"accept-encoding": "identity"},
+            skip_auto_headers=("User-Agent",),
+            max_line_size=MAX_HEADER_LINE,
+            max_field_size=MAX_HEADER_LINE,
+            max_headers=MAX_HEADERS,
         )
         return self._session
 
@@ -70,7 +88,7 @@ class HttpClient:
         stream: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request and yield the response; transport failures inside the block become
-        ProviderErrors.
+        ProviderErrors, and so does a redirect.
 
         Leaving the block early (a cancelled or abandoned stream) closes the connection
         instead of returning a half-read one to the pool.
@@ -78,8 +96,15 @@ class HttpClient:
         session = self._session or self._open()
         try:
             async with session.request(
-                method, url, data=body, headers=headers, timeout=self._timeout(timeout, stream)
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=self._timeout(timeout, stream),
+                allow_redirects=False,
             ) as response:
+                if 300 <= response.status < 400:
+                    raise redirect_error(self.provider, response.status, response.headers.get("location"))
                 yield response
         except TimeoutError:
             raise UpstreamTimeout(
@@ -90,24 +115,107 @@ class HttpClient:
                 f"connection to upstream provider {self.provider!r} failed: {type(exc).__name__}",
                 provider=self.provider,
             ) from None
+        except (aiohttp.ClientError, HttpProcessingError, ValueError) as exc:
+            # A bad status line, header or chunk size, undecodable bytes: the upstream broke
+            # the protocol. The exception's text may quote the upstream's bytes, so only its
+            # type is named.
+            raise malformed(self.provider, f"broke the HTTP protocol ({type(exc).__name__})") from None
 
 
-async def sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | None, bytes]]:
-    """Parse a Server-Sent Events body into (event name, data) pairs, as the spec frames them."""
+MAX_HEADER_LINE = 16 * 1024
+"""The longest status line or header an upstream may send."""
+MAX_HEADERS = 128
+"""The most headers an upstream answer may carry."""
+
+
+def malformed(provider: str, what: str = "returned a malformed response") -> UpstreamMalformed:
+    """The 502 for an answer the gateway cannot use: retried elsewhere, counted by the breaker."""
+    return UpstreamMalformed(f"upstream provider {provider!r} {what}", provider=provider)
+
+
+def too_large(provider: str, what: str, limit: int) -> UpstreamResponseTooLarge:
+    return UpstreamResponseTooLarge(
+        f"upstream provider {provider!r} sent {what} over the limit of {limit} bytes", provider=provider
+    )
+
+
+def redirect_error(provider: str, status: int, location: str | None) -> UpstreamUnavailable:
+    """A 3xx is never followed; the message names where it pointed, host only (a URL's path or
+    query may carry a secret)."""
+    where = ""
+    if location:
+        try:
+            parts = urlsplit(location)
+            where = f" to {parts.scheme}://{parts.hostname}" if parts.hostname else " (relative)"
+        except ValueError:
+            where = ""
+    return UpstreamUnavailable(
+        f"upstream provider {provider!r} answered HTTP {status}, a redirect{where}; redirects are "
+        "not followed",
+        provider=provider,
+        code="upstream_redirect",
+    )
+
+
+async def sse_events(
+    response: aiohttp.ClientResponse, *, provider: str = "upstream", limit: int = 1024 * 1024
+) -> AsyncIterator[tuple[str | None, bytes]]:
+    """Parse a Server-Sent Events body into (event name, data) pairs, as the spec frames them.
+
+    Lines are split here rather than by aiohttp's line reader so an event (its data lines and
+    any unfinished line) can be held to `limit` bytes; more is a 502. A line that fits in one
+    read is sliced from it, never copied twice.
+    """
     event: str | None = None
     data: list[bytes] = []
-    async for raw in response.content:
-        line = raw.rstrip(b"\r\n")
-        if not line:
-            if data:
-                yield event, b"\n".join(data)
-            event, data = None, []
-        elif line.startswith(b"data:"):
-            data.append(line[6:] if line[5:6] == b" " else line[5:])
-        elif line.startswith(b"event:"):
-            event = line[6:].strip().decode()
+    size = 0
+    parts: list[bytes] = []
+    held = 0
+    async for chunk in response.content.iter_any():
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            if parts:
+                parts.append(chunk[start:end])
+                line = b"".join(parts)
+                parts.clear()
+                held = 0
+            else:
+                line = chunk[start:end]
+            start = end + 1
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if data:
+                    yield event, b"\n".join(data)
+                event, data, size = None, [], 0
+            elif line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                data.append(value)
+                size += len(value)
+                if size > limit:
+                    data.clear()  # the kept error's traceback holds this frame
+                    raise too_large(provider, "a stream event", limit)
+            elif line.startswith(b"event:"):
+                event = _event_name(line, provider)
+        if start < len(chunk):
+            parts.append(chunk[start:] if start else chunk)
+            held += len(chunk) - start
+        if size + held > limit:
+            data.clear()
+            parts.clear()
+            raise too_large(provider, "a stream event", limit)
+    line = b"".join(parts).rstrip(b"\r")
+    if line.startswith(b"data:"):
+        data.append(line[6:] if line[5:6] == b" " else line[5:])
     if data:
         yield event, b"\n".join(data)
+
+
+def _event_name(line: bytes, provider: str) -> str:
+    try:
+        return line[6:].strip().decode()
+    except UnicodeDecodeError:
+        raise malformed(provider, "sent a stream event whose name is not UTF-8") from None
 
 
 def parse_json_body(body: bytes, provider: str) -> Any:
@@ -115,9 +223,7 @@ def parse_json_body(body: bytes, provider: str) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise UpstreamUnavailable(
-            f"upstream provider {provider!r} returned a malformed response", provider=provider
-        ) from None
+        raise malformed(provider) from None
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -179,8 +285,17 @@ def error_for_status(
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Remove our own credentials from text an upstream echoes back (error messages)."""
+    """Remove our own credentials from text an upstream echoes back (error messages).
+
+    The error mappers use this on the fields they read; `redaction.Secrets` then scrubs the
+    raw body before them and every field of the mapped error after."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+def body_text(body: bytes, secrets: Iterable[str | None], limit: int = 500) -> str:
+    """A non-JSON error body as text for a message: redacted first, then cut to `limit`
+    characters (cutting first could leave most of a key straddling the cut)."""
+    return redact(body.decode("utf-8", "replace"), secrets)[:limit].strip()

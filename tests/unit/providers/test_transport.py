@@ -20,8 +20,10 @@ from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import (
     ProviderError,
     UpstreamConnectionError,
+    UpstreamMalformed,
     UpstreamOverloaded,
     UpstreamRateLimited,
+    UpstreamResponseTooLarge,
     UpstreamStatusError,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -162,26 +164,67 @@ async def test_sse_large_event(upstream: Upstream) -> None:
     ]
 
 
+class FakeContent:
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._pieces = pieces
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        for piece in self._pieces:
+            yield piece
+
+
 class FakeResponse:
-    """Just the `content` line iterator that `sse_events` reads."""
+    """Just the `content` that `sse_events` reads: its reads, as they arrive."""
 
-    def __init__(self, lines: list[bytes]) -> None:
-        self._lines = lines
-
-    @property
-    def content(self) -> AsyncIterator[bytes]:
-        async def lines() -> AsyncIterator[bytes]:
-            for line in self._lines:
-                yield line
-
-        return lines()
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.content = FakeContent(pieces)
 
 
-async def test_sse_over_a_line_iterator() -> None:
+async def parsed(pieces: list[bytes], limit: int = 1024 * 1024) -> list[tuple[str | None, bytes]]:
+    response = cast(aiohttp.ClientResponse, FakeResponse(pieces))
+    return [event async for event in sse_events(response, provider="up", limit=limit)]
+
+
+async def test_sse_over_reads_of_any_size() -> None:
     response = cast(
         aiohttp.ClientResponse, FakeResponse([b"event: a\r\n", b"data: 1\n", b"\r\n", b"data: 2"])
     )
     assert [event async for event in sse_events(response)] == [("a", b"1"), (None, b"2")]
+
+
+async def test_sse_framing_is_the_same_wherever_a_read_ends() -> None:
+    body = b"event: e\r\ndata: one\ndata: two\n\n: c\ndata: [DONE]\n\n"
+    expected = [("e", b"one\ntwo"), (None, b"[DONE]")]
+    for cut in range(len(body) + 1):
+        for second in range(cut, len(body) + 1):
+            assert await parsed([body[:cut], body[cut:second], body[second:]]) == expected, (cut, second)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"data: " + b"x" * 3000 + b"\n\n"],
+        [b"data: " + b"x" * 600 + b"\n"] * 5 + [b"\n"],
+        [b"data: " + b"x" * 100] * 40,
+        [b": " + b"x" * 100] * 40,
+    ],
+    ids=["one-line", "many-lines", "unfinished-line", "endless-comment"],
+)
+async def test_an_event_over_the_limit_is_a_502(pieces: list[bytes]) -> None:
+    with pytest.raises(UpstreamResponseTooLarge) as caught:
+        await parsed(pieces, limit=2048)
+    assert caught.value.status_code == 502 and "2048 bytes" in caught.value.message
+    assert caught.value.code == "upstream_response_too_large"
+
+
+async def test_events_under_the_limit_pass_however_long_the_stream() -> None:
+    pieces = [b"data: " + b"x" * 1000 + b"\n\n"] * 100
+    assert len(await parsed(pieces, limit=2048)) == 100
+
+
+async def test_an_event_name_that_is_not_utf8_is_a_502() -> None:
+    with pytest.raises(UpstreamMalformed):
+        await parsed([b"event: \xff\xfe\ndata: {}\n\n"])
 
 
 async def test_a_full_read_keeps_the_connection_alive(upstream: Upstream) -> None:

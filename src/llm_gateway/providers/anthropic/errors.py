@@ -10,7 +10,7 @@ Anthropic error text (for the "prompt is too long" family of context-length erro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -23,7 +23,7 @@ from llm_gateway.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llm_gateway.providers.transport import error_for_status, redact, retry_after_seconds
+from llm_gateway.providers.transport import body_text, error_for_status, redact, retry_after_seconds
 
 # How the API words a request whose prompt (plus max_tokens) does not fit the context window.
 CONTEXT_PHRASES = ("prompt is too long", "exceed context limit", "context window")
@@ -43,14 +43,14 @@ STATUS_BY_TYPE = {
 }
 
 
-def error_fields(body: bytes | Any) -> tuple[str | None, str | None]:
-    """The (type, message) of an Anthropic error body, given raw bytes or a parsed object."""
+def error_fields(body: bytes | Any, secrets: Iterable[str | None] = ()) -> tuple[str | None, str | None]:
+    """The (type, message) of an Anthropic error body, given raw bytes or a parsed object; a
+    non-JSON body's text is redacted before it is cut."""
     if isinstance(body, bytes | bytearray):
         try:
             body = orjson.loads(body)
         except orjson.JSONDecodeError:
-            text = bytes(body[:500]).decode("utf-8", "replace").strip()
-            return None, text or None
+            return None, body_text(bytes(body), secrets) or None
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return None, None
@@ -65,10 +65,10 @@ def anthropic_error(
     headers: Mapping[str, str] | None = None,
     *,
     provider: str,
-    secrets: tuple[str | None, ...] = (),
+    secrets: Iterable[str | None] = (),
 ) -> ProviderError:
     """Map an Anthropic HTTP error (status, body, headers) to a gateway ProviderError."""
-    kind, message = error_fields(body)
+    kind, message = error_fields(body, secrets)
     text = redact(message or f"HTTP {status}", secrets)
     retry_after = retry_after_seconds(headers or {})
     if status == 400 and any(phrase in text.lower() for phrase in CONTEXT_PHRASES):
@@ -88,13 +88,13 @@ def anthropic_error(
     return error_for_status(status, text, provider=provider, code=kind, retry_after=retry_after)
 
 
-def stream_error(data: Any, *, provider: str, secrets: tuple[str | None, ...] = ()) -> ProviderError:
+def stream_error(data: Any, *, provider: str, secrets: Iterable[str | None] = ()) -> ProviderError:
     """An `error` event received after the stream's 200: mapped by its error type.
 
     Whatever the type, the upstream failed mid-answer, so a caller error (400) keeps its
     status but anything else becomes a retryable upstream failure.
     """
-    kind, message = error_fields(data)
+    kind, message = error_fields(data, secrets)
     text = redact(message or "stream failed", secrets)
     if kind == "overloaded_error":
         return UpstreamOverloaded(f"upstream provider {provider!r} is overloaded: {text}", provider=provider)

@@ -26,7 +26,8 @@ from llm_gateway.providers.anthropic.request import structured_tool, to_anthropi
 from llm_gateway.providers.anthropic.response import from_anthropic
 from llm_gateway.providers.anthropic.stream import AnthropicStream
 from llm_gateway.providers.base import Provider, SSEEvent
-from llm_gateway.providers.transport import parse_json_body
+from llm_gateway.providers.shape import TRANSLATION_ERRORS
+from llm_gateway.providers.transport import malformed, parse_json_body
 from llm_gateway.providers.upstream import json_object, post_json, sse_stream
 
 
@@ -56,7 +57,11 @@ class AnthropicProvider(Provider):
         self._headers = headers
 
     def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
-        return anthropic_error(status, body, headers, provider=self.name, secrets=(self._api_key,))
+        secrets = self.secrets()
+        mapped = anthropic_error(
+            status, secrets.body(body), headers, provider=self.name, secrets=secrets.values
+        )
+        return secrets.error(mapped)
 
     def _with_beta(self, beta: str | None) -> dict[str, str]:
         return {**self._headers, "anthropic-beta": beta} if beta else self._headers
@@ -86,7 +91,10 @@ class AnthropicProvider(Provider):
         payload = to_anthropic(request, model, default_max_tokens=self.settings.default_max_tokens)
         payload.pop("stream", None)
         message = await self._post(self._messages_url, payload, timeout)
-        return from_anthropic(message, created=int(time.time()), json_tool=structured_tool(request))
+        try:
+            return from_anthropic(message, created=int(time.time()), json_tool=structured_tool(request))
+        except TRANSLATION_ERRORS:
+            raise malformed(self.name, "returned a message of the wrong shape") from None
 
     async def stream(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
@@ -102,7 +110,13 @@ class AnthropicProvider(Provider):
         events = self._events(payload, timeout)
         async with aclosing(events):
             async for event, data in events:
-                for chunk in machine.feed(event or "", parse_json_body(data, self.name)):
+                try:
+                    chunks = machine.feed(event or "", parse_json_body(data, self.name))
+                except TRANSLATION_ERRORS:
+                    raise malformed(self.name, "sent a stream event of the wrong shape") from None
+                except ProviderError as error:
+                    raise self.secrets().error(error) from None
+                for chunk in chunks:
                     yield chunk
                 if machine.done:
                     return
@@ -116,14 +130,18 @@ class AnthropicProvider(Provider):
         self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
     ) -> AsyncIterator[SSEEvent]:
         """Relay events as-is. An `error` before any other event raises, so routing still
-        sees a failure it may retry; after that it is relayed like the rest."""
+        sees a failure it may retry; after that it is relayed like the rest, scrubbed of
+        `secrets()` (it is the upstream's text, going to the client verbatim)."""
         started = False
         events = self._events({**body, "model": model, "stream": True}, timeout, beta)
         async with aclosing(events):
             async for name, data in events:
                 event = name or ""
-                if event == "error" and not started:
-                    raise stream_error(data, provider=self.name, secrets=(self._api_key,))
+                if event == "error":
+                    secrets = self.secrets()
+                    data = secrets.event(data)
+                    if not started:
+                        raise secrets.error(stream_error(data, provider=self.name, secrets=secrets.values))
                 started = started or event != "ping"
                 yield event, data
                 if event in ("message_stop", "error"):

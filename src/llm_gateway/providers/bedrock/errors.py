@@ -8,7 +8,7 @@ or, inside a stream, in the `:exception-type` header (`throttlingException`); th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import orjson
 
@@ -20,7 +20,7 @@ from llm_gateway.core.errors import (
     UpstreamStatusError,
     UpstreamUnavailable,
 )
-from llm_gateway.providers.transport import error_for_status, retry_after_seconds
+from llm_gateway.providers.transport import body_text, error_for_status, retry_after_seconds
 
 _CONTEXT = re.compile(r"(input|prompt) is too long|too many (input )?tokens|context (length|window)", re.I)
 """How Bedrock's models word an over-long prompt inside a ValidationException."""
@@ -53,10 +53,12 @@ def bedrock_error(
     return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
-def http_error(status: int, body: bytes, headers: Mapping[str, str], *, provider: str) -> ProviderError:
+def http_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, secrets: Iterable[str | None] = ()
+) -> ProviderError:
     """The gateway error for a Bedrock HTTP error response."""
     error_type = headers.get("x-amzn-errortype", "")
-    message = error_message(body) or f"HTTP {status}"
+    message = error_message(body, secrets) or f"HTTP {status}"
     if not error_type:
         try:
             error_type = str(orjson.loads(body).get("__type") or "")
@@ -67,11 +69,12 @@ def http_error(status: int, body: bytes, headers: Mapping[str, str], *, provider
     )
 
 
-def error_message(body: bytes) -> str:
+def error_message(body: bytes, secrets: Iterable[str | None] = ()) -> str:
+    """The message of an error body; a non-JSON one is redacted before it is cut."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body[:500].decode("utf-8", "replace")
+        return body_text(body, secrets)
     if isinstance(parsed, dict):
         return str(parsed.get("message") or parsed.get("Message") or "")
     return ""

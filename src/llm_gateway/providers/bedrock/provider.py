@@ -11,7 +11,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
@@ -34,7 +34,8 @@ from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings, SecretUrl, environ_of
 from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
-from llm_gateway.providers.base import Provider
+from llm_gateway.providers import shape
+from llm_gateway.providers.base import Provider, credentials
 from llm_gateway.providers.bedrock.embeddings import (
     cohere_bodies,
     cohere_vectors,
@@ -48,6 +49,9 @@ from llm_gateway.providers.bedrock.request import to_converse
 from llm_gateway.providers.bedrock.response import completion_id, from_converse
 from llm_gateway.providers.bedrock.signing import SigV4Signer
 from llm_gateway.providers.bedrock.stream import BedrockStream, EventDecoder
+from llm_gateway.providers.redaction import Secrets
+from llm_gateway.providers.shape import TRANSLATION_ERRORS
+from llm_gateway.providers.transport import malformed
 from llm_gateway.providers.upstream import Reply, body_chunks, open_stream, post_json
 
 JSON_TYPE = "application/json"
@@ -166,6 +170,17 @@ class BedrockProvider(Provider):
         )
         self._endpoint = endpoint.rstrip("/")
         self._signer = SigV4Signer(self.settings, self.name)
+        self._signed_with: tuple[str | None, ...] = ()
+        self.secrets()
+
+    def secrets(self) -> Secrets:
+        """The configured keys, plus the AWS credentials the signer holds now (the chain's may
+        be refreshed while the gateway runs)."""
+        current = self._signer.credential_values()
+        if current != self._signed_with or not self._secrets:
+            self._signed_with = current
+            self._secrets = Secrets([*credentials(self.settings), *current])
+        return self._secrets
 
     def url(self, model: str, operation: str) -> str:
         """The operation's URL, normalized as aiohttp will send it (so the signature matches)."""
@@ -178,7 +193,9 @@ class BedrockProvider(Provider):
         return await self._signer.headers(url, body, headers)
 
     def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
-        return http_error(status, body, headers, provider=self.name)
+        secrets = self.secrets()
+        mapped = http_error(status, secrets.body(body), headers, provider=self.name, secrets=secrets.values)
+        return secrets.error(mapped)
 
     async def _post(self, model: str, operation: str, payload: Any, timeout: float | None) -> Reply:
         """POST JSON, return the parsed body and the response headers; error statuses raise."""
@@ -190,7 +207,10 @@ class BedrockProvider(Provider):
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> ChatCompletion:
         body, headers = await self._post(model, "converse", to_converse(request), timeout)
-        return from_converse(body, model, headers.get("x-amzn-requestid"))
+        try:
+            return from_converse(body, model, headers.get("x-amzn-requestid"))
+        except TRANSLATION_ERRORS:
+            raise malformed(self.name, "returned an answer of the wrong shape") from None
 
     async def stream(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
@@ -203,16 +223,31 @@ class BedrockProvider(Provider):
         ) as response:
             chunk_id = completion_id(response.headers.get("x-amzn-requestid"))
             state = BedrockStream(chunk_id, model, int(time.time()), include_usage=include_usage)
-            decoder = EventDecoder(self.name)
+            secrets = self.secrets()
+            decoder = EventDecoder(self.name, self.http.max_event_bytes, secrets.values)
             async for data in body_chunks(response):
-                for event, payload in decoder.feed(data):
-                    for chunk in state.feed(event, payload):
-                        yield chunk
+                try:
+                    chunks = [
+                        chunk for event, payload in decoder.feed(data) for chunk in state.feed(event, payload)
+                    ]
+                except TRANSLATION_ERRORS:
+                    raise malformed(self.name, "sent a stream event of the wrong shape") from None
+                except ProviderError as error:
+                    raise secrets.error(error) from None
+                for chunk in chunks:
+                    yield chunk
         state.finish(self.name)
 
     async def embed(
         self, request: dict[str, Any], model: str, *, timeout: float | None = None
     ) -> dict[str, Any]:
+        try:
+            answer = await self._embed(request, model, timeout)
+        except TRANSLATION_ERRORS:
+            raise malformed(self.name, "returned embeddings of the wrong shape") from None
+        return cast(dict[str, Any], shape.embeddings(answer, self.name))
+
+    async def _embed(self, request: dict[str, Any], model: str, timeout: float | None) -> dict[str, Any]:
         texts = embedding_inputs(request)
         if embedding_family(model) == "titan":
             calls = [self._post(model, "invoke", titan_body(t, request, model), timeout) for t in texts]

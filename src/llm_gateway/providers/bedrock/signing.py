@@ -38,6 +38,14 @@ class SigV4Signer:
                 token,
             )
 
+    def credential_values(self) -> tuple[str | None, ...]:
+        """The key id, secret and session token held now, read without a refresh: botocore's
+        refreshable credentials keep them as `_access_key`..., plain ones as `access_key`..."""
+        if self._source is None:
+            return ()
+        held = vars(self._source)
+        return tuple(held.get(name) or held.get(f"_{name}") for name in ("access_key", "secret_key", "token"))
+
     async def headers(self, url: str, body: bytes, headers: Mapping[str, str]) -> dict[str, str]:
         """`headers` plus `authorization`, `x-amz-date` and, with a session, `x-amz-security-token`."""
         request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))

@@ -9,7 +9,7 @@ is the pure state machine from Converse events to chunks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -17,9 +17,13 @@ from botocore.eventstream import EventStreamBuffer, ParserError
 
 from llm_gateway.core.errors import ProviderError, UpstreamUnavailable
 from llm_gateway.core.types import JSON, ChatChunk, ChunkChoice, Message, ToolCall, Usage
-from llm_gateway.providers.bedrock.errors import bedrock_error
+from llm_gateway.providers.bedrock.errors import bedrock_error, error_message
 from llm_gateway.providers.bedrock.response import converse_usage, finish_reason
+from llm_gateway.providers.transport import malformed, redact, too_large
 from llm_gateway.providers.upstream import early_end
+
+PRELUDE = 12
+"""A frame's total length, its headers' length and the prelude's CRC: 4 bytes each."""
 
 EXCEPTION_STATUS = {
     "throttlingException": 429,
@@ -31,25 +35,45 @@ EXCEPTION_STATUS = {
 
 
 class EventDecoder:
-    """Feed raw body bytes as they arrive; get back complete `(event type, payload)` pairs."""
+    """Feed raw body bytes as they arrive; get back complete `(event type, payload)` pairs.
 
-    def __init__(self, provider: str) -> None:
+    Each frame's declared length is read from its prelude before the frame is held, so a frame
+    over `limit` bytes is refused (502) as soon as its first 4 bytes arrive.
+    """
+
+    def __init__(self, provider: str, limit: int = 1024 * 1024, secrets: Iterable[str | None] = ()) -> None:
         self._buffer = EventStreamBuffer()
+        self._pending = bytearray()
         self._provider = provider
+        self._limit = limit
+        self._secrets = tuple(secrets)
 
     def feed(self, data: bytes) -> Iterator[tuple[str, JSON]]:
-        self._buffer.add_data(data)
-        try:
-            for message in self._buffer:
-                yield decode_event(message.headers, message.payload, self._provider)
-        except ParserError as exc:
-            raise UpstreamUnavailable(
-                f"upstream provider {self._provider!r} sent a malformed event stream: {type(exc).__name__}",
-                provider=self._provider,
-            ) from None
+        pending = self._pending
+        pending += data
+        while len(pending) >= 4:
+            length = int.from_bytes(pending[:4], "big")
+            if length > self._limit:
+                raise too_large(self._provider, "an event-stream frame", self._limit)
+            if length < PRELUDE + 4:
+                raise malformed(self._provider, "sent a malformed event stream")
+            if len(pending) < length:
+                return
+            self._buffer.add_data(bytes(pending[:length]))
+            del pending[:length]
+            try:
+                messages = list(self._buffer)
+            except ParserError as exc:
+                raise malformed(
+                    self._provider, f"sent a malformed event stream: {type(exc).__name__}"
+                ) from None
+            for message in messages:
+                yield decode_event(message.headers, message.payload, self._provider, self._secrets)
 
 
-def decode_event(headers: Mapping[str, Any], payload: bytes, provider: str) -> tuple[str, JSON]:
+def decode_event(
+    headers: Mapping[str, Any], payload: bytes, provider: str, secrets: Iterable[str | None] = ()
+) -> tuple[str, JSON]:
     """One decoded message as (event type, JSON payload); exceptions and errors raise."""
     message_type = headers.get(":message-type")
     if message_type == "event":
@@ -58,18 +82,18 @@ def decode_event(headers: Mapping[str, Any], payload: bytes, provider: str) -> t
         except orjson.JSONDecodeError:
             body = None
         if not isinstance(body, dict):
-            raise UpstreamUnavailable(
-                f"upstream provider {provider!r} sent a malformed event", provider=provider
-            )
+            raise malformed(provider, "sent a malformed event")
         return str(headers.get(":event-type")), body
     if message_type == "exception":
         exception_type = str(headers.get(":exception-type") or "")
-        message = _message(payload) or exception_type
+        message = error_message(payload, secrets) or exception_type
         status = EXCEPTION_STATUS.get(exception_type, 500)
         raise stream_error(bedrock_error(exception_type, status, message, provider=provider), provider)
     code, text = headers.get(":error-code", "error"), headers.get(":error-message", "")
+    text = redact(str(text), secrets)[:500]
     raise UpstreamUnavailable(
-        f"upstream provider {provider!r} stream error {code}: {text}", provider=provider
+        f"upstream provider {provider!r} stream error {redact(str(code), secrets)[:64]}: {text}",
+        provider=provider,
     )
 
 
@@ -77,14 +101,6 @@ def stream_error(error: ProviderError, provider: str) -> ProviderError:
     """Name the stream in the message: the client may already hold part of an answer."""
     error.message = f"{error.message} (upstream provider {provider!r}, during the stream)"
     return error
-
-
-def _message(payload: bytes) -> str:
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return payload[:500].decode("utf-8", "replace")
-    return str(body.get("message") or body.get("Message") or "") if isinstance(body, dict) else ""
 
 
 class BedrockStream:

@@ -3,7 +3,7 @@ the gateway's error tree; the same body arrives as a stream event when a stream 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import orjson
 
@@ -16,7 +16,7 @@ from llm_gateway.core.errors import (
     UpstreamTimeout,
 )
 from llm_gateway.core.types import JSON
-from llm_gateway.providers.transport import error_for_status, redact, retry_after_seconds
+from llm_gateway.providers.transport import body_text, error_for_status, redact, retry_after_seconds
 
 # Google words a prompt over the model's window as "The input token count (N) exceeds the
 # maximum number of tokens allowed (M)."
@@ -55,13 +55,11 @@ def retry_delay(error: JSON) -> float | None:
 
 
 def gemini_error(
-    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, secrets: tuple[str | None, ...]
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, secrets: Iterable[str | None]
 ) -> ProviderError:
     """Map a Google error response (`{"error": {"code", "message", "status", "details"}}`)."""
     error = _error_object(body) or {}
-    message = str(
-        error.get("message") or (body[:500].decode("utf-8", "replace") if body else f"HTTP {status}")
-    )
+    message = str(error.get("message") or (body_text(body, secrets) if body else "") or f"HTTP {status}")
     message = redact(message, secrets)
     google_status = str(error.get("status") or "")
     reasons = {str(d.get("reason")) for d in _details(error, "google.rpc.ErrorInfo")}

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import Field, SecretStr
 
 from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
-from llm_gateway.core.errors import ProviderError, UpstreamUnavailable
+from llm_gateway.core.errors import ProviderError
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
+from llm_gateway.providers import shape
 from llm_gateway.providers.base import Provider
 from llm_gateway.providers.gemini.embeddings import embedding_texts, from_embed_response, to_embed_request
 from llm_gateway.providers.gemini.errors import gemini_error
 from llm_gateway.providers.gemini.request import model_path, to_gemini
 from llm_gateway.providers.gemini.response import from_gemini
 from llm_gateway.providers.gemini.stream import GeminiStream
-from llm_gateway.providers.transport import parse_json_body
+from llm_gateway.providers.shape import TRANSLATION_ERRORS
+from llm_gateway.providers.transport import malformed, parse_json_body
 from llm_gateway.providers.upstream import json_object, post_json, sse_stream
 
 
@@ -58,7 +60,9 @@ class GeminiProvider(Provider):
         return f"{self._base}/{model_path(model)}:{method}"
 
     def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
-        return gemini_error(status, body, headers, provider=self.name, secrets=(self._api_key,))
+        secrets = self.secrets()
+        mapped = gemini_error(status, secrets.body(body), headers, provider=self.name, secrets=secrets.values)
+        return secrets.error(mapped)
 
     async def _post(self, url: str, payload: JSON, timeout: float | None) -> Any:
         reply = await post_json(
@@ -70,7 +74,10 @@ class GeminiProvider(Provider):
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> ChatCompletion:
         answer = await self._post(self.url(model, "generateContent"), to_gemini(request), timeout)
-        return from_gemini(json_object(answer, self.name), model, max_calls=_max_calls(request))
+        try:
+            return from_gemini(json_object(answer, self.name), model, max_calls=_max_calls(request))
+        except TRANSLATION_ERRORS:
+            raise malformed(self.name, "returned an answer of the wrong shape") from None
 
     async def stream(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
@@ -92,15 +99,22 @@ class GeminiProvider(Provider):
             async for _event, data in events:
                 event = parse_json_body(data, self.name)
                 if not isinstance(event, dict):
-                    raise UpstreamUnavailable(
-                        f"upstream provider {self.name!r} sent a malformed event", provider=self.name
-                    )
+                    raise malformed(self.name, "sent a malformed event")
                 if isinstance(event.get("error"), dict):
                     code = event["error"].get("code")
-                    raise self._error(code if isinstance(code, int) else 500, data, {})
-                for chunk in state.feed(event):
+                    status = code if type(code) is int and 400 <= code <= 599 else 500
+                    raise self._error(status, data, {})
+                try:
+                    chunks = state.feed(event)
+                except TRANSLATION_ERRORS:
+                    raise malformed(self.name, "sent a stream event of the wrong shape") from None
+                for chunk in chunks:
                     yield chunk
-        for chunk in state.finish():
+        try:
+            chunks = state.finish()
+        except TRANSLATION_ERRORS:
+            raise malformed(self.name, "sent a stream of the wrong shape") from None
+        for chunk in chunks:
             yield chunk
 
     async def embed(
@@ -109,4 +123,8 @@ class GeminiProvider(Provider):
         texts = embedding_texts(request)
         method, payload = to_embed_request(request, model)
         answer = await self._post(self.url(model, method), payload, timeout)
-        return from_embed_response(answer, texts, model, self.name)
+        try:
+            result = from_embed_response(answer, texts, model, self.name)
+        except TRANSLATION_ERRORS:
+            raise malformed(self.name, "returned embeddings of the wrong shape") from None
+        return cast(dict[str, Any], shape.embeddings(result, self.name))

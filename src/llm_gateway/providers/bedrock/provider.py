@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -226,17 +226,22 @@ class BedrockProvider(Provider):
             secrets = self.secrets()
             decoder = EventDecoder(self.name, self.http.max_event_bytes, secrets.values)
             async for data in body_chunks(response):
-                try:
-                    chunks = [
-                        chunk for event, payload in decoder.feed(data) for chunk in state.feed(event, payload)
-                    ]
-                except TRANSLATION_ERRORS:
-                    raise malformed(self.name, "sent a stream event of the wrong shape") from None
-                except ProviderError as error:
-                    raise secrets.error(error) from None
-                for chunk in chunks:
+                for chunk in self._translated(decoder, state, data, secrets):
                     yield chunk
         state.finish(self.name)
+
+    def _translated(
+        self, decoder: EventDecoder, state: BedrockStream, data: bytes, secrets: Secrets
+    ) -> Iterator[ChatChunk]:
+        """The chunks of the events in `data`, one event at a time: an exception event after
+        good ones in the same read still lets the good ones through first."""
+        try:
+            for event, payload in decoder.feed(data):
+                yield from state.feed(event, payload)
+        except TRANSLATION_ERRORS:
+            raise malformed(self.name, "sent a stream event of the wrong shape") from None
+        except ProviderError as error:
+            raise secrets.error(error) from None
 
     async def embed(
         self, request: dict[str, Any], model: str, *, timeout: float | None = None

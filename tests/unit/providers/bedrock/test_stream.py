@@ -21,8 +21,10 @@ from llm_gateway.core.errors import (
     UpstreamUnavailable,
 )
 from llm_gateway.core.types import ChatChunk
+from llm_gateway.providers.bedrock.provider import BedrockProvider, BedrockSettings
 from llm_gateway.providers.bedrock.response import from_converse
 from llm_gateway.providers.bedrock.stream import BedrockStream, EventDecoder
+from llm_gateway.providers.transport import HttpClient
 from tests.fakes.bedrock import converse_events, encode_message, event_frame, exception_frame
 
 USAGE = {"inputTokens": 7, "outputTokens": 3, "totalTokens": 10}
@@ -231,3 +233,24 @@ def test_frame_lengths_are_what_the_prelude_says() -> None:
     frame = event_frame("messageStop", {"stopReason": "end_turn"})
     total, headers_length = struct.unpack(">II", frame[:8])
     assert total == len(frame) and 0 < headers_length < total
+
+
+def test_good_events_before_an_exception_in_the_same_read_come_through_first() -> None:
+    """TCP may deliver a text delta and the exception after it in one read: the delta must
+    reach the client before the error (which then ends the stream as an error event)."""
+    block = {"type": "bedrock", "region": "eu-west-1", "aws_access_key_id": "AKIDEXAMPLE"}
+    block["aws_secret_access_key"] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    settings = BedrockSettings.model_validate(block, context={"environ": {}})
+    provider = BedrockProvider("b", settings, HttpClient("b", settings))
+    state = BedrockStream("id", "m", 0, include_usage=False)
+    decoder = EventDecoder("b", 1 << 20)
+    data = (
+        event_frame("messageStart", {"role": "assistant"})
+        + event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "echo: "}})
+        + exception_frame("throttlingException", "slow down")
+    )
+    received: list[ChatChunk] = []
+    with pytest.raises(UpstreamRateLimited):
+        for chunk in provider._translated(decoder, state, data, provider.secrets()):
+            received.append(chunk)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in received) == "echo: "

@@ -66,7 +66,7 @@ async def gateway(
     """A client of `running(config, hooks)`."""
     async with running(config, hooks) as app:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield client
 
 
@@ -99,7 +99,7 @@ async def leave_after_first_frame(app: ASGIApp, path: str, body: dict[str, Any])
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"content-type", b"application/json")],
+        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")],
         "client": ("127.0.0.1", 1),
         "server": ("gateway", 80),
     }

@@ -18,6 +18,8 @@ LIMIT = 1024
 PATHS = list(ROUTES)
 LIMITS = {"server": {"max_request_bytes": LIMIT, "max_header_bytes": LIMIT}}
 
+JSON_TYPE = {"content-type": "application/json"}
+
 
 def padded(path: str, size: int) -> bytes:
     """`path`'s valid body, its prompt padded so the whole is `size` bytes."""
@@ -47,7 +49,7 @@ def check_too_large(path: str, response: Any, status: int) -> None:
 async def test_a_declared_body_over_the_limit_is_a_413(path: str) -> None:
     hook = RecordingHook()
     async with gateway(mock_config(**LIMITS), hooks=[hook]) as client:
-        response = await client.post(path, content=padded(path, LIMIT + 1))
+        response = await client.post(path, content=padded(path, LIMIT + 1), headers=JSON_TYPE)
     check_too_large(path, response, 413)
     assert f"the limit of {LIMIT} bytes" in error_of(path, response)["message"]
     assert response.headers["connection"] == "close"  # the body was never read
@@ -58,7 +60,9 @@ async def test_a_declared_body_over_the_limit_is_a_413(path: str) -> None:
 async def test_a_chunked_body_over_the_limit_is_a_413(path: str) -> None:
     hook = RecordingHook()
     async with gateway(mock_config(**LIMITS), hooks=[hook]) as client:
-        request = client.build_request("POST", path, content=in_parts(padded(path, LIMIT + 1)))
+        request = client.build_request(
+            "POST", path, content=in_parts(padded(path, LIMIT + 1)), headers=JSON_TYPE
+        )
         assert "content-length" not in request.headers
         response = await client.send(request)
     check_too_large(path, response, 413)
@@ -68,8 +72,8 @@ async def test_a_chunked_body_over_the_limit_is_a_413(path: str) -> None:
 @pytest.mark.parametrize("path", PATHS)
 async def test_a_body_at_the_limit_is_served(path: str) -> None:
     async with gateway(mock_config(**LIMITS)) as client:
-        declared = await client.post(path, content=padded(path, LIMIT))
-        chunked = await client.post(path, content=in_parts(padded(path, LIMIT)))
+        declared = await client.post(path, content=padded(path, LIMIT), headers=JSON_TYPE)
+        chunked = await client.post(path, content=in_parts(padded(path, LIMIT)), headers=JSON_TYPE)
     assert (declared.status_code, chunked.status_code) == (200, 200)
 
 

@@ -226,16 +226,19 @@ class BedrockProvider(Provider):
             secrets = self.secrets()
             decoder = EventDecoder(self.name, self.http.max_event_bytes, secrets.values)
             async for data in body_chunks(response):
-                try:
-                    chunks = [
-                        chunk for event, payload in decoder.feed(data) for chunk in state.feed(event, payload)
-                    ]
-                except TRANSLATION_ERRORS:
-                    raise malformed(self.name, "sent a stream event of the wrong shape") from None
-                except ProviderError as error:
-                    raise secrets.error(error) from None
-                for chunk in chunks:
-                    yield chunk
+                events = decoder.feed(data)
+                while True:  # chunks go out as each event is decoded, before a later one fails
+                    try:
+                        event, payload = next(events)
+                        chunks = state.feed(event, payload)
+                    except StopIteration:
+                        break
+                    except TRANSLATION_ERRORS:
+                        raise malformed(self.name, "sent a stream event of the wrong shape") from None
+                    except ProviderError as error:
+                        raise secrets.error(error) from None
+                    for chunk in chunks:
+                        yield chunk
         state.finish(self.name)
 
     async def embed(

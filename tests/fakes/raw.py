@@ -46,15 +46,21 @@ CHUNK = 64 * 1024
 _SCENARIO = re.compile(rb"scn-([a-z0-9-]+)")
 
 
-def response(status: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+def response(status: str, headers: dict[str, str], body: bytes = b"", *, keep_alive: bool = False) -> bytes:
+    """The server closes every connection but a healthy answer's, and says so, so the client
+    never reuses one it is about to close."""
+    if not keep_alive:
+        headers = {"connection": "close", **headers}
     head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return head.encode() + b"\r\n" + body
 
 
-def json_response(payload: object, status: str = "200 OK", **headers: str) -> bytes:
+def json_response(
+    payload: object, status: str = "200 OK", *, keep_alive: bool = False, **headers: str
+) -> bytes:
     body = orjson.dumps(payload)
     fields = {"content-type": "application/json", "content-length": str(len(body)), **headers}
-    return response(status, fields, body)
+    return response(status, fields, body, keep_alive=keep_alive)
 
 
 def completion(text: str = "fine") -> dict[str, object]:
@@ -225,12 +231,11 @@ class RawUpstream:
     def _ok(self, request: bytes) -> bytes:
         head = request.split(b"\r\n", 1)[0]
         if b"/embeddings" in head:
-            return json_response(
-                {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}]}
-            )
+            vectors = [{"object": "embedding", "index": 0, "embedding": [0.5]}]
+            return json_response({"object": "list", "data": vectors}, keep_alive=True)
         if b'"stream":true' in request:
             return SSE_HEAD + FIRST + chunk({}, "stop") + b"data: [DONE]\n\n"
-        return json_response(completion())
+        return json_response(completion(), keep_alive=True)
 
     async def _flood(self, name: str, writer: asyncio.StreamWriter) -> None:
         block = b"x" * CHUNK

@@ -48,8 +48,8 @@ def gateway(raw_server: RawServer, start_gateway: GatewayFactory) -> GatewayProc
     models: dict[str, Any] = {name: single(name) for name in names}
     models["broken-then-healthy"] = {
         "deployments": [
-            {"provider": "raw", "model": "scn-mix", "input_cost_per_mtok": 0.0},
-            {"provider": "raw", "model": "scn-ok", "input_cost_per_mtok": 1.0},
+            {"provider": "raw", "model": "scn-mix", "pricing": {"input_per_mtok": 0.0}},
+            {"provider": "raw", "model": "scn-ok", "pricing": {"input_per_mtok": 1.0}},
         ],
         "routing": {"strategy": "cost"},
     }

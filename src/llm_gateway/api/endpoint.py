@@ -47,7 +47,7 @@ class Endpoint:
         dialect = self.dialect
         try:
             headers = Headers(scope=scope)
-            principal = authenticate(headers, runtime.master_key)
+            principal = authenticate(headers, runtime.master_key, runtime.keys)
             body = parse_object(await read_body(receive))
             ctx = RequestContext(
                 request_id or "", principal, dialect.name, retries=not flag(headers.get(NO_RETRY_HEADER))

@@ -10,9 +10,10 @@ PostgreSQL), so several workers or instances may start together.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +75,8 @@ class Database:
         """Bring the schema to `revision` (default: the newest the package ships)."""
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._file_lock():
-            async with self.engine.begin() as conn:
-                await conn.run_sync(self._upgrade, revision)
+        async with self._file_lock(), self.engine.begin() as conn:
+            await conn.run_sync(self._upgrade, revision)
 
     def _upgrade(self, conn: Connection, revision: str) -> None:
         if not self.is_sqlite:
@@ -86,13 +86,14 @@ class Database:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _file_lock(self) -> AsyncIterator[None]:
+        """An exclusive lock on `<file>.lock`, waited for in a thread (the loop keeps running)."""
         if self.path is None:
             yield
             return
         with open(f"{self.path}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
             try:
                 yield
             finally:

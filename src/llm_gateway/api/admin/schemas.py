@@ -43,7 +43,13 @@ def _small_json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
+    if not 1970 <= utc.year <= 9999:
+        raise ValueError("must be a time between the years 1970 and 9999")
+    return utc
 
 
 Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable)]

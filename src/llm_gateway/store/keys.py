@@ -145,14 +145,15 @@ class KeyStore:
                 return None
             if row.revoked_at is not None:
                 raise Conflict(f"key {key_id!r} is revoked and cannot be rotated")
-            grace = now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None
+            # The old hash is kept even without grace, so a 401 can say the secret was rotated.
+            grace = now + timedelta(seconds=grace_seconds)
             await conn.execute(
                 keys.update()
                 .where(keys.c.id == key_id)
                 .values(
                     secret_hash=hash_secret(secret),
                     key_hint=key_hint(secret),
-                    previous_hash=row.secret_hash if grace is not None else None,
+                    previous_hash=row.secret_hash,
                     previous_until=grace,
                     rotated_at=now,
                     updated_at=now,

@@ -113,7 +113,8 @@ async def test_update_revoke_rotate(database: Database) -> None:
     assert record.previous_hash == hash_secret(first)
     assert record.previous_until == now + timedelta(seconds=60)
     record, _third = (await keys.rotate(key.id)) or (None, None)  # type: ignore[assignment]
-    assert record is not None and record.previous_hash is None
+    assert record is not None and record.previous_hash == hash_secret(second)
+    assert record.previous_until == now  # no grace: the old secret stops at once
     revoked = await keys.revoke(key.id)
     assert revoked is not None and revoked.revoked_at == now
     with pytest.raises(Conflict):

@@ -8,10 +8,11 @@ Rotation gives a key a new secret and keeps the old one's hash until `previous_u
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llm_gateway.core.errors import Conflict, InvalidRequest
@@ -44,10 +45,13 @@ class KeyStore:
             "created_at": now,
             "updated_at": now,
         }
-        async with self._engine.begin() as conn:
-            await self._check_team(conn, row.get("team_id"))
-            await conn.execute(keys.insert().values(**row))
-            await bump_revision(conn)
+        try:
+            async with self._engine.begin() as conn:
+                await self._check_team(conn, row.get("team_id"))
+                await conn.execute(keys.insert().values(**row))
+                await bump_revision(conn)
+        except IntegrityError:  # the team was deleted between the check and the insert
+            raise InvalidRequest(f"team_id: no team {row.get('team_id')!r}", param="team_id") from None
         record = await self.get(row["id"])
         assert record is not None
         return record, secret
@@ -170,7 +174,3 @@ class KeyStore:
             return
         if await conn.scalar(sa.select(teams.c.id).where(teams.c.id == team_id)) is None:
             raise InvalidRequest(f"team_id: no team {team_id!r}", param="team_id")
-
-
-def expired(moment: datetime | None, now: datetime) -> bool:
-    return moment is not None and moment <= now

@@ -6,8 +6,10 @@ tests skip with a loud reason; under CI=true they fail instead.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
@@ -185,6 +187,26 @@ def redis_url() -> str:
 def postgres_url() -> str:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     return os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped after it: `postgresql://…/name`."""
+    import asyncpg
+
+    server = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"llmgw_{uuid.uuid4().hex[:12]}"
+
+    async def execute(sql: str) -> None:
+        connection = await asyncpg.connect(server)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    yield f"{server.rsplit('/', 1)[0]}/{name}"
+    asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

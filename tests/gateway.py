@@ -49,8 +49,9 @@ class GatewayProcess:
 
     def start(self, timeout: float = 20) -> GatewayProcess:
         with self.log_path.open("wb") as log:
+            # In its own directory: the default database (./llm-gateway.db) is this gateway's own.
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.dir
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

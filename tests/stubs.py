@@ -342,6 +342,7 @@ def mock_config(**extra: Any) -> GatewayConfig:
     data = {
         "providers": {"mock": {"type": "mock"}},
         "models": {"mock": {"deployments": [{"provider": "mock"}]}},
+        "database_url": "sqlite:///:memory:",
         **extra,
     }
     return gateway_config(data)

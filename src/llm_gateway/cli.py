@@ -1,4 +1,5 @@
-"""The `llm-gateway` command: `serve` and `check-config`.
+"""The `llm-gateway` command: `serve` and `check-config` (here), `keys`, `teams` and `db`
+(`cli_admin.py`).
 
 Both load the config through the same loader, so a file one rejects the other rejects too,
 with the same one line and exit status 2. `serve`'s flags are config values as well
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from llm_gateway import __version__
+from llm_gateway.cli_admin import add_commands
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.core.loader import ConfigError, load_config, with_server_overrides
 from llm_gateway.providers.registry import settings_model
@@ -33,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", default=os.environ.get("LLM_GATEWAY_CONFIG"), help=config_help)
+    add_commands(commands, config_help)
     return parser
 
 
@@ -46,6 +49,11 @@ def _load(
     except ConfigError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def load_or_exit(path: str | None) -> tuple[GatewayConfig, str | None]:
+    """The validated config file (or the embedded default); exit 2 with one line if bad."""
+    return _load(path)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -72,7 +80,9 @@ def check_config(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    {"serve": serve, "check-config": check_config}[args.command](args)
+    commands = {"serve": serve, "check-config": check_config}
+    run = commands.get(args.command) or args.run
+    run(args)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,14 @@ from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
+from llm_gateway.services.access import ModelAccess
 from llm_gateway.services.hooks import Hook, HookChain
+from llm_gateway.services.identities import Identities, SpendView
+from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.services.pricing import list_price
+from llm_gateway.store.changes import KeyChanges
+from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
 
 
@@ -31,6 +36,12 @@ class Runtime:
     breakers: SharedBreakers | None = None
     master_key: str | None = field(default=None, repr=False)
     """The configured master key's value, read once (the config keeps it a `SecretStr`)."""
+    identities: Identities | None = None
+    """Keys and teams: the store, the admin operations, the in-memory index."""
+    keys: KeyIndex | None = None
+    """The index `authenticate` looks virtual keys up in (`identities.index`)."""
+    spend: SpendView | None = None
+    """What a scope has spent, for `/v1/me`; None until a spend store provides it."""
 
     @classmethod
     def build(
@@ -54,7 +65,17 @@ class Runtime:
         if breakers is not None:
             health.on_change = lambda key, _state, until: breakers.publish(key, until)
             health.claim_probe = breakers.claim_probe
-        chain = HookChain([*(load_hook(path) for path in config.hooks), *hooks])
+        master_key = config.master_key.get_secret_value() if config.master_key else None
+        changes = (
+            KeyChanges(config.redis_url.get_secret_value(), config.redis_prefix) if config.redis_url else None
+        )
+        identities = Identities(
+            Database(config.database_url.get_secret_value()), config.auth.refresh_seconds, changes
+        )
+        # Model access first: nothing else should spend effort on a call that will be refused.
+        # Without a master key every caller is `open`, with no scopes to check.
+        access = [ModelAccess()] if master_key else []
+        chain = HookChain([*access, *(load_hook(path) for path in config.hooks), *hooks])
         return cls(
             config=config,
             providers=providers,
@@ -63,17 +84,24 @@ class Runtime:
             executor=executor,
             hooks=chain,
             breakers=breakers,
-            master_key=config.master_key.get_secret_value() if config.master_key else None,
+            master_key=master_key,
+            identities=identities,
+            keys=identities.index,
         )
 
     async def start(self) -> None:
-        """Connect what needs the event loop: the shared circuit-breaker state, if configured."""
+        """Connect what needs the event loop: the store (migrated, keys loaded; refuses to
+        start open over live keys), then the shared circuit-breaker state, if configured."""
+        if self.identities is not None:
+            await self.identities.start(master_key=self.master_key is not None)
         if self.breakers is not None:
             await self.breakers.start(self.executor.health.apply_remote)
 
     async def aclose(self) -> None:
         if self.breakers is not None:
             await self.breakers.aclose()
+        if self.identities is not None:
+            await self.identities.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 

@@ -3,7 +3,7 @@ by their job, and importing a module does nothing.
 
     api → services → routing → providers → core        services → store
     observability: below everything but core; never imported by providers
-    app, cli, main, runtime: the composition root, free to import any layer (api may use runtime)
+    app, cli, cli_admin, main, runtime: the composition root, free to import any layer (api may use runtime)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import llm_gateway
 
 PACKAGE = "llm_gateway"
 SRC = Path(llm_gateway.__file__).resolve().parent
-ROOT_MODULES = {"app", "cli", "main", "runtime", "__init__"}
+ROOT_MODULES = {"app", "cli", "cli_admin", "main", "runtime", "__init__"}
 MAX_LINES = 500
 
 # What each layer may import from llm_gateway (besides itself and the package root).

@@ -1,19 +1,23 @@
-"""Who is calling: the key a request presents, checked against the master key.
+"""Who is calling: the key a request presents, as the master key or a virtual key.
 
 Per-request routes call `authenticate` from the endpoint wrapper; the admin API requires
-the master key through `require_master_key`; `/v1/models` uses the `Authorized` dependency.
-Virtual keys plug in here: `authenticate` becomes a lookup that returns their principal.
+the master key through `require_master_key`; `/v1/models` and `/v1/me` take the caller
+through the `Caller` dependency. A virtual key is looked up in the in-memory index
+(`services/keyindex.py`): one hash and one dict lookup, no database round trip.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from llm_gateway.core.context import MASTER, OPEN, Principal
 from llm_gateway.core.errors import AuthenticationFailed, PermissionDenied
+from llm_gateway.services.keyindex import KeyIndex
+from llm_gateway.store.hashing import PREFIX
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -25,21 +29,37 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key")
 
 
-def check_key(headers: Mapping[str, str], master_key: str) -> None:
-    """The presented key must be `master_key`, compared in constant time."""
+def _required(headers: Mapping[str, str]) -> str:
     key = presented_key(headers)
     if key is None:
         raise AuthenticationFailed("missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'")
-    if not hmac.compare_digest(key.encode(), master_key.encode()):
+    return key
+
+
+def _is_master(key: str, master_key: str) -> bool:
+    return hmac.compare_digest(key.encode("utf-8", "surrogatepass"), master_key.encode())
+
+
+def check_key(headers: Mapping[str, str], master_key: str) -> None:
+    """The presented key must be `master_key`, compared in constant time."""
+    if not _is_master(_required(headers), master_key):
         raise AuthenticationFailed("invalid API key")
 
 
-def authenticate(headers: Mapping[str, str], master_key: str | None) -> Principal:
-    """The caller of a per-request route: anyone when no master key is configured."""
+def authenticate(
+    headers: Mapping[str, str], master_key: str | None, keys: KeyIndex | None = None
+) -> Principal:
+    """The caller of a per-request route: anyone when no master key is configured; else the
+    master key, or a virtual key in `keys` (a 401 says whether it is unknown, revoked,
+    blocked, expired or a rotated-out secret, and never echoes what was presented)."""
     if not master_key:
         return OPEN
-    check_key(headers, master_key)
-    return MASTER
+    key = _required(headers)
+    if _is_master(key, master_key):
+        return MASTER
+    if keys is not None and key.startswith(PREFIX):
+        return keys.principal(key)
+    raise AuthenticationFailed("invalid API key")
 
 
 def require_master_key(headers: Mapping[str, str], master_key: str | None) -> None:
@@ -49,8 +69,10 @@ def require_master_key(headers: Mapping[str, str], master_key: str | None) -> No
     check_key(headers, master_key)
 
 
-async def _authorized(request: Request) -> None:
-    authenticate(request.headers, request.app.state.runtime.master_key)
+async def _caller(request: Request) -> Principal:
+    runtime = request.app.state.runtime
+    return authenticate(request.headers, runtime.master_key, runtime.keys)
 
 
-Authorized = Depends(_authorized)
+Caller = Annotated[Principal, Depends(_caller)]
+"""The authenticated caller of a FastAPI route (`/v1/models`, `/v1/me`)."""

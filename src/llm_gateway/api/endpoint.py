@@ -52,7 +52,7 @@ class Endpoint:
         ctx: RequestContext | None = None
         try:
             headers = Headers(scope=scope)
-            principal = authenticate(headers, runtime.master_key)
+            principal = authenticate(headers, runtime.master_key, runtime.keys)
             check_content_type(headers.get("content-type"))
             body = parse_object(await read_body(receive))
             ctx = RequestContext(

@@ -9,12 +9,13 @@ import orjson
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from llm_gateway.api.auth import Authorized
+from llm_gateway.api.auth import Caller
 from llm_gateway.api.body import check_chat_request
 from llm_gateway.api.deps import RuntimeDep
 from llm_gateway.api.dialect import Dialect, take_fallbacks
 from llm_gateway.core.context import Call, Operation, RequestContext
 from llm_gateway.core.types import JSON
+from llm_gateway.services.access import usable
 
 DONE = b"data: [DONE]\n\n"
 
@@ -39,10 +40,11 @@ class OpenAIChat(Dialect):
 router = APIRouter()
 
 
-@router.get("/v1/models", dependencies=[Authorized])
-async def list_models(runtime: RuntimeDep) -> Response:
+@router.get("/v1/models")
+async def list_models(runtime: RuntimeDep, caller: Caller) -> Response:
+    """The models the caller may use (a virtual key sees only its own and its team's)."""
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "llm-gateway"}
-        for name in runtime.catalog.names
+        for name in usable(caller, runtime.catalog.names)
     ]
     return Response(content=orjson.dumps({"object": "list", "data": data}), media_type="application/json")

@@ -174,6 +174,39 @@ class SecretHeaders(dict[str, str]):
         )
 
 
+class DatabaseUrl(SecretUrl):
+    """Where keys and teams live: `sqlite:///path` (relative to the working directory;
+    `sqlite:///:memory:` for tests) or `postgresql://user:password@host/db` for several
+    instances. The async drivers (aiosqlite, asyncpg) are chosen by the store, so either
+    the plain scheme or `+aiosqlite`/`+asyncpg` is accepted."""
+
+    __slots__ = ()
+    schemes: ClassVar[frozenset[str]] = frozenset(
+        {"sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"}
+    )
+
+    @classmethod
+    def _check(cls, url: str) -> None:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in cls.schemes:
+            schemes = ", ".join(f"{scheme}://" for scheme in sorted(cls.schemes))
+            raise ValueError(f"must start with one of {schemes}")
+        if scheme.startswith("sqlite"):
+            if not rest.startswith("/") or rest == "/":
+                raise ValueError("a SQLite URL names a file: sqlite:///relative.db or sqlite:////absolute.db")
+            return
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (parses the port: a bad one raises ValueError)
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL ({exc})") from None
+        if not parts.hostname:
+            raise ValueError("a PostgreSQL URL names a host: postgresql://user:password@host:5432/db")
+
+
+DEFAULT_DATABASE_URL = "sqlite:///./llm-gateway.db"
+
+
 class StrictModel(BaseModel):
     """Base for config models: unknown keys are errors and values never change after load.
 
@@ -388,6 +421,14 @@ class ServerSettings(StrictModel):
         return host
 
 
+class AuthSettings(StrictModel):
+    """How virtual keys are checked. Every instance keeps them in memory (no database round
+    trip per request) and re-reads the store when it changes: at once on a Redis
+    notification when `redis_url` is set, and at the latest every `refresh_seconds`."""
+
+    refresh_seconds: Annotated[float, Field(gt=0, le=5)] = 2.0
+
+
 class GatewayConfig(StrictModel):
     """The whole gateway configuration.
 
@@ -403,6 +444,9 @@ class GatewayConfig(StrictModel):
     routing: RoutingSettings = RoutingSettings()
     redis_url: RedisUrl | None = None
     redis_prefix: str = "llm-gateway:"
+    database_url: DatabaseUrl = DatabaseUrl(DEFAULT_DATABASE_URL)
+    """Keys and teams; the SQLite default is created in the working directory on first start."""
+    auth: AuthSettings = AuthSettings()
     hooks: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
         default_factory=list
     )

@@ -8,6 +8,7 @@ OpenAI-shaped JSON: ``{"error": {"message", "type", "code", "param"}}``.
     │   ├── InvalidRequest               400 invalid_request_error
     │   ├── NotFound                     404 (unknown model, route)
     │   ├── MethodNotAllowed             405
+    │   ├── Conflict                     409 (admin API: a duplicate name, a team still in use)
     │   ├── PayloadTooLarge              413
     │   └── HeadersTooLarge              431
     ├── PolicyError                      the gateway refuses by policy
@@ -97,6 +98,11 @@ class ModelNotFound(NotFound):
 class MethodNotAllowed(CallerError):
     status = 405
     default_code = "method_not_allowed"
+
+
+class Conflict(CallerError):
+    status = 409
+    default_code = "conflict"
 
 
 class PayloadTooLarge(CallerError):

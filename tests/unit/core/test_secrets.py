@@ -88,6 +88,12 @@ def is_credential(name: str) -> bool:
     return bool(CREDENTIAL_WORDS & set(name.lower().split("_")))
 
 
+def is_block(model: type[BaseModel], name: str) -> bool:
+    """A nested settings block (`auth:`) is no credential itself; the walk checks its fields."""
+    kinds = annotation_types(model.model_fields[name].annotation) - {type(None)}
+    return bool(kinds) and all(issubclass(kind, BaseModel) for kind in kinds)
+
+
 def secret_kind(model: type[BaseModel], name: str) -> type:
     kinds = annotation_types(model.model_fields[name].annotation) - {type(None)}
     secret = [kind for kind in kinds if issubclass(kind, SECRET_TYPES)]
@@ -118,7 +124,7 @@ def filled_instances(label: str, model: type[BaseModel]) -> list[tuple[set[str],
     Fields that exclude each other (Bedrock's api_key and AWS keys) cannot all be set at
     once, so for each field the largest valid set of filled fields containing it is used.
     """
-    secrets = [name for name in model.model_fields if is_credential(name)]
+    secrets = [name for name in model.model_fields if is_credential(name) and not is_block(model, name)]
     base: dict[str, Any] = {k: v for k, v in REQUIRED.items() if k in model.model_fields}
     if "type" in model.model_fields:
         base.update(type_value(label))
@@ -158,7 +164,7 @@ def shown(value: Any) -> list[str]:
 def test_every_credential_field_is_a_secret_type(label: str) -> None:
     model = MODELS[label]
     for name in model.model_fields:
-        if is_credential(name):
+        if is_credential(name) and not is_block(model, name):
             secret_kind(model, name)
 
 

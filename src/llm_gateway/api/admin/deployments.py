@@ -1,20 +1,14 @@
-"""The operator's API, master key only: `GET /admin/deployments` (each deployment's health)."""
+"""`GET /admin/deployments`: each deployment's health."""
 
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from llm_gateway.api.auth import require_master_key
 from llm_gateway.api.deps import RuntimeDep
 
-
-async def _master_key_only(request: Request) -> None:
-    require_master_key(request.headers, request.app.state.runtime.master_key)
-
-
-router = APIRouter(prefix="/admin", dependencies=[Depends(_master_key_only)])
+router = APIRouter(tags=["admin"])
 
 
 @router.get("/deployments")

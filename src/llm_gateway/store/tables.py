@@ -1,0 +1,97 @@
+"""The tables keys and teams live in (SQLAlchemy Core), as the migrations create them.
+
+Times are stored in UTC and read back timezone-aware on every backend (SQLite keeps no
+zone); money is stored as decimal text, exact on every backend (SQLite has no decimal).
+The secret of a key is never stored: `secret_hash` is its SHA-256 (`store/hashing.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class DecimalText(sa.TypeDecorator[Decimal]):
+    impl = sa.String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+metadata = sa.MetaData()
+
+
+def _limits() -> list[sa.Column[Any]]:
+    """The columns a key and a team share: allowed models and limits."""
+    return [
+        sa.Column("models", sa.JSON, nullable=True),
+        sa.Column("rpm", sa.BigInteger, nullable=True),
+        sa.Column("tpm", sa.BigInteger, nullable=True),
+        sa.Column("max_parallel", sa.BigInteger, nullable=True),
+        sa.Column("budget_usd", DecimalText, nullable=True),
+        sa.Column("budget_period", sa.String(16), nullable=False, server_default="none"),
+        sa.Column("max_hold_usd", DecimalText, nullable=True),
+        sa.Column("metadata", sa.JSON, nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+    ]
+
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    *_limits(),
+)
+
+keys = sa.Table(
+    "keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("team_id", sa.String(64), sa.ForeignKey("teams.id"), nullable=True, index=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("key_hint", sa.String(32), nullable=False),
+    sa.Column("previous_hash", sa.String(64), nullable=True, unique=True),
+    sa.Column("previous_until", UtcDateTime, nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("blocked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("rotated_at", UtcDateTime, nullable=True),
+    *_limits(),
+)
+
+revisions = sa.Table(
+    "revisions",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+"""A counter per kind of data (`keys`: keys and teams), bumped in every write's transaction:
+what instances compare to know they must reload (no clock is involved, so no skew)."""

@@ -239,7 +239,7 @@ def _with_client(
 
 def db_upgrade(args: argparse.Namespace) -> None:
     from llm_gateway.cli import load_or_exit
-    from llm_gateway.core.config import mask_url
+    from llm_gateway.core.secrets import mask_url
     from llm_gateway.store.db import Database
 
     config, _ = load_or_exit(args.config)

@@ -15,8 +15,9 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, model_validator
 
-from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
+from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ContentPolicyViolation, ProviderError
+from llm_gateway.core.secrets import SecretHeaders, SecretUrl
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.openai import POLICY_CODES, OpenAIWireProvider
 from llm_gateway.providers.transport import redact

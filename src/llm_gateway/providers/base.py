@@ -17,7 +17,8 @@ from typing import Any, ClassVar, Protocol, cast
 from pydantic import SecretStr
 
 from llm_gateway.core.capabilities import CHAT_ONLY, Capability
-from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
+from llm_gateway.core.config import ProviderSettings
+from llm_gateway.core.secrets import SecretHeaders, SecretUrl
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.redaction import Secrets, url_secrets
 from llm_gateway.providers.transport import HttpClient

@@ -15,13 +15,14 @@ import orjson
 from pydantic import Field, SecretStr
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
+from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import (
     ContentPolicyViolation,
     ContextLengthExceeded,
     ProviderError,
     UpstreamUnavailable,
 )
+from llm_gateway.core.secrets import SecretHeaders, SecretUrl
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers import shape
 from llm_gateway.providers.base import Provider, credentials

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from llm_gateway.core.config import GatewayConfig, RedisUrl, SecretHeaders, SecretUrl, mask_url
+from llm_gateway.core.config import GatewayConfig
+from llm_gateway.core.secrets import RedisUrl, SecretHeaders, SecretUrl, mask_url
 from llm_gateway.providers.registry import PROVIDER_TYPES, settings_model
 
 CANARY = "canary-c4n4ry-0042"

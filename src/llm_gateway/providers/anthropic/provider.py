@@ -18,8 +18,9 @@ import orjson
 from pydantic import Field, SecretStr
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
+from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError
+from llm_gateway.core.secrets import SecretHeaders, SecretUrl
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers.anthropic.errors import anthropic_error, stream_error
 from llm_gateway.providers.anthropic.request import structured_tool, to_anthropic

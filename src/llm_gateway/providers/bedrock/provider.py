@@ -31,8 +31,9 @@ from pydantic import PrivateAttr, SecretStr, ValidationInfo, model_validator
 from yarl import URL
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import ProviderSettings, SecretUrl, environ_of
+from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError
+from llm_gateway.core.secrets import SecretUrl, environ_of
 from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers import shape
 from llm_gateway.providers.base import Provider, credentials

@@ -15,8 +15,9 @@ import orjson
 from pydantic import Field, SecretStr
 
 from llm_gateway.core.capabilities import Capability
-from llm_gateway.core.config import ProviderSettings, SecretHeaders, SecretUrl
+from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ProviderError
+from llm_gateway.core.secrets import SecretHeaders, SecretUrl
 from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers import shape
 from llm_gateway.providers.base import Provider

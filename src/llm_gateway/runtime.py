@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from llm_gateway.core.config import GatewayConfig
@@ -14,9 +14,13 @@ from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
+from llm_gateway.services.governance import GovernanceHook, build_governance
 from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.store.redis import SharedBreakers
+
+ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+"""(ready, a line for `/ready`); a False makes `/ready` answer 503."""
 
 
 @dataclass(slots=True)
@@ -30,6 +34,9 @@ class Runtime:
     breakers: SharedBreakers | None = None
     master_key: str | None = field(default=None, repr=False)
     """The configured master key's value, read once (the config keeps it a `SecretStr`)."""
+    governance: GovernanceHook | None = None
+    checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    """What `/ready` asks besides the process being up, by name."""
 
     @classmethod
     def build(
@@ -53,7 +60,9 @@ class Runtime:
         if breakers is not None:
             health.on_change = lambda key, _state, until: breakers.publish(key, until)
             health.claim_probe = breakers.claim_probe
-        chain = HookChain([*(load_hook(path) for path in config.hooks), *hooks])
+        governance = build_governance(config, catalog)
+        first = [governance] if governance is not None else []
+        chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         return cls(
             config=config,
             providers=providers,
@@ -63,14 +72,25 @@ class Runtime:
             hooks=chain,
             breakers=breakers,
             master_key=config.master_key.get_secret_value() if config.master_key else None,
+            governance=governance,
+            checks={"governance": governance.readiness} if governance is not None else {},
         )
 
     async def start(self) -> None:
-        """Connect what needs the event loop: the shared circuit-breaker state, if configured."""
+        """Connect what needs the event loop: the shared circuit-breaker state, if configured,
+        and governance's lease renewer and spend-log flusher."""
         if self.breakers is not None:
             await self.breakers.start(self.executor.health.apply_remote)
+        if self.governance is not None:
+            await self.governance.start()
+
+    async def readiness(self) -> dict[str, tuple[bool, str]]:
+        return {name: await check() for name, check in self.checks.items()}
 
     async def aclose(self) -> None:
+        """After the server drained: settle what is pending, flush the spend log, disconnect."""
+        if self.governance is not None:
+            await self.governance.aclose()
         if self.breakers is not None:
             await self.breakers.aclose()
         for provider in self.providers.values():

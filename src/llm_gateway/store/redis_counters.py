@@ -49,6 +49,7 @@ log = logging.getLogger("llm_gateway.governance")
 KEYS_PER_SCOPE = 9
 SETTLE_RETRIES = (0.2, 1.0, 3.0)
 SETTLED_TTL = 600
+SETTLE_WAIT = 1.0
 
 COMMON = """
 local function clock(arg)
@@ -227,6 +228,8 @@ class RedisCounters(Counters):
         self._settle = self._redis.register_script(SETTLE)
         self._active: dict[str, Ask] = {}
         self._settling: set[asyncio.Task[None]] = set()
+        self._settling_in: dict[str, set[asyncio.Task[None]]] = {}
+        """Settlements under way by scope, which an admission to a slot or budget there awaits."""
         self._renewer: asyncio.Task[None] | None = None
 
     def _now(self) -> str:
@@ -241,6 +244,16 @@ class RedisCounters(Counters):
         return keys
 
     async def admit(self, ask: Ask) -> Verdict:
+        # A client that sends its next request as soon as the last answered must find that
+        # one's slot free and its spend settled: wait for this instance's settlements there.
+        pending = [
+            task
+            for q in ask.quotas
+            if q.max_parallel is not None or q.budget is not None
+            for task in self._settling_in.get(q.scope, ())
+        ]
+        if pending:
+            await asyncio.wait(pending, timeout=SETTLE_WAIT)
         verdict = await self._run_admit(ask, apply=True)
         if verdict.admitted:
             self._active[ask.id] = ask
@@ -270,6 +283,17 @@ class RedisCounters(Counters):
         task = asyncio.get_running_loop().create_task(self._settle_with_retries(ask, tokens, cost, refund))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
+        for q in ask.quotas:
+            self._settling_in.setdefault(q.scope, set()).add(task)
+        task.add_done_callback(lambda done: self._settled(done, ask))
+
+    def _settled(self, task: asyncio.Task[None], ask: Ask) -> None:
+        for q in ask.quotas:
+            tasks = self._settling_in.get(q.scope)
+            if tasks is not None:
+                tasks.discard(task)
+                if not tasks:
+                    del self._settling_in[q.scope]
 
     async def _settle_with_retries(
         self, ask: Ask, tokens: int | None, cost: int | None, refund: bool

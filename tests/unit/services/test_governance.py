@@ -10,7 +10,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -78,7 +78,6 @@ class Rig:
         return list(self.sink.rows)
 
 
-CounterFactory = Callable[[], Counters]
 
 
 @pytest.fixture(params=["local", "redis"])

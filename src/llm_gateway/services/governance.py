@@ -28,6 +28,7 @@ from llm_gateway.core.errors import (
     CallerError,
     GatewayError,
     GovernanceUnavailable,
+    LimitExceeded,
     PermissionDenied,
     PolicyError,
 )
@@ -125,6 +126,8 @@ class GovernanceHook(Hook):
         ctx.headers.extend(limit_headers(ask, verdict))
         if verdict.refusal is not None:
             raise refusal_error(verdict.refusal, scope_of(verdict.refusal.quota, scopes), verdict.now)
+        if not verdict.admitted:  # the store refused without a reason this side can name
+            raise LimitExceeded("refused by the rate limits", headers={"retry-after": "1"})
         ctx.extras[EXTRAS_KEY] = Admitted(ask, tokens)
         return None
 

@@ -78,8 +78,6 @@ class Rig:
         return list(self.sink.rows)
 
 
-
-
 @pytest.fixture(params=["local", "redis"])
 async def counters(request: pytest.FixtureRequest) -> AsyncIterator[Counters]:
     if request.param == "local":

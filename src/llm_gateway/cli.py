@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from llm_gateway import __version__
 from llm_gateway.cli_admin import add_commands
-from llm_gateway.core.config import GatewayConfig
+from llm_gateway.core.config import GatewayConfig, shared_state_problem
 from llm_gateway.core.loader import ConfigError, load_config, with_server_overrides
 from llm_gateway.providers.registry import settings_model
 
@@ -45,10 +45,15 @@ def _load(
     """The validated config, with `overrides` (from flags) applied to `server`; exit 2 if bad."""
     try:
         config, note = load_config(path, settings_model)
-        return with_server_overrides(config, overrides or {}, "command-line options"), note
+        config = with_server_overrides(config, overrides or {}, "command-line options")
     except ConfigError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
+    problem = shared_state_problem(config)
+    if problem is not None:
+        print(f"config error in {path or '<embedded default>'}: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+    return config, note
 
 
 def load_or_exit(path: str | None) -> tuple[GatewayConfig, str | None]:

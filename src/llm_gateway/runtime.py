@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from llm_gateway.core.config import GatewayConfig
@@ -15,6 +15,7 @@ from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
 from llm_gateway.services.access import ModelAccess
+from llm_gateway.services.governance import GovernanceHook, build_governance
 from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.identities import Identities, SpendView
 from llm_gateway.services.keyindex import KeyIndex
@@ -23,6 +24,9 @@ from llm_gateway.services.pricing import list_price
 from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
+
+ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+"""(ready, a line for `/ready`); a False makes `/ready` answer 503."""
 
 
 @dataclass(slots=True)
@@ -42,6 +46,9 @@ class Runtime:
     """The index `authenticate` looks virtual keys up in (`identities.index`)."""
     spend: SpendView | None = None
     """What a scope has spent, for `/v1/me`; None until a spend store provides it."""
+    governance: GovernanceHook | None = None
+    checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    """What `/ready` asks besides the process being up, by name."""
 
     @classmethod
     def build(
@@ -75,7 +82,9 @@ class Runtime:
         # Model access first: nothing else should spend effort on a call that will be refused.
         # Without a master key every caller is `open`, with no scopes to check.
         access = [ModelAccess()] if master_key else []
-        chain = HookChain([*access, *(load_hook(path) for path in config.hooks), *hooks])
+        governance = build_governance(config, catalog)
+        first = [*access, *([governance] if governance is not None else [])]
+        chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         return cls(
             config=config,
             providers=providers,
@@ -87,17 +96,28 @@ class Runtime:
             master_key=master_key,
             identities=identities,
             keys=identities.index,
+            governance=governance,
+            checks={"governance": governance.readiness} if governance is not None else {},
         )
 
     async def start(self) -> None:
         """Connect what needs the event loop: the store (migrated, keys loaded; refuses to
-        start open over live keys), then the shared circuit-breaker state, if configured."""
+        start open over live keys), then the shared circuit-breaker state, if configured, and
+        governance's lease renewer and spend-log flusher."""
         if self.identities is not None:
             await self.identities.start(master_key=self.master_key is not None)
         if self.breakers is not None:
             await self.breakers.start(self.executor.health.apply_remote)
+        if self.governance is not None:
+            await self.governance.start()
+
+    async def readiness(self) -> dict[str, tuple[bool, str]]:
+        return {name: await check() for name, check in self.checks.items()}
 
     async def aclose(self) -> None:
+        """After the server drained: settle what is pending, flush the spend log, disconnect."""
+        if self.governance is not None:
+            await self.governance.aclose()
         if self.breakers is not None:
             await self.breakers.aclose()
         if self.identities is not None:

@@ -17,6 +17,11 @@ async def health() -> JSONResponse:
 
 @router.get("/ready")
 async def ready(runtime: RuntimeDep) -> JSONResponse:
+    body: dict[str, object] = {"providers": sorted(runtime.providers), "models": runtime.catalog.names}
+    checks = await runtime.readiness()
+    ready = all(ok for ok, _ in checks.values())
+    if checks:
+        body["checks"] = {name: detail for name, (_, detail) in checks.items()}
     return JSONResponse(
-        {"status": "ready", "providers": sorted(runtime.providers), "models": runtime.catalog.names}
+        {"status": "ready" if ready else "not ready", **body}, status_code=200 if ready else 503
     )

@@ -263,6 +263,58 @@ class AuthSettings(StrictModel):
     refresh_seconds: Annotated[float, Field(gt=0, le=5)] = 2.0
 
 
+class ScopeSettings(StrictModel):
+    """A scope every request is bound by besides its principal's own (a gateway-wide budget,
+    a shared team limit); the same limits a virtual key or team carries (`core.context.Limits`)."""
+
+    kind: Literal["key", "team", "user"] = "team"
+    id: Annotated[str, Field(min_length=1, pattern=r"^[^\s{}]+$")]
+    name: str | None = None
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    tpm: Annotated[int, Field(ge=1)] | None = None
+    max_parallel: Annotated[int, Field(ge=1)] | None = None
+    budget_usd: Annotated[Decimal, Field(ge=0)] | None = None
+    budget_period: Literal["none", "daily", "weekly", "monthly"] = "none"
+    max_hold_usd: Annotated[Decimal, Field(gt=0)] | None = None
+
+
+class SpendLogSettings(StrictModel):
+    """Where spend rows go, off the hot path: a bounded in-memory sink or a JSON-lines file."""
+
+    sink: Literal["memory", "jsonl"] = "memory"
+    path: str | None = None
+    """The JSON-lines file (`sink: jsonl`), appended to."""
+    batch_size: Annotated[int, Field(ge=1)] = 500
+    flush_interval: Seconds = 1.0
+    max_queue: Annotated[int, Field(ge=1)] = 100_000
+    """Rows waiting beyond this are dropped (and counted in the log) rather than grow memory."""
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> SpendLogSettings:
+        if self.sink == "jsonl" and not self.path:
+            raise ValueError("sink: jsonl needs a path")
+        return self
+
+
+class GovernanceSettings(StrictModel):
+    """Rate limits, parallel-request slots, budgets and the spend log (docs/governance.md).
+
+    Counters are shared through `redis_url` when it is set, else kept in this process (which
+    is why `serve --workers N` refuses that combination: each worker would count alone).
+    """
+
+    on_store_error: Literal["fail_closed", "fail_open"] = "fail_closed"
+    lease_ttl: Annotated[float, Field(ge=1)] = 30.0
+    """Seconds a parallel slot or budget hold outlives its last renewal (a dead instance's
+    leases free themselves this long after it died); renewed every third of it."""
+    default_max_output_tokens: Annotated[int, Field(ge=1)] = 4096
+    """Completion tokens a budget hold assumes when a request names no `max_tokens`."""
+    unpriced: Literal["refuse", "allow"] = "refuse"
+    """A budgeted request to a deployment with no price: refused, or let through unheld."""
+    scopes: list[ScopeSettings] = Field(default_factory=list)
+    spend_log: SpendLogSettings = SpendLogSettings()
+
+
 class GatewayConfig(StrictModel):
     """The whole gateway configuration.
 
@@ -285,6 +337,8 @@ class GatewayConfig(StrictModel):
         default_factory=list
     )
     """Extra request hooks, as `package.module:Factory` import paths (docs/architecture.md)."""
+    governance: GovernanceSettings | None = None
+    """Limits, budgets and the spend log; absent: no governance hook at all."""
 
     @model_validator(mode="after")
     def _check_references(self) -> GatewayConfig:
@@ -303,6 +357,18 @@ class GatewayConfig(StrictModel):
         if self.default_model is not None and self.default_model not in self.models:
             raise ValueError(f"default_model: {self.default_model!r} is not one of models")
         return self
+
+
+def shared_state_problem(config: GatewayConfig) -> str | None:
+    """Why `config` cannot be served as configured, if it cannot: several worker processes
+    with governance counted in-process would each enforce every limit and budget alone."""
+    if config.governance is not None and config.server.workers > 1 and config.redis_url is None:
+        return (
+            f"server.workers is {config.server.workers} but governance counters are in-process: "
+            "each worker would enforce every limit and budget on its own; configure redis_url "
+            "to share them, or serve with one worker"
+        )
+    return None
 
 
 def default_config_data(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:

@@ -4,6 +4,7 @@ Every failure a client can see is one of these, rendered once by the API layer a
 OpenAI-shaped JSON: ``{"error": {"message", "type", "code", "param"}}``.
 
     GatewayError                         500 api_error (the gateway's own fault)
+    ├── GovernanceUnavailable            503 the shared limits/budget store is unreachable
     ├── CallerError                      the request is wrong; never retried
     │   ├── InvalidRequest               400 invalid_request_error
     │   ├── NotFound                     404 (unknown model, route)
@@ -14,7 +15,8 @@ OpenAI-shaped JSON: ``{"error": {"message", "type", "code", "param"}}``.
     ├── PolicyError                      the gateway refuses by policy
     │   ├── AuthenticationFailed         401
     │   ├── PermissionDenied             403
-    │   └── LimitExceeded                429 (gateway rate limits and budgets)
+    │   ├── LimitExceeded                429 (gateway rate limits, parallel requests)
+    │   └── BudgetExceeded               402 budget_exceeded (a scope's spend would pass its budget)
     └── ProviderError                    an upstream failed; carries `retryable`, `retry_after`
         ├── UpstreamStatusError          upstream 4xx: same status, upstream's message
         │   ├── ContextLengthExceeded    400 code=context_length_exceeded
@@ -135,6 +137,23 @@ class LimitExceeded(PolicyError):
     status = 429
     error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+
+
+class BudgetExceeded(PolicyError):
+    """A scope's settled spend, its outstanding holds and this request's worst case would pass
+    its budget. The message names the scope and when its period resets."""
+
+    status = 402
+    error_type = "budget_exceeded"
+    default_code = "budget_exceeded"
+
+
+class GovernanceUnavailable(GatewayError):
+    """Limits and budgets cannot be checked (their store is unreachable) and the gateway is
+    configured to fail closed (`governance.on_store_error: fail_closed`)."""
+
+    status = 503
+    default_code = "governance_unavailable"
 
 
 class ProviderError(GatewayError):

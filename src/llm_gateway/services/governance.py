@@ -1,0 +1,291 @@
+"""The governance hook: rate limits, parallel slots and budgets around every call, and the
+spend log after it. First in the chain, so nothing a later hook does runs unadmitted.
+
+    before   scopes (the principal's, then the configured ones) → one atomic admission over
+             all of them (requests, estimated prompt tokens, a slot, the worst-case cost as a
+             hold) → 429 / 402 naming the scope, or admitted; headers either way
+    on_end   settle: the slot freed, the hold turned into the real cost (or released), the
+             TPM entry set to the real tokens; a spend row queued. Synchronous: no await.
+
+Requests refused here, or by a later hook before any upstream call, consume nothing. When
+the counters' store is unreachable the hook refuses (503, `fail_closed`, the default) or
+lets requests through uncounted (`fail_open`); either way it logs and `/ready` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from llm_gateway.core.config import GatewayConfig, GovernanceSettings, ScopeSettings
+from llm_gateway.core.context import Call, Limits, RequestContext, Scope
+from llm_gateway.core.errors import (
+    AllDeploymentsFailed,
+    CallerError,
+    GatewayError,
+    GovernanceUnavailable,
+    LimitExceeded,
+    PermissionDenied,
+    PolicyError,
+)
+from llm_gateway.core.types import Usage
+from llm_gateway.routing.deployments import ModelCatalog
+from llm_gateway.services.costing import (
+    Costing,
+    PricedCosting,
+    PromptTokens,
+    counted_prompt_tokens,
+    tokens_of,
+)
+from llm_gateway.services.hooks import Answer, Hook
+from llm_gateway.services.pricing import PriceBook
+from llm_gateway.services.quotas import governs, limit_headers, quota_of, refusal_error, scope_of
+from llm_gateway.store.counters import Ask, Clock, Counters, LocalCounters, StoreUnavailable, to_nanos
+from llm_gateway.store.redis_counters import RedisCounters
+from llm_gateway.store.spend import JsonLinesSink, MemorySink, SpendLog, SpendRow, SpendSink
+
+log = logging.getLogger("llm_gateway.governance")
+
+EXTRAS_KEY = "governance"
+
+
+@dataclass(slots=True)
+class Admitted:
+    """What `before` leaves in `ctx.extras` for `on_end`: None `ask` when nothing is counted
+    (no limits apply, or the store was down and the hook failed open)."""
+
+    ask: Ask | None
+    prompt_tokens: int | None
+
+
+def static_scope(settings: ScopeSettings) -> Scope:
+    limits = Limits(
+        rpm=settings.rpm,
+        tpm=settings.tpm,
+        max_parallel=settings.max_parallel,
+        budget_usd=settings.budget_usd,
+        budget_period=settings.budget_period,
+        max_hold_usd=settings.max_hold_usd,
+    )
+    return Scope(settings.kind, settings.id, settings.name, limits)
+
+
+class GovernanceHook(Hook):
+    name = "governance"
+
+    def __init__(
+        self,
+        settings: GovernanceSettings,
+        counters: Counters,
+        costing: Costing,
+        catalog: ModelCatalog,
+        spend: SpendLog | None = None,
+        *,
+        prompt_tokens: PromptTokens = counted_prompt_tokens,
+        clock: Clock = time.time,
+    ) -> None:
+        self.settings = settings
+        self.counters = counters
+        self.costing = costing
+        self.spend = spend
+        self._catalog = catalog
+        self._prompt_tokens = prompt_tokens
+        self._clock = clock
+        self._static = tuple(static_scope(s) for s in settings.scopes)
+        self.store_error: str | None = None
+        """The last store failure, until an admission succeeds again (for `/ready`)."""
+
+    def scopes(self, ctx: RequestContext) -> tuple[Scope, ...]:
+        """Every scope with a limit that binds this request, each once: key, team, configured."""
+        seen: dict[tuple[str, str], Scope] = {}
+        for scope in (*ctx.principal.scopes, *self._static):
+            if governs(scope):
+                seen.setdefault((scope.kind, scope.id), scope)
+        return tuple(seen.values())
+
+    async def before(self, ctx: RequestContext, call: Call) -> Answer | None:
+        scopes = self.scopes(ctx)
+        if not scopes:
+            ctx.extras[EXTRAS_KEY] = Admitted(None, None)
+            return None
+        now = self._clock()
+        quotas = tuple(quota_of(scope, now) for scope in scopes)
+        needs_tokens = any(q.tpm is not None or q.budget is not None for q in quotas)
+        tokens = self._prompt_tokens(call) if needs_tokens else 0
+        hold = self._hold(ctx, call, scopes, tokens) if any(q.budget is not None for q in quotas) else 0
+        ask = Ask(uuid.uuid4().hex, quotas, tokens, hold)
+        try:
+            verdict = await self.counters.admit(ask)
+        except StoreUnavailable as exc:
+            self._store_down(ctx, exc)
+            return None
+        self.store_error = None
+        ctx.headers.extend(limit_headers(ask, verdict))
+        if verdict.refusal is not None:
+            raise refusal_error(verdict.refusal, scope_of(verdict.refusal.quota, scopes), verdict.now)
+        if not verdict.admitted:  # the store refused without a reason this side can name
+            raise LimitExceeded("refused by the rate limits", headers={"retry-after": "1"})
+        ctx.extras[EXTRAS_KEY] = Admitted(ask, tokens)
+        return None
+
+    def _hold(self, ctx: RequestContext, call: Call, scopes: tuple[Scope, ...], tokens: int) -> int:
+        """The worst-case cost held against every budget, in nano-dollars."""
+        groups = [self._catalog.group(call.model or "")]
+        groups += [self._catalog.group(name) for name in ctx.fallbacks or ()]
+        worst = Decimal(0)
+        for group in groups:
+            estimate = self.costing.estimate(call, group, tokens)
+            if estimate is None:
+                if self.settings.unpriced == "refuse":
+                    raise PermissionDenied(
+                        f"model {group.name!r} has no price, so a budget cannot cover it",
+                        code="model_unpriced",
+                    )
+                return 0
+            worst = max(worst, estimate)
+        caps = [s.limits.max_hold_usd for s in scopes if s.limits.max_hold_usd is not None]
+        return to_nanos(min([worst, *caps]), up=True)
+
+    def _store_down(self, ctx: RequestContext, exc: StoreUnavailable) -> None:
+        self.store_error = str(exc)
+        if self.settings.on_store_error == "fail_open":
+            log.warning(
+                "governance store unreachable (%s): request %s is let through uncounted", exc, ctx.request_id
+            )
+            ctx.extras[EXTRAS_KEY] = Admitted(None, None)
+            return
+        log.error("governance store unreachable (%s): request %s refused", exc, ctx.request_id)
+        raise GovernanceUnavailable("rate limits and budgets cannot be checked right now; retry shortly")
+
+    def on_end(
+        self, ctx: RequestContext, call: Call, usage: Usage | None, error: BaseException | None
+    ) -> None:
+        admitted = ctx.extras.pop(EXTRAS_KEY, None)
+        if not isinstance(admitted, Admitted):
+            return  # refused here: nothing was counted, nothing to log
+        cost = self.costing.cost(ctx)
+        if admitted.ask is not None:
+            refund = isinstance(error, PolicyError | CallerError) and ctx.route is None and usage is None
+            served = usage is not None or ctx.first_chunk_at is not None
+            tokens = int(usage.get("total_tokens") or sum(tokens_of(usage)[:2])) if usage else None
+            self.counters.settle(
+                admitted.ask,
+                tokens=tokens if tokens is not None else (None if served else 0),
+                cost=None if cost is None else to_nanos(cost),
+                refund=refund,
+            )
+        if self.spend is not None:
+            self.spend.put(self._row(ctx, call, usage, error, cost, admitted.prompt_tokens))
+
+    def _row(
+        self,
+        ctx: RequestContext,
+        call: Call,
+        usage: Usage | None,
+        error: BaseException | None,
+        cost: Decimal | None,
+        estimate: int | None,
+    ) -> SpendRow:
+        now = time.monotonic()
+        principal, route = ctx.principal, ctx.route
+        prompt, completion, cached, reasoning = tokens_of(usage) if usage else (estimate or 0, 0, 0, 0)
+        attempts = (
+            route.attempts if route else (error.attempts if isinstance(error, AllDeploymentsFailed) else 0)
+        )
+        return SpendRow(
+            at=datetime.fromtimestamp(time.time() - (now - ctx.started), UTC),
+            request_id=ctx.request_id,
+            key_id=principal.key_id,
+            team_id=principal.team_id,
+            end_user=end_user(call),
+            model=call.model,
+            deployment=route.deployment if route else None,
+            provider=route.provider if route else None,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=cached,
+            reasoning_tokens=reasoning,
+            cost_usd=cost,
+            estimated=usage is None or ctx.usage_estimated,
+            latency_s=now - ctx.started,
+            ttft_s=None if ctx.first_chunk_at is None else ctx.first_chunk_at - ctx.started,
+            status=status_of(error),
+            error=None if error is None else type(error).__name__,
+            attempts=attempts,
+            fallback=route.fallback if route else None,
+            operation=str(call.operation),
+            stream=call.stream,
+        )
+
+    async def readiness(self) -> tuple[bool, str]:
+        """Whether requests can be governed now, and a line for `/ready`."""
+        try:
+            await self.counters.ping()
+        except StoreUnavailable as exc:
+            self.store_error = str(exc)
+        else:
+            self.store_error = None
+        if self.store_error is None:
+            return True, "ok"
+        if self.settings.on_store_error == "fail_open":
+            return True, f"store unreachable, failing open (requests are not counted): {self.store_error}"
+        return False, f"store unreachable, failing closed (requests are refused): {self.store_error}"
+
+    async def start(self) -> None:
+        await self.counters.start()
+        if self.spend is not None:
+            await self.spend.start()
+
+    async def aclose(self) -> None:
+        await self.counters.aclose()
+        if self.spend is not None:
+            await self.spend.stop()
+
+
+def end_user(call: Call) -> str | None:
+    """The end user a client names: OpenAI's `user`, Anthropic's `metadata.user_id`."""
+    user = call.body.get("user")
+    if isinstance(user, str):
+        return user
+    metadata = call.body.get("metadata")
+    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
+    return user_id if isinstance(user_id, str) else None
+
+
+def status_of(error: BaseException | None) -> int:
+    if error is None:
+        return 200
+    if isinstance(error, GatewayError):
+        return error.status_code
+    if isinstance(error, BaseException) and not isinstance(error, Exception):
+        return 499  # cancelled: the client went away
+    return 500
+
+
+def build_governance(config: GatewayConfig, catalog: ModelCatalog) -> GovernanceHook | None:
+    """The hook that enforces scopes' limits and budgets, counting in Redis when `redis_url`
+    is set: built when `governance:` is configured or a master key is (virtual keys, which
+    carry limits, need one), with `governance:`'s defaults in the latter case."""
+    settings = config.governance
+    if settings is None:
+        if config.master_key is None:
+            return None
+        settings = GovernanceSettings()
+    counters: Counters = (
+        RedisCounters(config.redis_url.get_secret_value(), config.redis_prefix, lease_ttl=settings.lease_ttl)
+        if config.redis_url
+        else LocalCounters()
+    )
+    spend = settings.spend_log
+    sink: SpendSink = JsonLinesSink(spend.path) if spend.sink == "jsonl" and spend.path else MemorySink()
+    spend_log = SpendLog(
+        sink, batch_size=spend.batch_size, flush_interval=spend.flush_interval, max_queue=spend.max_queue
+    )
+    costing = PricedCosting(PriceBook(config), catalog, settings.default_max_output_tokens)
+    return GovernanceHook(
+        settings, counters, costing, catalog, spend_log, prompt_tokens=counted_prompt_tokens
+    )

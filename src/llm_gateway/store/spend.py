@@ -1,0 +1,163 @@
+"""The spend log: one row per governed request, written off the hot path.
+
+`SpendLog.put` (called from a hook's synchronous `on_end`) appends a row to an in-memory
+queue and returns; one flusher task writes batches through a `SpendSink`. A sink failure is
+logged and the batch retried on the next flush; rows beyond `max_queue` are dropped (and
+counted) rather than let a dead sink grow memory without end. `stop` flushes what is
+queued, so a graceful shutdown loses nothing.
+
+A row never holds a prompt, a completion or a secret: who, what model, where it went, the
+token counts, the cost (None when unpriced, never 0 for unknown), timings and the outcome.
+The database sink (spend table) implements `SpendSink` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+log = logging.getLogger("llm_gateway.spend")
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    at: datetime
+    """When the request started (UTC)."""
+    request_id: str
+    key_id: str | None
+    team_id: str | None
+    end_user: str | None
+    model: str | None
+    """The public model name the request asked for."""
+    deployment: str | None
+    provider: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_usd: Decimal | None
+    estimated: bool
+    """True when the upstream reported no usage: tokens are the gateway's estimate."""
+    latency_s: float
+    ttft_s: float | None
+    status: int
+    error: str | None
+    attempts: int
+    fallback: str | None
+    operation: str = "chat"
+    stream: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["at"] = self.at.isoformat()
+        row["cost_usd"] = None if self.cost_usd is None else str(self.cost_usd)
+        return row
+
+
+class SpendSink(Protocol):
+    async def write(self, rows: Sequence[SpendRow]) -> None:
+        """Store `rows` (raise to have them retried on the next flush)."""
+
+
+class MemorySink:
+    """The last `keep` rows, in memory (tests; a gateway with nowhere else to write)."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self.rows: deque[SpendRow] = deque(maxlen=keep)
+
+    async def write(self, rows: Sequence[SpendRow]) -> None:
+        self.rows.extend(rows)
+
+
+class JsonLinesSink:
+    """Appends one JSON object per row to a file, in a worker thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    async def write(self, rows: Sequence[SpendRow]) -> None:
+        data = b"".join(orjson.dumps(row.to_json()) + b"\n" for row in rows)
+        await asyncio.to_thread(self._append, data)
+
+    def _append(self, data: bytes) -> None:
+        with self.path.open("ab") as file:
+            file.write(data)
+
+
+class SpendLog:
+    def __init__(
+        self, sink: SpendSink, *, batch_size: int = 500, flush_interval: float = 1.0, max_queue: int = 100_000
+    ) -> None:
+        self.sink = sink
+        self._batch_size = batch_size
+        self._interval = flush_interval
+        self._max_queue = max_queue
+        self._queue: deque[SpendRow] = deque()
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.dropped = 0
+
+    def put(self, row: SpendRow) -> None:
+        """Queue `row`; never blocks, never raises."""
+        if len(self._queue) >= self._max_queue:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                log.error("spend log queue full: %d row(s) dropped so far", self.dropped)
+            return
+        self._queue.append(row)
+        if len(self._queue) >= self._batch_size:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def start(self) -> None:
+        self._flusher = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            self._wake.clear()
+            await self.flush()
+        await self.flush()
+
+    async def flush(self) -> bool:
+        """Write every queued row; False if the sink failed (the rows stay queued)."""
+        while self._queue:
+            batch = [self._queue[i] for i in range(min(self._batch_size, len(self._queue)))]
+            try:
+                await self.sink.write(batch)
+            except Exception:
+                log.exception("could not write %d spend row(s); retrying on the next flush", len(batch))
+                return False
+            for _ in batch:
+                self._queue.popleft()
+        return True
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let the flusher write what is queued and end (a write in progress is not cut)."""
+        self._stopping = True
+        self._wake.set()
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(flusher), timeout=timeout)
+            except TimeoutError:
+                flusher.cancel()
+        else:
+            await self.flush()
+        if self._queue:
+            log.error("shutting down with %d spend row(s) unwritten", len(self._queue))

@@ -18,6 +18,7 @@ from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess, run_cli
 
+HI: Any = [{"role": "user", "content": "hi"}]
 MODELS = {
     "gpt-4o": "upstream-gpt",
     "gpt-4o-mini": "upstream-gpt",
@@ -30,7 +31,10 @@ ADMIN = {"authorization": f"Bearer {MASTER_KEY}"}
 @pytest.fixture(scope="module")
 def gateway(fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory) -> GatewayProcess:
     _, server = fake_openai
-    return start_gateway(openai_config(server.url, MODELS, master_key=MASTER_KEY))
+    config = openai_config(server.url, MODELS, master_key=MASTER_KEY)
+    for group in config["models"].values():  # priced, so a key with a budget may use them
+        group["deployments"][0]["pricing"] = {"input_per_mtok": 1, "output_per_mtok": 2}
+    return start_gateway(config)
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +187,32 @@ def test_db_upgrade_migrates_without_a_gateway(tmp_path: Any) -> None:
     result = run_cli("db", "upgrade", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout and database.exists()
+
+
+def test_a_keys_own_limits_are_enforced_by_governance(gateway: GatewayProcess) -> None:
+    """Limits set on a key through the admin API bind it on the next request: the key's
+    scope reaches the governance hook, with OpenAI's rate-limit headers on every answer."""
+    key = new_key(gateway, rpm=2)["key"]
+    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=10) as sdk:
+        for remaining in ("1", "0"):
+            raw = sdk.chat.completions.with_raw_response.create(model="gpt-4o", messages=HI)
+            assert raw.headers["x-ratelimit-limit-requests"] == "2"
+            assert raw.headers["x-ratelimit-remaining-requests"] == remaining
+        with pytest.raises(openai.RateLimitError) as limited:
+            sdk.chat.completions.create(model="gpt-4o", messages=HI)
+    assert limited.value.response.headers["retry-after"]
+    assert limited.value.code == "rate_limit_exceeded"
+
+
+def test_a_keys_budget_is_enforced_by_governance(gateway: GatewayProcess) -> None:
+    """A budget too small for the request's worst case is refused up front with a 402 that
+    names the key's scope; nothing reaches the upstream."""
+    key = new_key(gateway, budget_usd=0.000001, budget_period="daily")["key"]
+    with (
+        openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=10) as sdk,
+        pytest.raises(openai.APIStatusError) as refused,
+    ):
+        sdk.chat.completions.create(model="gpt-4o", messages=HI, max_tokens=1000)
+    assert refused.value.status_code == 402
+    assert refused.value.code == "budget_exceeded"
+    assert "key" in refused.value.message

@@ -17,7 +17,9 @@ async def test_models_answer_in_anthropic_shape_for_anthropic_clients_and_page()
     async with gateway(mock_config(models=MODELS, aliases={"claude-*": "mock"})) as client:
         first = (await client.get("/v1/models", params={"limit": 1}, headers={"x-api-key": "k"})).json()
         assert first == {
-            "data": [{"type": "model", "id": "mock", "display_name": "mock", "created_at": "1970-01-01T00:00:00Z"}],
+            "data": [
+                {"type": "model", "id": "mock", "display_name": "mock", "created_at": "1970-01-01T00:00:00Z"}
+            ],
             "has_more": True,
             "first_id": "mock",
             "last_id": "mock",
@@ -83,7 +85,10 @@ async def test_claude_codes_fields_are_accepted_on_a_translated_model() -> None:
         **MESSAGES,
         "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
         "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}],
+            },
             {
                 "role": "assistant",
                 "content": [
@@ -97,7 +102,9 @@ async def test_claude_codes_fields_are_accepted_on_a_translated_model() -> None:
         ],
     }
     async with gateway() as client:
-        response = await client.post("/v1/messages", json=body, headers={"anthropic-beta": "context-1m-2025-08-07"})
+        response = await client.post(
+            "/v1/messages", json=body, headers={"anthropic-beta": "context-1m-2025-08-07"}
+        )
         assert response.status_code == 200, response.text
         counted = await client.post("/v1/messages/count_tokens", json=body)
         assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
@@ -111,7 +118,9 @@ async def test_legacy_completions_translated_plain_and_streamed() -> None:
         assert plain.status_code == 200, plain.text
         assert plain.json()["object"] == "text_completion"
         assert plain.json()["choices"][0]["text"]
-        streamed = await client.post("/v1/completions", json={"model": "mock", "prompt": "Say hi", "stream": True})
+        streamed = await client.post(
+            "/v1/completions", json={"model": "mock", "prompt": "Say hi", "stream": True}
+        )
         parsed = frames(streamed)
         assert parsed[-1] == (None, "[DONE]")
         assert all(data["object"] == "text_completion" for _, data in parsed[:-1])

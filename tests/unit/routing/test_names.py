@@ -25,7 +25,9 @@ MODELS: dict[str, Any] = {
 ALIASES = {"claude-3-5-haiku-*": "fast-model", "gpt-4": "gpt-4o", "gpt-4*": "fast-model"}
 
 
-def config(models: dict[str, Any] | None = None, aliases: dict[str, str] | None = None, **extra: Any) -> GatewayConfig:
+def config(
+    models: dict[str, Any] | None = None, aliases: dict[str, str] | None = None, **extra: Any
+) -> GatewayConfig:
     data = {
         "providers": {"p": ProviderSettings(type="stub")},
         "models": MODELS if models is None else models,
@@ -130,5 +132,7 @@ def test_the_listing_shows_models_aliases_and_patterns() -> None:
     ],
 )
 def test_naming_mistakes_are_refused_at_load(change: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValidationError, match=message.replace("*", r"\*").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        ValidationError, match=message.replace("*", r"\*").replace("(", r"\(").replace(")", r"\)")
+    ):
         config(**{"aliases": ALIASES, "models": MODELS, **change})

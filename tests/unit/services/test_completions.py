@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from llm_gateway.core.errors import InvalidRequest
-from llm_gateway.services.completions import check_completion_request, to_chat, to_text_chunk, to_text_completion
+from llm_gateway.services.completions import (
+    check_completion_request,
+    to_chat,
+    to_text_chunk,
+    to_text_completion,
+)
 from tests.stubs import completion
 
 

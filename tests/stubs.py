@@ -192,19 +192,37 @@ class NativeStub(StubProvider):
         self.events = list(NATIVE_EVENTS if events is None else events)
 
     async def messages(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> JSON:
         await self._called("messages", body, model, beta)
         content = [{"type": "text", "text": "native"}]
         return {"type": "message", "model": model, "content": content, "usage": dict(NATIVE_USAGE)}
 
     def messages_stream(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> AsyncIterator[SSEEvent]:
         return self._relay("messages_stream", body, model, beta, self.events)
 
     async def count_tokens(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> JSON:
         await self._called("count_tokens", body, model, beta)
         return {"input_tokens": 42}

@@ -3,7 +3,11 @@
 Clients here are Anthropic SDKs, which parse Anthropic-shaped errors
 (``{"type": "error", "error": {"type", "message"}}``), before the first byte and as an
 `error` event mid-stream; every error on these routes renders that way, auth failures and
-size limits included.
+size limits included. An error whose code is one the SDKs act on (`DETAIL_CODES`) carries
+it as `error.details.error_code`, as Anthropic's own errors do.
+
+Routes shared with OpenAI clients (`GET /v1/models`, unknown paths) answer in this shape
+when the request looks Anthropic-styled (`anthropic_styled`).
 """
 
 from __future__ import annotations
@@ -33,15 +37,63 @@ ERROR_TYPES = {
 }
 
 
+DETAIL_CODES = frozenset({"thread_unsupported_request"})
+"""Error codes rendered as `error.details.error_code`: the SDKs pick their error class and
+their fallback from it (the thread helpers resend without `thread`)."""
+STYLE_HEADERS = ("anthropic-version", "x-api-key")
+EPOCH = "1970-01-01T00:00:00Z"
+
+
+def anthropic_styled(headers: Mapping[str, str]) -> bool:
+    """Whether a request on a shared route comes from an Anthropic client: the Anthropic SDKs
+    always send `anthropic-version`, and their key as `x-api-key`; OpenAI's send neither."""
+    return any(headers.get(name) for name in STYLE_HEADERS)
+
+
+def model_object(model_id: str, display_name: str | None = None) -> JSON:
+    """One entry of Anthropic's models API (`created_at`: the gateway has no release dates)."""
+    return {"type": "model", "id": model_id, "display_name": display_name or model_id, "created_at": EPOCH}
+
+
+def model_page(models: list[JSON], limit: int, after_id: str | None, before_id: str | None) -> JSON:
+    """A page of Anthropic's `GET /v1/models`: `limit` entries after `after_id` (or before
+    `before_id`), with `has_more`, `first_id` and `last_id`, as the SDKs' pagers read it."""
+    ids = [model["id"] for model in models]
+    start, end = 0, len(models)
+    if after_id is not None:
+        start = ids.index(after_id) + 1 if after_id in ids else len(models)
+        end = min(end, start + limit)
+    elif before_id is not None:
+        end = ids.index(before_id) if before_id in ids else 0
+        start = max(0, end - limit)
+    else:
+        end = min(end, limit)
+    page = models[start:end]
+    has_more = start > 0 if before_id is not None and after_id is None else end < len(models)
+    return {
+        "data": page,
+        "has_more": has_more,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
+
+
 def error_json(error: GatewayError, request_id: str | None = None) -> JSON:
     status = error.status_code
     kind = ERROR_TYPES.get(status) or ("invalid_request_error" if status < 500 else "api_error")
     if error.error_type == "overloaded_error":
         kind = "overloaded_error"
-    body: JSON = {"type": "error", "error": {"type": kind, "message": error.message}}
+    detail: JSON = {"type": kind, "message": error.message}
+    if error.code in DETAIL_CODES:
+        detail["details"] = {"error_code": error.code}
+    body: JSON = {"type": "error", "error": detail}
     if request_id:
         body["request_id"] = request_id
     return body
+
+
+OPTION_HEADERS = (("beta", "anthropic-beta"), ("version", "anthropic-version"))
+"""The client's headers a native pass-through forwards (`Call.options` keys)."""
 
 
 class AnthropicDialect(Dialect):
@@ -57,7 +109,7 @@ class AnthropicDialect(Dialect):
         stream = body.get("stream")
         if stream is not None and not isinstance(stream, bool):
             raise InvalidRequest("stream: Input should be a valid boolean", param="stream")
-        options = {"beta": beta} if (beta := headers.get("anthropic-beta")) else {}
+        options = {key: headers[header] for key, header in OPTION_HEADERS if headers.get(header)}
         return Call(self.operation, body, model=model, stream=self._streams(body), options=options)
 
     def _streams(self, body: JSON) -> bool:

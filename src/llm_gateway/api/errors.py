@@ -1,8 +1,18 @@
-"""Every error leaves the gateway here, once, OpenAI-shaped: never a traceback, never a secret."""
+"""Every error outside the per-request routes leaves the gateway here, once: never a
+traceback, never a secret.
+
+OpenAI-shaped, except in two cases where the caller's own dialect is used (Anthropic's
+when the request is Anthropic-styled, `api.anthropic.anthropic_styled`): routes marked
+`callers_dialect` (the models API both SDKs call), and a path no route serves, which is a
+404 naming the endpoint as unsupported rather than a bare "Not Found". A known path asked
+with the wrong method stays a 405.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
@@ -10,31 +20,57 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from llm_gateway.api.anthropic import anthropic_styled, error_json
 from llm_gateway.core.errors import GatewayError, InvalidRequest, NotFound
 
 log = logging.getLogger("llm_gateway.errors")
 
 _BY_STATUS: dict[int, type[GatewayError]] = {404: NotFound}
+CALLERS_DIALECT = "callers_dialect"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def error_response(error: GatewayError) -> Response:
+def callers_dialect(endpoint: F) -> F:
+    """Mark a FastAPI route whose errors answer in the caller's dialect (see the module doc)."""
+    setattr(endpoint, CALLERS_DIALECT, True)
+    return endpoint
+
+
+def error_response(error: GatewayError, request: Request | None = None) -> Response:
+    """`error` as a response: Anthropic-shaped for an Anthropic-styled `request`, else OpenAI's."""
+    if request is not None and anthropic_styled(request.headers):
+        content = orjson.dumps(error_json(error, request.scope.get("state", {}).get("request_id")))
+    else:
+        content = orjson.dumps(error.to_body())
     return Response(
-        content=orjson.dumps(error.to_body()),
-        status_code=error.status_code,
-        headers=error.headers,
-        media_type="application/json",
+        content=content, status_code=error.status_code, headers=error.headers, media_type="application/json"
     )
+
+
+def unsupported_endpoint(request: Request) -> NotFound:
+    return NotFound(
+        f"{request.method} {request.url.path} is not an endpoint this gateway supports "
+        "(llm-gateway serves the chat, completions, embeddings, messages and models APIs)",
+        code="unsupported_endpoint",
+    )
+
+
+def _in_callers_dialect(request: Request) -> Request | None:
+    endpoint = request.scope.get("endpoint")
+    return request if getattr(endpoint, CALLERS_DIALECT, False) else None
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     if exc.status_code >= 500:
         log.warning("%s %s -> %d %s", request.method, request.url.path, exc.status_code, exc.message)
-    return error_response(exc)
+    return error_response(exc, _in_callers_dialect(request))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and "endpoint" not in request.scope:  # no route matched
+        return error_response(unsupported_endpoint(request), request)
     cls = _BY_STATUS.get(exc.status_code, GatewayError)
     error = cls(str(exc.detail) if exc.detail else "error")
     response = error_response(error)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_gateway.api.anthropic import AnthropicCountTokens, AnthropicMessages
+from llm_gateway.api.completions import OpenAICompletions
 from llm_gateway.api.dialect import Dialect
 from llm_gateway.api.embeddings import OpenAIEmbeddings
 from llm_gateway.api.endpoint import Endpoint, send_json
@@ -44,6 +45,7 @@ def default_routes() -> RouteTable:
             "/api/chat": Endpoint(SimpleChat()),
             "/v1/messages": Endpoint(AnthropicMessages()),
             "/v1/messages/count_tokens": Endpoint(AnthropicCountTokens()),
+            "/v1/completions": Endpoint(OpenAICompletions()),
         }
     )
 

@@ -20,6 +20,8 @@ class Capability(StrEnum):
     """Anthropic's Messages API natively: `/v1/messages` passes through untranslated."""
     RESPONSES = "responses"
     """OpenAI's Responses API natively: `/v1/responses` passes through untranslated."""
+    COMPLETIONS = "completions"
+    """OpenAI's legacy completions natively: `/v1/completions` passes through untranslated."""
 
 
 CHAT_ONLY: frozenset[Capability] = frozenset({Capability.CHAT})

@@ -315,6 +315,15 @@ class GovernanceSettings(StrictModel):
     spend_log: SpendLogSettings = SpendLogSettings()
 
 
+MODEL_PLACEHOLDER = "{model}"
+"""In a wildcard model's deployment `model`: the part of the requested name matched by `*`."""
+
+
+def is_pattern(name: str) -> bool:
+    """Whether a model or alias name is a glob (`anthropic/*`) rather than one name."""
+    return any(c in name for c in "*?[")
+
+
 class GatewayConfig(StrictModel):
     """The whole gateway configuration.
 
@@ -339,6 +348,36 @@ class GatewayConfig(StrictModel):
     """Extra request hooks, as `package.module:Factory` import paths (docs/architecture.md)."""
     governance: GovernanceSettings | None = None
     """Limits, budgets and the spend log; absent: no governance hook at all."""
+    aliases: dict[Annotated[str, Field(min_length=1)], str] = Field(default_factory=dict)
+    """Other names for configured models: an exact name or a glob (`claude-3-5-haiku-*`) →
+    the name of a configured, non-wildcard model (docs/agents.md, "Model names: aliases and wildcards")."""
+
+    @model_validator(mode="after")
+    def _check_names(self) -> GatewayConfig:
+        for name, group in self.models.items():
+            if is_pattern(name):
+                if name.count("*") != 1 or any(c in name for c in "?[]"):
+                    raise ValueError(
+                        f"models.{name}: a wildcard model name has exactly one '*' and no ?, [ or ]"
+                    )
+                if self.default_model == name:
+                    raise ValueError(f"default_model: {name!r} is a wildcard, not one model")
+            for index, deployment in enumerate(group.deployments):
+                if (
+                    not is_pattern(name)
+                    and deployment.model is not None
+                    and MODEL_PLACEHOLDER in deployment.model
+                ):
+                    raise ValueError(
+                        f"models.{name}.deployments[{index}].model: {MODEL_PLACEHOLDER} is only "
+                        "meaningful in a wildcard model (a name with '*')"
+                    )
+        for alias, target in self.aliases.items():
+            if alias in self.models:
+                raise ValueError(f"aliases.{alias}: {alias!r} is already a configured model")
+            if target not in self.models or is_pattern(target):
+                raise ValueError(f"aliases.{alias}: {target!r} is not a configured (non-wildcard) model")
+        return self
 
     @model_validator(mode="after")
     def _check_references(self) -> GatewayConfig:
@@ -352,7 +391,7 @@ class GatewayConfig(StrictModel):
                     )
             for kind in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
                 for other in getattr(group, kind):
-                    if other not in self.models or other == name:
+                    if other not in self.models or other == name or is_pattern(other):
                         raise ValueError(f"models.{name}.{kind}: {other!r} is not another configured model")
         if self.default_model is not None and self.default_model not in self.models:
             raise ValueError(f"default_model: {self.default_model!r} is not one of models")

@@ -25,6 +25,7 @@ class Operation(StrEnum):
     EMBEDDINGS = "embeddings"
     MESSAGES = "messages"
     COUNT_TOKENS = "count_tokens"
+    COMPLETIONS = "completions"
 
 
 BudgetPeriod = Literal["none", "daily", "weekly", "monthly"]

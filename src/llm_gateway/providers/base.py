@@ -96,20 +96,50 @@ class NativeMessages(Protocol):
     `Capability.MESSAGES`.
 
     Bodies go out as the client sent them but for `model`; answers come back untouched.
-    `beta` is the client's `anthropic-beta` header, forwarded.
+    `beta` and `version` are the client's `anthropic-beta` and `anthropic-version` headers,
+    forwarded (without a `version`, the provider's configured one is sent).
     """
 
     async def messages(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> JSON: ...
 
     def messages_stream(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> AsyncIterator[SSEEvent]: ...
 
     async def count_tokens(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> JSON: ...
+
+
+class NativeCompletions(Protocol):
+    """A provider that serves OpenAI's legacy `/v1/completions` itself: `Capability.COMPLETIONS`.
+    The body goes out as sent but for `model`; answers and chunks come back as parsed."""
+
+    async def completions(self, body: JSON, model: str, *, timeout: float | None = None) -> JSON: ...
+
+    def completions_stream(
+        self, body: JSON, model: str, *, timeout: float | None = None
+    ) -> AsyncIterator[JSON]: ...
 
 
 def embedder(provider: Provider) -> Embedder | None:
@@ -120,3 +150,8 @@ def embedder(provider: Provider) -> Embedder | None:
 def native_messages(provider: Provider) -> NativeMessages | None:
     """`provider` as `NativeMessages` when its class declares `Capability.MESSAGES`, else None."""
     return cast(NativeMessages, provider) if Capability.MESSAGES in provider.capabilities else None
+
+
+def native_completions(provider: Provider) -> NativeCompletions | None:
+    """`provider` as `NativeCompletions` when its class declares `Capability.COMPLETIONS`, else None."""
+    return cast(NativeCompletions, provider) if Capability.COMPLETIONS in provider.capabilities else None

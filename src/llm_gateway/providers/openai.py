@@ -7,7 +7,7 @@ The request is the lingua franca already, so it passes through untouched except 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any, cast
 
@@ -23,7 +23,7 @@ from llm_gateway.core.errors import (
     UpstreamUnavailable,
 )
 from llm_gateway.core.secrets import SecretHeaders, SecretUrl
-from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
+from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
 from llm_gateway.providers import shape
 from llm_gateway.providers.base import Provider, credentials
 from llm_gateway.providers.redaction import Secrets
@@ -34,7 +34,7 @@ from llm_gateway.providers.transport import (
     redact,
     retry_after_seconds,
 )
-from llm_gateway.providers.upstream import post_json, sse_stream
+from llm_gateway.providers.upstream import json_object, post_json, sse_stream
 
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
@@ -112,11 +112,17 @@ class OpenAIWireProvider(Provider):
     async def stream(
         self, request: ChatRequest, model: str, *, timeout: float | None = None
     ) -> AsyncIterator[ChatChunk]:
-        payload = orjson.dumps({**request, "model": model, "stream": True})
-        url = self.chat_url(model)
-        events = sse_stream(
-            self.http, url, payload, headers=self._headers, error=self._error, timeout=timeout
-        )
+        chunks = self._chunks(self.chat_url(model), {**request, "model": model}, timeout)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield cast(ChatChunk, chunk)
+
+    async def _chunks(
+        self, url: str, payload: JSON, timeout: float | None = None
+    ) -> AsyncGenerator[JSON, None]:
+        """The parsed chunks of a streamed OpenAI-format answer, up to `[DONE]`."""
+        body = orjson.dumps({**payload, "stream": True})
+        events = sse_stream(self.http, url, body, headers=self._headers, error=self._error, timeout=timeout)
         async with aclosing(events):
             async for _event, data in events:
                 if data == b"[DONE]":
@@ -144,7 +150,11 @@ class OpenAIWireProvider(Provider):
 
 
 class OpenAIProvider(OpenAIWireProvider):
+    """OpenAI and every API that speaks its wire format; these also serve the legacy
+    `/v1/completions` natively (vLLM, llama.cpp, Ollama and Together still do)."""
+
     settings_model = OpenAISettings
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS, Capability.COMPLETIONS})
     settings: OpenAISettings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -152,6 +162,7 @@ class OpenAIProvider(OpenAIWireProvider):
         base = self.settings.base_url.get_secret_value().rstrip("/")
         self._chat_url = f"{base}/chat/completions"
         self._embeddings_url = f"{base}/embeddings"
+        self._completions_url = f"{base}/completions"
         self._api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
         headers = {"content-type": "application/json", **self.settings.headers}
         if self._api_key:
@@ -166,3 +177,12 @@ class OpenAIProvider(OpenAIWireProvider):
 
     def embeddings_url(self, model: str) -> str:
         return self._embeddings_url
+
+    async def completions(self, body: JSON, model: str, *, timeout: float | None = None) -> JSON:
+        result = await self._post_json(self._completions_url, {**body, "model": model}, timeout)
+        return json_object(result, self.name)
+
+    def completions_stream(
+        self, body: JSON, model: str, *, timeout: float | None = None
+    ) -> AsyncIterator[JSON]:
+        return self._chunks(self._completions_url, {**body, "model": model}, timeout)

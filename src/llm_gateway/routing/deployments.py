@@ -12,12 +12,15 @@ from llm_gateway.core.capabilities import Capability
 from llm_gateway.core.config import (
     Deployment,
     GatewayConfig,
+    ModelGroup,
     ProviderSettings,
     RoutingOverride,
     RoutingSettings,
+    is_pattern,
 )
 from llm_gateway.core.errors import InvalidRequest, ModelNotFound
 from llm_gateway.providers.base import Provider
+from llm_gateway.routing.names import RECENT_NAMES, ModelNames, Recent, Wildcard
 
 DEFAULT_POLICY = RoutingSettings()
 CANNOT = {
@@ -90,8 +93,23 @@ def deployment_cost(model: str, deployment: Deployment, settings: ProviderSettin
     return float((pricing.input_per_mtok or 0) + (pricing.output_per_mtok or 0))
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One entry of `/v1/models`: a model, an alias of one, or a wildcard pattern."""
+
+    id: str
+    alias_of: str | None = None
+    pattern: bool = False
+
+
 class ModelCatalog:
-    """The public model names and the deployments behind each, built once at start-up."""
+    """The public model names and the deployments behind each, built once at start-up.
+
+    Aliases and wildcard models (`routing/names.py`) resolve here too: an alias is its
+    target's own group (same deployments, same health); a name matching a wildcard model
+    gets a group derived for it, kept in a bounded cache, whose deployment keys name the
+    pattern and the resolved upstream model (`anthropic/*/0:claude/claude-x`), so health and
+    breakers are kept per upstream model."""
 
     def __init__(
         self,
@@ -100,12 +118,26 @@ class ModelCatalog:
         cost: DeploymentCost = deployment_cost,
     ) -> None:
         self.default_model = config.default_model
+        self._config = config
+        self._providers = providers
+        self._cost = cost
+        self._names = ModelNames(config.models, config.aliases)
         self._groups: dict[str, Group] = {}
-        self._able: dict[tuple[str, Capability], Group] = {}
+        self._able: Recent[Group] = Recent(4 * RECENT_NAMES)
+        self._derived: Recent[Group] = Recent()
         for name, group in config.models.items():
-            targets = tuple(
+            if not is_pattern(name):
+                self._groups[name] = self._build(name, group, name)
+
+    def _build(self, name: str, group: ModelGroup, key_name: str, wildcard: Wildcard | None = None) -> Group:
+        providers, cost = self._providers, self._cost
+        targets = []
+        for index, d in enumerate(group.deployments):
+            if wildcard is not None:
+                d = d.model_copy(update={"model": wildcard.upstream(name, d.model)})
+            targets.append(
                 Target(
-                    key=deployment_key(name, index, d),
+                    key=deployment_key(key_name, index, d),
                     provider=providers[d.provider],
                     model=d.model or name,
                     weight=d.weight,
@@ -115,18 +147,28 @@ class ModelCatalog:
                     cost=cost(name, d, providers[d.provider].settings),
                     time_limit=d.timeout or providers[d.provider].settings.timeout,
                 )
-                for index, d in enumerate(group.deployments)
             )
-            policy = merged_policy(config.routing, group.routing)
-            self._groups[name] = Group(
-                name=name,
-                targets=targets,
-                policy=policy,
-                fallbacks=tuple(group.fallbacks),
-                context_window_fallbacks=tuple(group.context_window_fallbacks),
-                content_policy_fallbacks=tuple(group.content_policy_fallbacks),
-                hedge_quantile=float(policy.hedge_after[1:]) / 100 if policy.hedge_after else None,
-            )
+        policy = merged_policy(self._config.routing, group.routing)
+        return Group(
+            name=name,
+            targets=tuple(targets),
+            policy=policy,
+            fallbacks=tuple(group.fallbacks),
+            context_window_fallbacks=tuple(group.context_window_fallbacks),
+            content_policy_fallbacks=tuple(group.content_policy_fallbacks),
+            hedge_quantile=float(policy.hedge_after[1:]) / 100 if policy.hedge_after else None,
+        )
+
+    def listed(self) -> list[Listed]:
+        """What `/v1/models` shows: every model, then every alias, then every pattern
+        (wildcard models and glob aliases), in config order."""
+        models = [Listed(name) for name in self._groups]
+        aliases = [Listed(a, alias_of=t) for a, t in self._config.aliases.items() if not is_pattern(a)]
+        patterns = [Listed(name, pattern=True) for name in self._config.models if is_pattern(name)]
+        patterns += [
+            Listed(a, alias_of=t, pattern=True) for a, t in self._config.aliases.items() if is_pattern(a)
+        ]
+        return models + aliases + patterns
 
     @property
     def names(self) -> list[str]:
@@ -137,14 +179,26 @@ class ModelCatalog:
         return list(self._groups.values())
 
     def group(self, name: str) -> Group:
-        try:
-            return self._groups[name]
-        except KeyError:
+        """The group a requested name means: a model, an alias's target, or a group derived
+        from the wildcard model it matches."""
+        group = self._groups.get(name)
+        if group is not None:
+            return group
+        found = self._names.lookup(name)
+        if found is None:
             raise ModelNotFound(
                 f"The model {name!r} does not exist on this gateway; "
                 "GET /v1/models lists the available ones.",
                 param="model",
-            ) from None
+            )
+        configured, wildcard = found
+        if wildcard is None:
+            return self._groups[configured]
+        derived = self._derived.get(name)
+        if derived is None:
+            template = self._config.models[configured]
+            derived = self._derived.put(name, self._build(name, template, configured, wildcard))
+        return derived
 
     def resolve(self, name: str | None, requires: Capability = Capability.CHAT) -> Group:
         """The group serving `name` (or the default model), narrowed to the deployments whose
@@ -165,6 +219,5 @@ class ModelCatalog:
                 raise InvalidRequest(
                     f"The model {group.name!r} {CANNOT[requires]}.", param="model", code="model_not_supported"
                 )
-            able = replace(group, targets=targets, requires=requires)
-            self._able[(group.name, requires)] = able
+            able = self._able.put((group.name, requires), replace(group, targets=targets, requires=requires))
         return able

@@ -37,6 +37,7 @@ class MessagesRequest:
         self.body = call.body
         self.model = call.model
         self.beta: str | None = call.options.get("beta")
+        self.version: str | None = call.options.get("version")
         self._chat: ChatRequest | None = None
 
     @property
@@ -54,7 +55,11 @@ class MessagesService(Service):
             provider = native_messages(target.provider)
             if provider is not None:
                 return await provider.messages(
-                    request.body, target.model, timeout=target.timeout, beta=request.beta
+                    request.body,
+                    target.model,
+                    timeout=target.timeout,
+                    beta=request.beta,
+                    version=request.version,
                 )
             completion = await target.provider.complete(request.chat, target.model, timeout=target.timeout)
             return to_message(completion)
@@ -68,7 +73,11 @@ class MessagesService(Service):
             provider = native_messages(target.provider)
             if provider is not None:
                 return provider.messages_stream(
-                    request.body, target.model, timeout=target.timeout, beta=request.beta
+                    request.body,
+                    target.model,
+                    timeout=target.timeout,
+                    beta=request.beta,
+                    version=request.version,
                 )
             chunks = target.provider.stream(request.chat, target.model, timeout=target.timeout)
             return translated_events(chunks, model=request.model or target.model)
@@ -101,7 +110,7 @@ class CountTokensService(Service):
             if provider is None:  # the group holds native deployments only
                 raise TypeError(f"provider {target.provider.name!r} cannot count tokens natively")
             return await provider.count_tokens(
-                request.body, target.model, timeout=target.timeout, beta=request.beta
+                request.body, target.model, timeout=target.timeout, beta=request.beta, version=request.version
             )
 
         return attempt

@@ -21,6 +21,7 @@ from llm_gateway.core.errors import InvalidRequest, ModelNotFound
 from llm_gateway.routing.deployments import Group, ModelCatalog
 from llm_gateway.routing.executor import Executor, Served
 from llm_gateway.services.chat import ChatService
+from llm_gateway.services.completions import CompletionsService
 from llm_gateway.services.embeddings import EmbeddingService
 from llm_gateway.services.hooks import HookChain
 from llm_gateway.services.messages import CountTokensService, MessagesService
@@ -34,6 +35,7 @@ def default_services(*, metered: bool = True) -> dict[Operation, Service]:
         Operation.EMBEDDINGS: EmbeddingService(),
         Operation.MESSAGES: MessagesService(),
         Operation.COUNT_TOKENS: CountTokensService(),
+        Operation.COMPLETIONS: CompletionsService(metered=metered),
     }
 
 

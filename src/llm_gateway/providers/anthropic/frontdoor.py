@@ -3,8 +3,11 @@ an OpenAI chat request, and a chat completion back as an Anthropic Message. Pure
 
 This is the reverse of `request` / `response`; its decisions are tabled
 in docs/providers.md ("## anthropic", front door). `tool_result` blocks become `tool`
-messages placed before the rest of their user turn; `thinking` blocks and `cache_control`
-marks have no chat equivalent and are not forwarded, as documented.
+messages placed before the rest of their user turn; `thinking` blocks (and their
+signatures), `cache_control` marks and `context_management` edits have no chat equivalent
+and are not forwarded, as documented; a `system` turn inside `messages` (Claude Code sends
+one for model names it does not know) stays a system message where it stands. A `thread`
+is refused with the `error_code` the SDKs' thread helpers fall back on.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, cast
 
 import orjson
 
+from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.types import (
     JSON,
     ChatCompletion,
@@ -37,13 +41,17 @@ STOP_REASONS = {
 _HANDLED = frozenset(
     {
         "model", "messages", "system", "max_tokens", "stop_sequences", "temperature", "top_p",
-        "top_k", "stream", "tools", "tool_choice", "metadata", "output_config",
+        "top_k", "stream", "tools", "tool_choice", "metadata", "output_config", "context_management",
+        "thread",
     }
 )  # fmt: skip
 # Accepted and not forwarded: they tune Anthropic's own serving or caching (documented).
 IGNORED = frozenset(
     {"thinking", "service_tier", "cache_control", "speed", "diagnostics", "user_profile_id", "workspace_id"}
 )
+THREAD_UNSUPPORTED = "thread_unsupported_request"
+"""The `error.details.error_code` for a `thread` this door cannot hold: the SDKs' thread
+helpers (`unsupported_request_behavior="continue_unthreaded"`) resend without it."""
 EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 IMAGE_TOKENS = 1600
@@ -55,6 +63,14 @@ def to_chat_request(body: JSON) -> ChatRequest:
     for key, value in body.items():
         if value is not None and key not in _HANDLED and key not in IGNORED:
             raise messages_invalid(key, "is not supported for this model (it is not served by Anthropic)")
+    if body.get("thread") is not None:
+        raise InvalidRequest(
+            "thread: is not supported for this model (it is not served by Anthropic); "
+            "send the full conversation without `thread`",
+            param="thread",
+            code=THREAD_UNSUPPORTED,
+        )
+    context_edits(body.get("context_management"))
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise messages_invalid("max_tokens", "Field required (a positive integer)")
@@ -79,6 +95,20 @@ def to_chat_request(body: JSON) -> ChatRequest:
         request["stream"] = True
         request["stream_options"] = {"include_usage": True}
     return cast(ChatRequest, request)
+
+
+def context_edits(value: Any) -> None:
+    """`context_management` is checked and not applied: it asks Anthropic to clear old
+    thinking or tool results server-side; thinking is never sent to other models anyway,
+    and the rest of the conversation is sent whole (the model's own context limit applies)."""
+    if value is None:
+        return
+    edits = value.get("edits") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or (edits is not None and not isinstance(edits, list)):
+        raise messages_invalid("context_management", "must be an object with an `edits` array")
+    for index, edit in enumerate(edits or ()):
+        if not isinstance(edit, dict) or not isinstance(edit.get("type"), str):
+            raise messages_invalid(f"context_management.edits.{index}", "must be an object with a `type`")
 
 
 def user_field(metadata: Any) -> JSON:
@@ -111,22 +141,25 @@ def chat_messages(body: JSON) -> list[Message]:
             messages.extend(_user(turn.get("content"), f"messages.{index}"))
         elif role == "assistant":
             messages.extend(_assistant(turn.get("content"), f"messages.{index}"))
+        elif role == "system":
+            text = system_text(turn.get("content"), f"messages.{index}.content")
+            messages.append({"role": "system", "content": text})
         else:
-            raise messages_invalid(f"messages.{index}.role", "must be 'user' or 'assistant'")
+            raise messages_invalid(f"messages.{index}.role", "must be 'user', 'assistant' or 'system'")
     return messages
 
 
-def system_text(system: Any) -> str:
-    """`system` as one string: blocks are joined with blank lines."""
+def system_text(system: Any, where: str = "system") -> str:
+    """`system` (or a system turn's content) as one string: blocks are joined with blank lines."""
     if system is None or isinstance(system, str):
         return system or ""
     if not isinstance(system, list):
-        raise messages_invalid("system", "must be a string or an array of text blocks")
+        raise messages_invalid(where, "must be a string or an array of text blocks")
     parts = []
     for index, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise messages_invalid(f"system.{index}", "must be a text block")
-        parts.append(messages_string(block.get("text"), f"system.{index}.text"))
+            raise messages_invalid(f"{where}.{index}", "must be a text block")
+        parts.append(messages_string(block.get("text"), f"{where}.{index}.text"))
     return "\n\n".join(parts)
 
 

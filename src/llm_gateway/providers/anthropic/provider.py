@@ -64,16 +64,32 @@ class AnthropicProvider(Provider):
         )
         return secrets.error(mapped)
 
-    def _with_beta(self, beta: str | None) -> dict[str, str]:
-        return {**self._headers, "anthropic-beta": beta} if beta else self._headers
+    def _client_headers(self, beta: str | None, version: str | None) -> dict[str, str]:
+        """The upstream headers with the client's own `anthropic-beta` and `anthropic-version`
+        (pass-through only: the client chose the features and the API version its body is in)."""
+        if not beta and not version:
+            return self._headers
+        headers = dict(self._headers)
+        if beta:
+            headers["anthropic-beta"] = beta
+        if version:
+            headers["anthropic-version"] = version
+        return headers
 
-    async def _post(self, url: str, payload: JSON, timeout: float | None, beta: str | None = None) -> JSON:
-        body, headers = orjson.dumps(payload), self._with_beta(beta)
+    async def _post(
+        self,
+        url: str,
+        payload: JSON,
+        timeout: float | None,
+        beta: str | None = None,
+        version: str | None = None,
+    ) -> JSON:
+        body, headers = orjson.dumps(payload), self._client_headers(beta, version)
         reply = await post_json(self.http, url, body, headers=headers, error=self._error, timeout=timeout)
         return json_object(reply.data, self.name)
 
     def _events(
-        self, payload: JSON, timeout: float | None, beta: str | None = None
+        self, payload: JSON, timeout: float | None, beta: str | None = None, version: str | None = None
     ) -> AsyncGenerator[tuple[str | None, bytes], None]:
         """The upstream's events, each with its raw data; HTTP errors raise before the first,
         and a body that ends before the consumer stopped at its terminal event raises too."""
@@ -81,7 +97,7 @@ class AnthropicProvider(Provider):
             self.http,
             self._messages_url,
             orjson.dumps(payload),
-            headers=self._with_beta(beta),
+            headers=self._client_headers(beta, version),
             error=self._error,
             timeout=timeout,
         )
@@ -123,18 +139,30 @@ class AnthropicProvider(Provider):
                     return
 
     async def messages(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> JSON:
-        return await self._post(self._messages_url, {**body, "model": model}, timeout, beta)
+        return await self._post(self._messages_url, {**body, "model": model}, timeout, beta, version)
 
     async def messages_stream(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> AsyncIterator[SSEEvent]:
         """Relay events as-is. An `error` before any other event raises, so routing still
         sees a failure it may retry; after that it is relayed like the rest, scrubbed of
         `secrets()` (it is the upstream's text, going to the client verbatim)."""
         started = False
-        events = self._events({**body, "model": model, "stream": True}, timeout, beta)
+        events = self._events({**body, "model": model, "stream": True}, timeout, beta, version)
         async with aclosing(events):
             async for name, data in events:
                 event = name or ""
@@ -149,6 +177,12 @@ class AnthropicProvider(Provider):
                     return
 
     async def count_tokens(
-        self, body: JSON, model: str, *, timeout: float | None = None, beta: str | None = None
+        self,
+        body: JSON,
+        model: str,
+        *,
+        timeout: float | None = None,
+        beta: str | None = None,
+        version: str | None = None,
     ) -> JSON:
-        return await self._post(self._count_url, {**body, "model": model}, timeout, beta)
+        return await self._post(self._count_url, {**body, "model": model}, timeout, beta, version)

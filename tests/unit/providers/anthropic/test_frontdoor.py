@@ -57,7 +57,7 @@ def test_max_tokens_is_required() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("container", "c1"), ("mcp_servers", []), ("inference_geo", "eu"), ("context_management", {})],
+    [("container", "c1"), ("mcp_servers", []), ("inference_geo", "eu")],
 )
 def test_unknown_or_unsupported_fields_are_rejected(field: str, value: Any) -> None:
     assert rejected(**{field: value}) == field
@@ -156,7 +156,7 @@ def test_tool_use_and_results() -> None:
     ("messages", "param"),
     [
         ([], "messages"),
-        ([{"role": "system", "content": "x"}], "messages.0.role"),
+        ([{"role": "developer", "content": "x"}], "messages.0.role"),
         ([{"role": "user", "content": [{"type": "search_result"}]}], "messages.0.content.0"),
         ([{"role": "assistant", "content": [{"type": "server_tool_use"}]}], "messages.0.content.0"),
         (

@@ -193,7 +193,7 @@ async def test_configured_cors_answers_preflights_for_its_origins() -> None:
     assert "x-request-id" in chat.headers["access-control-expose-headers"]
 
 
-@pytest.mark.parametrize("path", ["/health/", "/v1/models/", "/v1/chat/completions/", "/admin/"])
+@pytest.mark.parametrize("path", ["/health/", "/ready/", "/v1/chat/completions/", "/admin/"])
 async def test_a_trailing_slash_is_a_plain_404(path: str) -> None:
     async with gateway() as client:
         for method in ("GET", "POST"):

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from llm_gateway import __version__
-from llm_gateway.api import admin, health, openai
+from llm_gateway.api import admin, health, openai, responses
 from llm_gateway.api.errors import install_error_handlers
 from llm_gateway.api.middleware.limits import LimitsMiddleware
 from llm_gateway.api.middleware.request_id import RequestIdMiddleware
@@ -48,7 +48,7 @@ def create_app(config: GatewayConfig, note: str | None = None, hooks: Sequence[H
             await runtime.aclose()
 
     app = FastAPI(title="llm-gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
-    for module in (health, openai, admin):
+    for module in (health, openai, responses, admin):
         app.include_router(module.router)
     install_error_handlers(app)
     routes = default_routes()

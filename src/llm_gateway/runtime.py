@@ -18,6 +18,7 @@ from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.services.pricing import list_price
 from llm_gateway.store.redis import SharedBreakers
+from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class Runtime:
     pipeline: Pipeline
     executor: Executor
     hooks: HookChain
+    responses: ResponseStore = field(default_factory=MemoryResponseStore)
+    """Stored Responses API answers (`store: true`), shared by the pipeline and `GET`/`DELETE`."""
     breakers: SharedBreakers | None = None
     master_key: str | None = field(default=None, repr=False)
     """The configured master key's value, read once (the config keeps it a `SecretStr`)."""
@@ -55,13 +58,15 @@ class Runtime:
             health.on_change = lambda key, _state, until: breakers.publish(key, until)
             health.claim_probe = breakers.claim_probe
         chain = HookChain([*(load_hook(path) for path in config.hooks), *hooks])
+        responses = MemoryResponseStore()
         return cls(
             config=config,
             providers=providers,
             catalog=catalog,
-            pipeline=Pipeline(catalog, executor, chain),
+            pipeline=Pipeline(catalog, executor, chain, responses=responses),
             executor=executor,
             hooks=chain,
+            responses=responses,
             breakers=breakers,
             master_key=config.master_key.get_secret_value() if config.master_key else None,
         )

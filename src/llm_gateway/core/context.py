@@ -25,6 +25,8 @@ class Operation(StrEnum):
     EMBEDDINGS = "embeddings"
     MESSAGES = "messages"
     COUNT_TOKENS = "count_tokens"
+    RESPONSES = "responses"
+    RESPONSES_INPUT_TOKENS = "responses_input_tokens"
 
 
 BudgetPeriod = Literal["none", "daily", "weekly", "monthly"]

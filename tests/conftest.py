@@ -23,6 +23,7 @@ from tests.fakes.azure import FakeAzure
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.responses import FakeResponses
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
 
@@ -54,6 +55,14 @@ def running(fake: F) -> Iterator[tuple[F, FakeServer]]:
 @pytest.fixture(scope="session")
 def fake_openai() -> Iterator[tuple[FakeOpenAI, FakeServer]]:
     fake = FakeOpenAI()
+    with running(fake) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def fake_responses_server() -> Iterator[tuple[FakeResponses, FakeServer]]:
+    """The fake OpenAI upstream that also speaks the Responses API (tests/fakes/responses.py)."""
+    fake = FakeResponses()
     with running(fake) as pair:
         yield pair
 

@@ -12,6 +12,7 @@ Chat completions and embeddings behave as in tests/fakes/openai.py, plus one cha
                     with {"city": "Paris"}; with one, answer "The weather is <output>."
     json            with a json_schema `text.format`, answer `{"city": "Paris"}`
     error-<status>  an OpenAI-format error with that status
+    midstream-error stream `response.created` and `response.in_progress`, then an `error` event
 
 With `store` (the default) it keeps each response, and `previous_response_id` must name
 one it kept (else a 404, as OpenAI answers); `responses` records every body it got.
@@ -82,7 +83,11 @@ class FakeResponses(FakeOpenAI):
             return web.Response(body=orjson.dumps(response), content_type="application/json")
         stream = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await stream.prepare(request)
-        for event in response_events(response):
+        events = response_events(response)
+        if model == "midstream-error":
+            failure = {"type": "error", "code": "server_error", "message": "upstream exploded", "param": None}
+            events = [*events[:2], {**failure, "sequence_number": 2}]
+        for event in events:
             await stream.write(
                 f"event: {event['type']}\n".encode() + b"data: " + orjson.dumps(event) + b"\n\n"
             )

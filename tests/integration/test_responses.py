@@ -242,7 +242,7 @@ def test_input_tokens(client: openai.OpenAI, model: str) -> None:
     assert counted.object == "response.input_tokens" and counted.input_tokens > 0
 
 
-@pytest.mark.parametrize("model", ["compat-cut", "claude-cut", "gemini-cut"])
+@pytest.mark.parametrize("model", ["native-cut", "compat-cut", "claude-cut", "gemini-cut"])
 def test_a_failure_mid_stream_ends_with_error_and_response_failed(client: openai.OpenAI, model: str) -> None:
     events = list(client.responses.create(model=model, input="hello there", stream=True))
     assert [e.type for e in events[-2:]] == ["error", "response.failed"]

@@ -26,6 +26,7 @@ from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.raw import RawServer, RawUpstream
+from tests.fakes.responses import FakeResponses
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
 
@@ -75,6 +76,14 @@ def raw_server() -> Iterator[RawServer]:
 def raw_upstream(raw_server: RawServer) -> RawUpstream:
     raw_server.upstream.reset()
     return raw_server.upstream
+
+
+@pytest.fixture(scope="session")
+def fake_responses_server() -> Iterator[tuple[FakeResponses, FakeServer]]:
+    """The fake OpenAI upstream that also speaks the Responses API (tests/fakes/responses.py)."""
+    fake = FakeResponses()
+    with running(fake) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")

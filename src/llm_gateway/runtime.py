@@ -24,6 +24,7 @@ from llm_gateway.services.pricing import list_price
 from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
+from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 """(ready, a line for `/ready`); a False makes `/ready` answer 503."""
@@ -37,6 +38,8 @@ class Runtime:
     pipeline: Pipeline
     executor: Executor
     hooks: HookChain
+    responses: ResponseStore = field(default_factory=MemoryResponseStore)
+    """Stored Responses API answers (`store: true`), shared by the pipeline and `GET`/`DELETE`."""
     breakers: SharedBreakers | None = None
     master_key: str | None = field(default=None, repr=False)
     """The configured master key's value, read once (the config keeps it a `SecretStr`)."""
@@ -85,13 +88,15 @@ class Runtime:
         governance = build_governance(config, catalog)
         first = [*access, *([governance] if governance is not None else [])]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
+        responses = MemoryResponseStore()
         return cls(
             config=config,
             providers=providers,
             catalog=catalog,
-            pipeline=Pipeline(catalog, executor, chain),
+            pipeline=Pipeline(catalog, executor, chain, responses=responses),
             executor=executor,
             hooks=chain,
+            responses=responses,
             breakers=breakers,
             master_key=master_key,
             identities=identities,

@@ -18,6 +18,7 @@ from llm_gateway.api.dialect import Dialect
 from llm_gateway.api.embeddings import OpenAIEmbeddings
 from llm_gateway.api.endpoint import Endpoint, send_json
 from llm_gateway.api.openai import OpenAIChat
+from llm_gateway.api.responses import OpenAIResponses, ResponsesInputTokens
 from llm_gateway.api.simple import SimpleChat
 from llm_gateway.core.errors import MethodNotAllowed
 
@@ -46,6 +47,8 @@ def default_routes() -> RouteTable:
             "/v1/messages": Endpoint(AnthropicMessages()),
             "/v1/messages/count_tokens": Endpoint(AnthropicCountTokens()),
             "/v1/completions": Endpoint(OpenAICompletions()),
+            "/v1/responses": Endpoint(OpenAIResponses()),
+            "/v1/responses/input_tokens": Endpoint(ResponsesInputTokens()),
         }
     )
 

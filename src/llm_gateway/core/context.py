@@ -26,6 +26,8 @@ class Operation(StrEnum):
     MESSAGES = "messages"
     COUNT_TOKENS = "count_tokens"
     COMPLETIONS = "completions"
+    RESPONSES = "responses"
+    RESPONSES_INPUT_TOKENS = "responses_input_tokens"
 
 
 BudgetPeriod = Literal["none", "daily", "weekly", "monthly"]

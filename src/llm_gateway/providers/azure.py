@@ -4,6 +4,10 @@ Everything but the address and the credential is OpenAI's, so this reuses the Op
 provider's I/O and error mapping. Two routes exist: the dated one
 (`/openai/deployments/{deployment}/...?api-version=...`) and the v1 GA one
 (`/openai/v1/...`, deployment name in the body's `model`, no api-version).
+
+The Responses API is served natively only with `responses_api: native` (Azure offers it
+for some models and regions): at `/openai/v1/responses`, or on the dated route at
+`/openai/responses?api-version=<responses_api_version>`, the deployment name in `model`.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from pydantic import Field, SecretStr, model_validator
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import ContentPolicyViolation, ProviderError
 from llm_gateway.core.secrets import SecretHeaders, SecretUrl
-from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest
-from llm_gateway.providers.openai import POLICY_CODES, OpenAIWireProvider
+from llm_gateway.core.types import JSON, ChatChunk, ChatCompletion, ChatRequest
+from llm_gateway.providers.openai import POLICY_CODES, OpenAIWireProvider, ResponsesMode
 from llm_gateway.providers.transport import redact
 
 DEFAULT_API_VERSION = "2024-10-21"
+DEFAULT_RESPONSES_API_VERSION = "2025-04-01-preview"
 
 
 class AzureSettings(ProviderSettings):
@@ -36,6 +41,11 @@ class AzureSettings(ProviderSettings):
     api_key: SecretStr | None = None
     azure_ad_token: SecretStr | None = None
     headers: SecretHeaders = Field(default_factory=SecretHeaders)
+    responses_api: ResponsesMode = "translate"
+    """`native`: `/v1/responses` goes to Azure's Responses API; `translate` (the default):
+    onto chat completions."""
+    responses_api_version: str = DEFAULT_RESPONSES_API_VERSION
+    """The api-version of the dated route's `/openai/responses` (the v1 route takes none)."""
 
     @model_validator(mode="after")
     def _one_credential(self) -> AzureSettings:
@@ -85,6 +95,25 @@ class AzureProvider(OpenAIWireProvider):
 
     def embeddings_url(self, model: str) -> str:
         return azure_url(self.settings, model, "embeddings")
+
+    def responses_url(self, model: str) -> str:
+        endpoint = self.settings.endpoint.get_secret_value().rstrip("/").removesuffix("/openai")
+        if self.settings.route == "v1":
+            return f"{endpoint}/openai/v1/responses"
+        version = quote(self.settings.responses_api_version, safe="")
+        return f"{endpoint}/openai/responses?api-version={version}"
+
+    @property
+    def serves_responses(self) -> bool:
+        return self.settings.responses_api == "native"
+
+    async def responses(self, body: JSON, model: str, *, timeout: float | None = None) -> JSON:
+        return await super().responses(body, self.deployment(model), timeout=timeout)
+
+    def responses_stream(
+        self, body: JSON, model: str, *, timeout: float | None = None
+    ) -> AsyncIterator[JSON]:
+        return super().responses_stream(body, self.deployment(model), timeout=timeout)
 
     async def complete(
         self, request: ChatRequest, model: str, *, timeout: float | None = None

@@ -3,9 +3,9 @@
 A provider translates the gateway's OpenAI-format request to its native API and back. It
 gets a pooled `HttpClient` from outside, returns plain typed dicts, and knows nothing of
 web servers, storage or metrics. Optional abilities are data: a provider class declares
-them in `capabilities` and implements the matching protocol (`Embedder`, `NativeMessages`);
-callers reach those methods through `embedder(...)` and `native_messages(...)`, which read
-the declaration, never the class.
+them in `capabilities` and implements the matching protocol (`Embedder`, `NativeMessages`,
+`NativeResponses`); callers reach those methods through `embedder(...)`, `native_messages(...)`
+and `native_responses(...)`, which read the declaration, never the class.
 """
 
 from __future__ import annotations
@@ -142,6 +142,27 @@ class NativeCompletions(Protocol):
     ) -> AsyncIterator[JSON]: ...
 
 
+class NativeResponses(Protocol):
+    """A provider that can speak OpenAI's Responses API itself, so `/v1/responses` can pass
+    through: `Capability.RESPONSES`, and `serves_responses` for this deployment (a class
+    that can speak it is still configured per deployment: an OpenAI-compatible server
+    usually has no `/responses`).
+
+    Bodies go out as given but for `model`; answers come back untouched: a Response
+    object, or the stream's events parsed (each a dict with its `type`), ending with its
+    terminal event (`response.completed`, `response.incomplete` or `response.failed`).
+    """
+
+    @property
+    def serves_responses(self) -> bool: ...
+
+    async def responses(self, body: JSON, model: str, *, timeout: float | None = None) -> JSON: ...
+
+    def responses_stream(
+        self, body: JSON, model: str, *, timeout: float | None = None
+    ) -> AsyncIterator[JSON]: ...
+
+
 def embedder(provider: Provider) -> Embedder | None:
     """`provider` as an `Embedder` when its class declares `Capability.EMBEDDINGS`, else None."""
     return cast(Embedder, provider) if Capability.EMBEDDINGS in provider.capabilities else None
@@ -155,3 +176,12 @@ def native_messages(provider: Provider) -> NativeMessages | None:
 def native_completions(provider: Provider) -> NativeCompletions | None:
     """`provider` as `NativeCompletions` when its class declares `Capability.COMPLETIONS`, else None."""
     return cast(NativeCompletions, provider) if Capability.COMPLETIONS in provider.capabilities else None
+
+
+def native_responses(provider: Provider) -> NativeResponses | None:
+    """`provider` as `NativeResponses` when its class declares `Capability.RESPONSES` and this
+    deployment is configured to serve the Responses API natively, else None."""
+    if Capability.RESPONSES not in provider.capabilities:
+        return None
+    native = cast(NativeResponses, provider)
+    return native if native.serves_responses else None

@@ -2,6 +2,11 @@
 
 The request is the lingua franca already, so it passes through untouched except for
 `model`, which becomes the deployment's upstream id. Responses come back as parsed.
+
+The Responses API (`/responses`) is served natively when `responses_api` says `native`,
+which is the default for OpenAI itself (`api.openai.com`) only: most OpenAI-compatible
+servers have no `/responses`, so by default they get `/v1/responses` translated onto
+chat completions (services/responses.py).
 """
 
 from __future__ import annotations
@@ -9,7 +14,8 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
-from typing import Any, cast
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 import orjson
 from pydantic import Field, SecretStr
@@ -38,6 +44,9 @@ from llm_gateway.providers.upstream import json_object, post_json, sse_stream
 
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
+RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+OPENAI_HOST = "api.openai.com"
+ResponsesMode = Literal["native", "translate"]
 
 
 class OpenAISettings(ProviderSettings):
@@ -45,6 +54,9 @@ class OpenAISettings(ProviderSettings):
     api_key: SecretStr | None = None
     organization: str | None = None
     headers: SecretHeaders = Field(default_factory=SecretHeaders)
+    responses_api: ResponsesMode | None = None
+    """`native`: `/v1/responses` goes to this upstream's `/responses` as is; `translate`:
+    onto chat completions. Default: native for api.openai.com, translate elsewhere."""
 
 
 def openai_error(
@@ -81,7 +93,7 @@ class OpenAIWireProvider(Provider):
     Every error, before the first chunk or mid-stream, is scrubbed of `secrets()`.
     """
 
-    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS})
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS, Capability.RESPONSES})
     _api_key: str | None
     _headers: dict[str, str]
 
@@ -90,6 +102,14 @@ class OpenAIWireProvider(Provider):
 
     @abstractmethod
     def embeddings_url(self, model: str) -> str: ...
+
+    @abstractmethod
+    def responses_url(self, model: str) -> str: ...
+
+    @property
+    @abstractmethod
+    def serves_responses(self) -> bool:
+        """Whether this deployment answers `/v1/responses` natively (its `responses_api`)."""
 
     def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
         secrets = self.secrets()
@@ -148,6 +168,35 @@ class OpenAIWireProvider(Provider):
         result: dict[str, Any] = await self._post_json(url, {**request, "model": model}, timeout)
         return cast(dict[str, Any], shape.embeddings(result, self.name))
 
+    async def responses(self, body: JSON, model: str, *, timeout: float | None = None) -> JSON:
+        result = await self._post_json(self.responses_url(model), {**body, "model": model}, timeout)
+        return json_object(result, self.name)
+
+    async def responses_stream(
+        self, body: JSON, model: str, *, timeout: float | None = None
+    ) -> AsyncIterator[JSON]:
+        """The upstream's Responses events, parsed, up to its terminal event; an `error`
+        event before that is a mid-stream failure."""
+        payload = orjson.dumps({**body, "model": model, "stream": True})
+        events = sse_stream(
+            self.http,
+            self.responses_url(model),
+            payload,
+            headers=self._headers,
+            error=self._error,
+            timeout=timeout,
+        )
+        async with aclosing(events):
+            async for _event, data in events:
+                if data == b"[DONE]":
+                    return
+                event = json_object(parse_json_body(data, self.name), self.name)
+                if event.get("type") == "error":
+                    raise self._mid_stream_error(event)
+                yield event
+                if event.get("type") in RESPONSES_TERMINAL:
+                    return
+
 
 class OpenAIProvider(OpenAIWireProvider):
     """OpenAI and every API that speaks its wire format; these also serve the legacy
@@ -163,6 +212,11 @@ class OpenAIProvider(OpenAIWireProvider):
         self._chat_url = f"{base}/chat/completions"
         self._embeddings_url = f"{base}/embeddings"
         self._completions_url = f"{base}/completions"
+        self._responses_url = f"{base}/responses"
+        mode = self.settings.responses_api
+        self._serves_responses = (
+            (urlsplit(base).hostname == OPENAI_HOST) if mode is None else mode == "native"
+        )
         self._api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
         headers = {"content-type": "application/json", **self.settings.headers}
         if self._api_key:
@@ -186,3 +240,10 @@ class OpenAIProvider(OpenAIWireProvider):
         self, body: JSON, model: str, *, timeout: float | None = None
     ) -> AsyncIterator[JSON]:
         return self._chunks(self._completions_url, {**body, "model": model}, timeout)
+
+    def responses_url(self, model: str) -> str:
+        return self._responses_url
+
+    @property
+    def serves_responses(self) -> bool:
+        return self._serves_responses

@@ -25,17 +25,25 @@ from llm_gateway.services.completions import CompletionsService
 from llm_gateway.services.embeddings import EmbeddingService
 from llm_gateway.services.hooks import HookChain
 from llm_gateway.services.messages import CountTokensService, MessagesService
+from llm_gateway.services.responses import InputTokensService, ResponsesService
 from llm_gateway.services.service import Service
+from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
 
 
-def default_services(*, metered: bool = True) -> dict[Operation, Service]:
-    """One service per operation; `metered`: some hook reads usage, so streams report it."""
+def default_services(
+    *, metered: bool = True, responses: ResponseStore | None = None
+) -> dict[Operation, Service]:
+    """One service per operation; `metered`: some hook reads usage, so streams report it;
+    `responses`: where Responses API answers are stored (by default a fresh in-memory store)."""
+    store = responses if responses is not None else MemoryResponseStore()
     return {
         Operation.CHAT: ChatService(metered=metered),
         Operation.EMBEDDINGS: EmbeddingService(),
         Operation.MESSAGES: MessagesService(),
         Operation.COUNT_TOKENS: CountTokensService(),
         Operation.COMPLETIONS: CompletionsService(metered=metered),
+        Operation.RESPONSES: ResponsesService(store),
+        Operation.RESPONSES_INPUT_TOKENS: InputTokensService(store),
     }
 
 
@@ -46,11 +54,13 @@ class Pipeline:
         executor: Executor,
         hooks: HookChain | None = None,
         services: Mapping[Operation, Service] | None = None,
+        *,
+        responses: ResponseStore | None = None,
     ) -> None:
         self._catalog = catalog
         self._executor = executor
         self._hooks = hooks or HookChain()
-        self._services = dict(services or default_services(metered=bool(self._hooks)))
+        self._services = dict(services or default_services(metered=bool(self._hooks), responses=responses))
 
     @property
     def catalog(self) -> ModelCatalog:
@@ -83,7 +93,7 @@ class Pipeline:
         return await self._hooks.stream(ctx, call, proceed, service.meter)
 
     def _prepare(self, ctx: RequestContext, call: Call, service: Service) -> Group:
-        group = service.group(self._catalog, call.model)
+        group = service.group_for(self._catalog, call)
         call.model = group.name
         if ctx.fallbacks:
             for name in ctx.fallbacks:

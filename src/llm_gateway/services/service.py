@@ -43,6 +43,11 @@ class Service:
         """The deployments that may serve this call: the model's group, narrowed to `requires`."""
         return catalog.resolve(model, self.requires)
 
+    def group_for(self, catalog: ModelCatalog, call: Call) -> Group:
+        """`group` for this call; a service whose deployments depend on the body (the
+        Responses API's built-in tools) narrows it here."""
+        return self.group(catalog, call.model)
+
     def client_stream(
         self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], upstream_model: str
     ) -> AsyncIterator[Any]:

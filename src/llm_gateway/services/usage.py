@@ -20,6 +20,8 @@ import orjson
 from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.types import JSON, ChatRequest, Usage, make_usage
 from llm_gateway.providers.anthropic.response import chat_usage
+from llm_gateway.services.responses_events import TERMINAL
+from llm_gateway.services.responses_events import chat_usage as response_chat_usage
 from llm_gateway.services.tokens import count_output_tokens, count_prompt_tokens
 
 
@@ -80,6 +82,23 @@ class EventMeter:
         if isinstance(usage, dict):
             self._usage.update({k: v for k, v in usage.items() if v is not None})
             self._ctx.usage = chat_usage(self._usage)
+
+
+class ResponseEventMeter:
+    """Responses API events, native or translated: the usage is in the terminal event's
+    response (`response.completed`, `.incomplete` or `.failed`); the rest pass by their type."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self._ctx = ctx
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, dict) and event.get("type") in TERMINAL:
+            response = event.get("response")
+            usage = response_chat_usage(response.get("usage")) if isinstance(response, dict) else None
+            if usage is not None:
+                self._ctx.usage = usage
 
 
 def _parsed(data: bytes) -> JSON:

@@ -203,7 +203,9 @@ class OpenAIProvider(OpenAIWireProvider):
     `/v1/completions` natively (vLLM, llama.cpp, Ollama and Together still do)."""
 
     settings_model = OpenAISettings
-    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDINGS, Capability.COMPLETIONS})
+    capabilities = frozenset(
+        {Capability.CHAT, Capability.EMBEDDINGS, Capability.COMPLETIONS, Capability.RESPONSES}
+    )
     settings: OpenAISettings
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import httpx2 as httpx
 import yaml
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -35,6 +37,8 @@ class GatewayProcess:
             self.config_path = self.dir / "config.yaml"
             self.config_path.write_text(yaml.safe_dump(config))
         self.env = {**os.environ, **(env or {})}
+        # It runs in its own folder: keep the checkout importable (hooks like `tests.hooks`).
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), self.env.get("PYTHONPATH")]))
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -49,7 +49,9 @@ def _load(
     except ConfigError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
-    problem = shared_state_problem(config)
+    from llm_gateway.runtime import hook_problem  # the runtime's imports only when needed
+
+    problem = shared_state_problem(config) or hook_problem(config)
     if problem is not None:
         print(f"config error in {path or '<embedded default>'}: {problem}", file=sys.stderr)
         raise SystemExit(2)

@@ -6,6 +6,7 @@ import importlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.providers.base import Provider
@@ -131,10 +132,25 @@ class Runtime:
             await provider.aclose()
 
 
+def hook_problem(config: GatewayConfig) -> str | None:
+    """Why a `hooks:` entry cannot be loaded (checked by `serve` and `check-config` alike,
+    before the server starts), or None."""
+    for path in config.hooks:
+        try:
+            hook_factory(path)
+        except (ImportError, AttributeError) as exc:
+            return f"at hooks: cannot load {path!r}: {exc}"
+    return None
+
+
+def hook_factory(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 def load_hook(path: str) -> Hook:
     """`package.module:Factory` → `Factory()`, which must be a `Hook`."""
-    module_name, _, attribute = path.partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute)
+    factory = hook_factory(path)
     hook = factory()
     if not isinstance(hook, Hook):
         raise TypeError(f"hook {path!r} made a {type(hook).__name__}, not a llm_gateway.services.hooks.Hook")

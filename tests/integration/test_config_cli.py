@@ -166,6 +166,11 @@ REJECTED_AT_LOAD: dict[str, tuple[str, dict[str, str], list[str]]] = {
         {},
         ["at providers.up.base_url: must be an absolute URL starting with http://, https://"],
     ),
+    "hook-not-importable": (
+        MOCK_ONLY + "hooks: ['no_such_package.hooks:Hook']\n",
+        {},
+        ["at hooks: cannot load 'no_such_package.hooks:Hook'"],
+    ),
     "bedrock-without-credentials": (
         "providers: {br: {type: bedrock, region: eu-west-1}}\nmodels: {}\n",
         NO_AWS,

@@ -19,6 +19,7 @@ from llm_gateway.services.access import ModelAccess
 from llm_gateway.services.governance import GovernanceHook, build_governance
 from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.identities import Identities, SpendView
+from llm_gateway.services.jwtauth import JWTVerifier
 from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.services.pricing import list_price
@@ -48,6 +49,8 @@ class Runtime:
     """Keys and teams: the store, the admin operations, the in-memory index."""
     keys: KeyIndex | None = None
     """The index `authenticate` looks virtual keys up in (`identities.index`)."""
+    jwt: JWTVerifier | None = None
+    """Verifies identity-provider JWTs (`auth.jwt`), teams looked up in `keys`."""
     spend: SpendView | None = None
     """What a scope has spent, for `/v1/me`; None until a spend store provides it."""
     governance: GovernanceHook | None = None
@@ -83,6 +86,7 @@ class Runtime:
         identities = Identities(
             Database(config.database_url.get_secret_value()), config.auth.refresh_seconds, changes
         )
+        jwt = JWTVerifier(config.auth.jwt, identities.index.team) if config.auth.jwt else None
         # Model access first: nothing else should spend effort on a call that will be refused.
         # Without a master key every caller is `open`, with no scopes to check.
         access = [ModelAccess()] if master_key else []
@@ -102,6 +106,7 @@ class Runtime:
             master_key=master_key,
             identities=identities,
             keys=identities.index,
+            jwt=jwt,
             governance=governance,
             checks={"governance": governance.readiness} if governance is not None else {},
         )
@@ -112,6 +117,8 @@ class Runtime:
         governance's lease renewer and spend-log flusher."""
         if self.identities is not None:
             await self.identities.start(master_key=self.master_key is not None)
+        if self.jwt is not None:
+            await self.jwt.start()
         if self.breakers is not None:
             await self.breakers.start(self.executor.health.apply_remote)
         if self.governance is not None:
@@ -126,6 +133,8 @@ class Runtime:
             await self.governance.aclose()
         if self.breakers is not None:
             await self.breakers.aclose()
+        if self.jwt is not None:
+            await self.jwt.aclose()
         if self.identities is not None:
             await self.identities.aclose()
         for provider in self.providers.values():

@@ -3,19 +3,22 @@
 Per-request routes call `authenticate` from the endpoint wrapper; the admin API requires
 the master key through `require_master_key`; `/v1/models` and `/v1/me` take the caller
 through the `Caller` dependency. A virtual key is looked up in the in-memory index
-(`services/keyindex.py`): one hash and one dict lookup, no database round trip.
+(`services/keyindex.py`): one hash and one dict lookup, no database round trip. With
+`auth.jwt` configured, `authenticate_any` accepts an identity provider's JWT as well
+(`services/jwtauth.py`).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from llm_gateway.core.context import MASTER, OPEN, Principal
 from llm_gateway.core.errors import AuthenticationFailed, PermissionDenied
+from llm_gateway.services.jwtauth import JWTVerifier, looks_like_jwt
 from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.store.hashing import PREFIX
 
@@ -62,6 +65,34 @@ def authenticate(
     raise AuthenticationFailed("invalid API key")
 
 
+def authenticate_any(
+    headers: Mapping[str, str],
+    master_key: str | None,
+    keys: KeyIndex | None = None,
+    jwt: JWTVerifier | None = None,
+) -> Principal | Awaitable[Principal]:
+    """`authenticate`, and with `auth.jwt` configured a JWT as well (`services/jwtauth.py`).
+    The master-key and virtual-key paths stay synchronous; only a JWT whose signing key
+    must first be fetched returns an awaitable (callers: `await` it when it is not a
+    `Principal`)."""
+    if jwt is not None and master_key:
+        token = _required(headers)
+        if not token.startswith(PREFIX) and looks_like_jwt(token) and not _is_master(token, master_key):
+            return jwt.principal(token)
+    return authenticate(headers, master_key, keys)
+
+
+async def authenticate_request(
+    headers: Mapping[str, str],
+    master_key: str | None,
+    keys: KeyIndex | None = None,
+    jwt: JWTVerifier | None = None,
+) -> Principal:
+    """`authenticate_any`, awaited when it has to be."""
+    principal = authenticate_any(headers, master_key, keys, jwt)
+    return principal if isinstance(principal, Principal) else await principal
+
+
 def require_master_key(headers: Mapping[str, str], master_key: str | None) -> None:
     """Only the master key opens the admin API; without one configured, it stays shut."""
     if not master_key:
@@ -71,7 +102,7 @@ def require_master_key(headers: Mapping[str, str], master_key: str | None) -> No
 
 async def _caller(request: Request) -> Principal:
     runtime = request.app.state.runtime
-    return authenticate(request.headers, runtime.master_key, runtime.keys)
+    return await authenticate_request(request.headers, runtime.master_key, runtime.keys, runtime.jwt)
 
 
 Caller = Annotated[Principal, Depends(_caller)]

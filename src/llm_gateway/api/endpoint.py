@@ -18,14 +18,14 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from llm_gateway.api.auth import authenticate
+from llm_gateway.api.auth import authenticate_any
 from llm_gateway.api.body import check_content_type, parse_object, read_body
 from llm_gateway.api.dialect import Dialect, flag
 from llm_gateway.api.disconnect import ClientDisconnected, until_disconnected
 from llm_gateway.api.refusals import ShuttingDown
 from llm_gateway.api.served import NO_RETRY_HEADER, RawHeaders, error_headers, hook_headers, served_headers
 from llm_gateway.api.sse import close_iterator, send_event_stream
-from llm_gateway.core.context import Call, RequestContext
+from llm_gateway.core.context import Call, Principal, RequestContext
 from llm_gateway.core.errors import GatewayError
 from llm_gateway.runtime import Runtime
 
@@ -52,7 +52,9 @@ class Endpoint:
         ctx: RequestContext | None = None
         try:
             headers = Headers(scope=scope)
-            principal = authenticate(headers, runtime.master_key, runtime.keys)
+            principal = authenticate_any(headers, runtime.master_key, runtime.keys, runtime.jwt)
+            if not isinstance(principal, Principal):  # a JWT whose signing key is being fetched
+                principal = await principal
             check_content_type(headers.get("content-type"))
             body = parse_object(await read_body(receive))
             ctx = RequestContext(

@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from llm_gateway.api.auth import authenticate
+from llm_gateway.api.auth import authenticate_request
 from llm_gateway.api.deps import RuntimeDep
 from llm_gateway.api.dialect import Dialect, sse, take_fallbacks
 from llm_gateway.core.context import Call, Operation, RequestContext
@@ -84,7 +84,9 @@ router = APIRouter()
 @router.get("/v1/responses/{response_id}")
 async def retrieve_response(response_id: str, request: Request, runtime: RuntimeDep) -> Response:
     """A stored response, if it is the caller's own; any other id is a 404."""
-    owner = owner_of(authenticate(request.headers, runtime.master_key))
+    owner = owner_of(
+        await authenticate_request(request.headers, runtime.master_key, runtime.keys, runtime.jwt)
+    )
     record = runtime.responses.get(owner, response_id)
     if record is None:
         raise not_found(response_id)
@@ -93,7 +95,9 @@ async def retrieve_response(response_id: str, request: Request, runtime: Runtime
 
 @router.delete("/v1/responses/{response_id}")
 async def delete_response(response_id: str, request: Request, runtime: RuntimeDep) -> Response:
-    owner = owner_of(authenticate(request.headers, runtime.master_key))
+    owner = owner_of(
+        await authenticate_request(request.headers, runtime.master_key, runtime.keys, runtime.jwt)
+    )
     if not runtime.responses.delete(owner, response_id):
         raise not_found(response_id)
     body = {"id": response_id, "object": "response", "deleted": True}

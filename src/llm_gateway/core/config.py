@@ -35,6 +35,7 @@ from pydantic import (
 from llm_gateway.core.secrets import (
     DatabaseUrl,
     RedisUrl,
+    SecretUrl,
 )
 
 MiB = 1024 * 1024
@@ -255,12 +256,54 @@ class ServerSettings(StrictModel):
         return host
 
 
+JWTAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512"
+]
+"""What a JWT may be signed with; `none` is not among them, so it can never be allowed."""
+
+
+class JWTSettings(StrictModel):
+    """JWTs from an identity provider: verified against its JWKS (`jwks_url`) or one PEM
+    public key (`public_key_file`), and, only when `secret` is set, HMAC-signed ones."""
+
+    issuer: Annotated[str, Field(min_length=1)]
+    audience: Annotated[str, Field(min_length=1)]
+    jwks_url: SecretUrl | None = None
+    """Where the provider publishes its keys (a secret type like every URL: it may carry a token)."""
+    public_key_file: SecretStr | None = None
+    """A PEM public key's path (a secret type only by this config's naming rule)."""
+    secret: SecretStr | None = None
+    """A shared HMAC secret; the only key HS* tokens are ever checked against."""
+    team_claim: Annotated[str, Field(min_length=1)] = "team"
+    """The claim naming the caller's team (by its name or id in the admin API)."""
+    user_claim: Annotated[str, Field(min_length=1)] = "sub"
+    """The claim naming the end user, recorded as a `user` scope and `metadata.user`."""
+    allowed_algorithms: Annotated[list[JWTAlgorithm], Field(min_length=1)] = ["RS256", "ES256"]
+    leeway_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
+    """Clock skew tolerated on `exp` and `nbf`."""
+    jwks_ttl_seconds: Annotated[float, Field(gt=0, le=3600)] = 600.0
+    """How long a fetched JWKS is used before it is fetched again (in the background)."""
+    jwks_min_refresh_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """An unknown `kid` refetches the JWKS at most this often (no fetch storms)."""
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JWTSettings:
+        if (self.jwks_url is None) == (self.public_key_file is None):
+            raise ValueError("auth.jwt needs exactly one of jwks_url or public_key_file")
+        hmac_algorithms = [name for name in self.allowed_algorithms if name.startswith("HS")]
+        if hmac_algorithms and self.secret is None:
+            raise ValueError(f"auth.jwt allows {', '.join(hmac_algorithms)} but no secret is configured")
+        return self
+
+
 class AuthSettings(StrictModel):
     """How virtual keys are checked. Every instance keeps them in memory (no database round
     trip per request) and re-reads the store when it changes: at once on a Redis
     notification when `redis_url` is set, and at the latest every `refresh_seconds`."""
 
     refresh_seconds: Annotated[float, Field(gt=0, le=5)] = 2.0
+    jwt: JWTSettings | None = None
+    """Accept JWTs from an identity provider as well as virtual keys (docs/governance.md)."""
 
 
 class ScopeSettings(StrictModel):

@@ -53,7 +53,7 @@ def principal_of(key: KeyRecord, team: TeamRecord | None) -> Principal:
     """The caller a key authenticates as, with its own scope and its team's."""
     scopes = [Scope("key", key.id, key.name, key.grants.limits, key.grants.models)]
     if team is not None:
-        scopes.append(Scope("team", team.id, team.name, team.grants.limits, team.grants.models))
+        scopes.append(team_scope(team))
     return Principal(
         "key",
         key_id=key.id,
@@ -62,6 +62,10 @@ def principal_of(key: KeyRecord, team: TeamRecord | None) -> Principal:
         metadata=dict(key.grants.metadata),
         scopes=tuple(scopes),
     )
+
+
+def team_scope(team: TeamRecord) -> Scope:
+    return Scope("team", team.id, team.name, team.grants.limits, team.grants.models)
 
 
 def index_of(keys: list[KeyRecord], teams: list[TeamRecord]) -> dict[str, Entry]:
@@ -87,6 +91,7 @@ class KeyIndex:
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self._entries: dict[str, Entry] = {}
+        self._teams_by_name: dict[str, Scope] = {}
         self._revision: int | None = None
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -113,11 +118,19 @@ class KeyIndex:
             )
         return entry.principal
 
+    def team(self, name: str) -> Scope | None:
+        """A team's scope by its name (or its id), as a JWT's team claim names it."""
+        return self._teams_by_name.get(name)
+
     async def load(self) -> None:
         """Rebuild the index from the store now (a write here, or a change announced)."""
         async with self._lock:
             revision, keys = await self._keys.snapshot()
-            self._entries = index_of(keys, await self._teams.all())
+            teams = await self._teams.all()
+            self._entries = index_of(keys, teams)
+            by_name = {team.id: team_scope(team) for team in teams}
+            by_name.update((team.name, team_scope(team)) for team in teams)
+            self._teams_by_name = by_name
             self._revision = revision
 
     async def refresh(self) -> bool:

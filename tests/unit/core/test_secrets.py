@@ -45,6 +45,8 @@ REQUIRED = {
     "provider": "p",
     "deployments": [{"provider": "p"}],
     "region": "eu-west-1",
+    "issuer": "https://idp.example",
+    "audience": "llm-gateway",
 }
 
 

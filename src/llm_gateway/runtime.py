@@ -52,7 +52,8 @@ class Runtime:
     jwt: JWTVerifier | None = None
     """Verifies identity-provider JWTs (`auth.jwt`), teams looked up in `keys`."""
     spend: SpendView | None = None
-    """What a scope has spent, for `/v1/me`; None until a spend store provides it."""
+    """What a scope has spent this budget period, for `/v1/me`: the governance hook's settled
+    counters (None without governance)."""
     governance: GovernanceHook | None = None
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     """What `/ready` asks besides the process being up, by name."""
@@ -83,14 +84,13 @@ class Runtime:
         changes = (
             KeyChanges(config.redis_url.get_secret_value(), config.redis_prefix) if config.redis_url else None
         )
-        identities = Identities(
-            Database(config.database_url.get_secret_value()), config.auth.refresh_seconds, changes
-        )
+        database = Database(config.database_url.get_secret_value())
+        identities = Identities(database, config.auth.refresh_seconds, changes)
         jwt = JWTVerifier(config.auth.jwt, identities.index.team) if config.auth.jwt else None
         # Model access first: nothing else should spend effort on a call that will be refused.
         # Without a master key every caller is `open`, with no scopes to check.
         access = [ModelAccess()] if master_key else []
-        governance = build_governance(config, catalog)
+        governance = build_governance(config, catalog, database)
         first = [*access, *([governance] if governance is not None else [])]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         responses = MemoryResponseStore()
@@ -107,6 +107,7 @@ class Runtime:
             identities=identities,
             keys=identities.index,
             jwt=jwt,
+            spend=governance,
             governance=governance,
             checks={"governance": governance.readiness} if governance is not None else {},
         )

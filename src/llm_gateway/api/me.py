@@ -2,8 +2,9 @@
 
 Its name, team, the models it may use (the catalog filtered by every scope's globs),
 and each scope's limits. `spent_usd` and `remaining_usd` come from the runtime's
-`spend` view (`services/identities.SpendView`) once a spend store provides one; until
-then they are null, and `budget_usd` is the configured budget.
+`spend` view (`services/identities.SpendView`, served by the governance hook from its
+counters): the spend settled in the scope's current budget period, null for a scope
+without a budget (nothing is counted) or while the counters' store is unreachable.
 """
 
 from __future__ import annotations

@@ -322,15 +322,19 @@ class ScopeSettings(StrictModel):
 
 
 class SpendLogSettings(StrictModel):
-    """Where spend rows go, off the hot path: a bounded in-memory sink or a JSON-lines file."""
+    """Where spend rows go, off the hot path: the gateway's database (`database_url`: the
+    `spend_logs` table and the `usage_daily` rollup), a bounded in-memory sink or a JSON-lines file."""
 
-    sink: Literal["memory", "jsonl"] = "memory"
+    sink: Literal["database", "memory", "jsonl"] = "database"
     path: str | None = None
     """The JSON-lines file (`sink: jsonl`), appended to."""
     batch_size: Annotated[int, Field(ge=1)] = 500
     flush_interval: Seconds = 1.0
     max_queue: Annotated[int, Field(ge=1)] = 100_000
     """Rows waiting beyond this are dropped (and counted in the log) rather than grow memory."""
+    retention_days: Annotated[int, Field(ge=1)] | None = 90
+    """`sink: database`: log rows older than this are deleted (checked at most hourly);
+    the daily rollup is kept. None: kept forever."""
 
     @model_validator(mode="after")
     def _path_for_files(self) -> SpendLogSettings:

@@ -44,9 +44,19 @@ from llm_gateway.services.costing import (
 from llm_gateway.services.hooks import Answer, Hook
 from llm_gateway.services.pricing import PriceBook
 from llm_gateway.services.quotas import governs, limit_headers, quota_of, refusal_error, scope_of
-from llm_gateway.store.counters import Ask, Clock, Counters, LocalCounters, StoreUnavailable, to_nanos
+from llm_gateway.store.counters import (
+    Ask,
+    Clock,
+    Counters,
+    LocalCounters,
+    StoreUnavailable,
+    to_nanos,
+    to_usd,
+)
+from llm_gateway.store.db import Database
 from llm_gateway.store.redis_counters import RedisCounters
 from llm_gateway.store.spend import JsonLinesSink, MemorySink, SpendLog, SpendRow, SpendSink
+from llm_gateway.store.spend_db import DatabaseSink
 
 log = logging.getLogger("llm_gateway.governance")
 
@@ -221,6 +231,20 @@ class GovernanceHook(Hook):
             stream=call.stream,
         )
 
+    async def spent_usd(self, scope: Scope) -> Decimal | None:
+        """Settled spend in the scope's current budget period (the `SpendView` `/v1/me` reads):
+        None when the scope has no budget (nothing is counted) or the store is unreachable."""
+        if scope.limits.budget_usd is None:
+            return None
+        try:
+            standing = await self.counters.standing(quota_of(scope, self._clock()))
+        except StoreUnavailable as exc:
+            log.warning(
+                "governance store unreachable (%s): spend of %s:%s unknown", exc, scope.kind, scope.id
+            )
+            return None
+        return to_usd(standing.spent)
+
     async def readiness(self) -> tuple[bool, str]:
         """Whether requests can be governed now, and a line for `/ready`."""
         try:
@@ -266,10 +290,14 @@ def status_of(error: BaseException | None) -> int:
     return 500
 
 
-def build_governance(config: GatewayConfig, catalog: ModelCatalog) -> GovernanceHook | None:
+def build_governance(
+    config: GatewayConfig, catalog: ModelCatalog, database: Database | None = None
+) -> GovernanceHook | None:
     """The hook that enforces scopes' limits and budgets, counting in Redis when `redis_url`
     is set: built when `governance:` is configured or a master key is (virtual keys, which
-    carry limits, need one), with `governance:`'s defaults in the latter case."""
+    carry limits, need one), with `governance:`'s defaults in the latter case. `database`
+    is the gateway's (shared with the identities), for `spend_log.sink: database`; without
+    one that sink falls back to memory."""
     settings = config.governance
     if settings is None:
         if config.master_key is None:
@@ -281,9 +309,19 @@ def build_governance(config: GatewayConfig, catalog: ModelCatalog) -> Governance
         else LocalCounters()
     )
     spend = settings.spend_log
-    sink: SpendSink = JsonLinesSink(spend.path) if spend.sink == "jsonl" and spend.path else MemorySink()
+    sink: SpendSink
+    if spend.sink == "jsonl" and spend.path:
+        sink = JsonLinesSink(spend.path)
+    elif spend.sink == "database" and database is not None:
+        sink = DatabaseSink(database)
+    else:
+        sink = MemorySink()
     spend_log = SpendLog(
-        sink, batch_size=spend.batch_size, flush_interval=spend.flush_interval, max_queue=spend.max_queue
+        sink,
+        batch_size=spend.batch_size,
+        flush_interval=spend.flush_interval,
+        max_queue=spend.max_queue,
+        retention_days=spend.retention_days if isinstance(sink, DatabaseSink) else None,
     )
     costing = PricedCosting(PriceBook(config), catalog, settings.default_max_output_tokens)
     return GovernanceHook(

@@ -29,7 +29,7 @@ class MasterKeyRequired(RuntimeError):
 
 
 class SpendView(Protocol):
-    """What a scope has spent in its current budget period (provided by the spend store)."""
+    """What a scope has spent in its current budget period (the governance hook's counters)."""
 
     async def spent_usd(self, scope: Scope) -> Decimal | None: ...
 

@@ -8,7 +8,8 @@ queued, so a graceful shutdown loses nothing.
 
 A row never holds a prompt, a completion or a secret: who, what model, where it went, the
 token counts, the cost (None when unpriced, never 0 for unknown), timings and the outcome.
-The database sink (spend table) implements `SpendSink` too.
+The database sink (`store/spend_db.py`) implements `SpendSink` too, and `prune`: with a
+`retention_days`, the flusher deletes older rows through it at most once per `prune_every`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,6 +70,11 @@ class SpendSink(Protocol):
         """Store `rows` (raise to have them retried on the next flush)."""
 
 
+class PrunableSink(SpendSink, Protocol):
+    async def prune(self, before: datetime) -> int:
+        """Delete rows from before `before`; how many went."""
+
+
 class MemorySink:
     """The last `keep` rows, in memory (tests; a gateway with nowhere else to write)."""
 
@@ -96,9 +102,19 @@ class JsonLinesSink:
 
 class SpendLog:
     def __init__(
-        self, sink: SpendSink, *, batch_size: int = 500, flush_interval: float = 1.0, max_queue: int = 100_000
+        self,
+        sink: SpendSink,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        max_queue: int = 100_000,
+        retention_days: int | None = None,
+        prune_every: float = 3600.0,
     ) -> None:
         self.sink = sink
+        self.retention_days = retention_days
+        self._prune_every = prune_every
+        self._pruned_at: float | None = None
         self._batch_size = batch_size
         self._interval = flush_interval
         self._max_queue = max_queue
@@ -132,7 +148,26 @@ class SpendLog:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
             self._wake.clear()
             await self.flush()
+            await self.prune_if_due()
         await self.flush()
+
+    async def prune_if_due(self) -> int:
+        """Delete rows past the retention if the sink can and the last prune is old enough."""
+        prune = getattr(self.sink, "prune", None)
+        if self.retention_days is None or prune is None:
+            return 0
+        now = asyncio.get_running_loop().time()
+        if self._pruned_at is not None and now - self._pruned_at < self._prune_every:
+            return 0
+        self._pruned_at = now
+        try:
+            deleted = int(await prune(datetime.now(UTC) - timedelta(days=self.retention_days)))
+        except Exception:
+            log.exception("could not delete spend rows older than %d day(s)", self.retention_days)
+            return 0
+        if deleted:
+            log.info("deleted %d spend row(s) older than %d day(s)", deleted, self.retention_days)
+        return deleted
 
     async def flush(self) -> bool:
         """Write every queued row; False if the sink failed (the rows stay queued)."""

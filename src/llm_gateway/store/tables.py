@@ -95,3 +95,58 @@ revisions = sa.Table(
 )
 """A counter per kind of data (`keys`: keys and teams), bumped in every write's transaction:
 what instances compare to know they must reload (no clock is involved, so no skew)."""
+
+spend_logs = sa.Table(
+    "spend_logs",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("request_id", sa.String(200), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=True, index=True),
+    sa.Column("team_id", sa.String(64), nullable=True, index=True),
+    sa.Column("end_user", sa.String(200), nullable=True),
+    sa.Column("model", sa.String(200), nullable=True, index=True),
+    sa.Column("deployment", sa.String(200), nullable=True),
+    sa.Column("provider", sa.String(64), nullable=True),
+    sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cached_tokens", sa.BigInteger, nullable=False),
+    sa.Column("reasoning_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", DecimalText, nullable=True),
+    sa.Column("estimated", sa.Boolean, nullable=False),
+    sa.Column("latency_s", sa.Float, nullable=False),
+    sa.Column("ttft_s", sa.Float, nullable=True),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error", sa.String(200), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("fallback", sa.String(200), nullable=True),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("stream", sa.Boolean, nullable=False),
+)
+"""One row per governed request (`store/spend.SpendRow`); deleted after `retention_days`."""
+
+usage_daily = sa.Table(
+    "usage_daily",
+    metadata,
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("team_id", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("end_user", sa.String(200), nullable=False),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cached_tokens", sa.BigInteger, nullable=False),
+    sa.Column("reasoning_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_nanos", sa.BigInteger, nullable=False),
+    sa.Column("unpriced_requests", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("day", "key_id", "team_id", "model", "end_user", name="uq_usage_daily_group"),
+)
+"""Requests, tokens and cost per UTC day (`YYYY-MM-DD`), key, team, model and end user,
+upserted with the rows they sum. A missing key, team, model or user is '' here (a NULL
+would never conflict, so every batch would add a new row). Cost is in nano-dollars, an
+exact integer every backend can sum; unpriced requests add nothing to it and are counted
+in `unpriced_requests` instead."""

@@ -1,0 +1,261 @@
+"""The spend log in the gateway's database: `spend_logs` (one row per request) and
+`usage_daily` (the rollup the usage reports read), written in one transaction per batch.
+
+`DatabaseSink.write` inserts the batch's rows and upserts the batch's daily sums
+(`INSERT … ON CONFLICT DO UPDATE`, on SQLite and PostgreSQL alike), so a rollup never
+counts a row the log lacks, nor the reverse. Text a client chose (the end user) is cut
+to the column's size and stripped of what PostgreSQL refuses (NUL, lone surrogates): a
+row that could never be stored would block every batch after it.
+
+`prune` deletes log rows older than the retention; the daily rollup is kept (one row per
+day and group, small, and what the reports read).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from llm_gateway.store.counters import to_nanos, to_usd
+from llm_gateway.store.db import Database
+from llm_gateway.store.spend import SpendRow
+from llm_gateway.store.tables import spend_logs, usage_daily
+
+GroupBy = Literal["key", "team", "model", "user", "day"]
+_GROUP_COLUMNS = {"key": "key_id", "team": "team_id", "model": "model", "user": "end_user", "day": "day"}
+_SUMS = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_nanos",
+    "unpriced_requests",
+    "errors",
+)
+
+
+def _text(value: str | None, size: int) -> str | None:
+    if value is None:
+        return None
+    clean = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return clean[:size]
+
+
+def _record(row: SpendRow) -> dict[str, Any]:
+    return {
+        "at": row.at,
+        "request_id": _text(row.request_id, 200),
+        "key_id": _text(row.key_id, 64),
+        "team_id": _text(row.team_id, 64),
+        "end_user": _text(row.end_user, 200),
+        "model": _text(row.model, 200),
+        "deployment": _text(row.deployment, 200),
+        "provider": _text(row.provider, 64),
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "cached_tokens": row.cached_tokens,
+        "reasoning_tokens": row.reasoning_tokens,
+        "cost_usd": row.cost_usd,
+        "estimated": row.estimated,
+        "latency_s": row.latency_s,
+        "ttft_s": row.ttft_s,
+        "status": row.status,
+        "error": _text(row.error, 200),
+        "attempts": row.attempts,
+        "fallback": _text(row.fallback, 200),
+        "operation": _text(row.operation, 32) or "",
+        "stream": row.stream,
+    }
+
+
+def rollup(rows: Sequence[SpendRow]) -> list[dict[str, Any]]:
+    """The batch's sums per UTC day, key, team, model and end user."""
+    sums: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        group = (
+            row.at.astimezone(UTC).date().isoformat(),
+            _text(row.key_id, 64) or "",
+            _text(row.team_id, 64) or "",
+            _text(row.model, 200) or "",
+            _text(row.end_user, 200) or "",
+        )
+        entry = sums.get(group)
+        if entry is None:
+            entry = dict(zip(("day", "key_id", "team_id", "model", "end_user"), group, strict=True))
+            entry.update(dict.fromkeys(_SUMS, 0))
+            sums[group] = entry
+        entry["requests"] += 1
+        entry["prompt_tokens"] += row.prompt_tokens
+        entry["completion_tokens"] += row.completion_tokens
+        entry["cached_tokens"] += row.cached_tokens
+        entry["reasoning_tokens"] += row.reasoning_tokens
+        if row.cost_usd is None:
+            entry["unpriced_requests"] += 1
+        else:
+            entry["cost_nanos"] += to_nanos(row.cost_usd)
+        if row.error is not None or row.status >= 400:
+            entry["errors"] += 1
+    return list(sums.values())
+
+
+class DatabaseSink:
+    """Writes spend rows and their daily rollup to the gateway's database."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def write(self, rows: Sequence[SpendRow]) -> None:
+        if not rows:
+            return
+        async with self.database.engine.begin() as conn:
+            await conn.execute(spend_logs.insert(), [_record(row) for row in rows])
+            await self._upsert(conn, rollup(rows))
+
+    async def _upsert(self, conn: AsyncConnection, sums: list[dict[str, Any]]) -> None:
+        insert = (sqlite.insert if self.database.is_sqlite else postgresql.insert)(usage_daily)
+        statement = insert.on_conflict_do_update(
+            index_elements=["day", "key_id", "team_id", "model", "end_user"],
+            set_={name: usage_daily.c[name] + insert.excluded[name] for name in _SUMS},
+        )
+        await conn.execute(statement, sums)
+
+    async def prune(self, before: datetime) -> int:
+        """Delete log rows from before `before`; how many went."""
+        async with self.database.engine.begin() as conn:
+            result = await conn.execute(spend_logs.delete().where(spend_logs.c.at < before))
+        return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    group: str | None
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_usd: Decimal | None
+    """Priced requests' cost; None when every request in the group was unpriced."""
+    unpriced_requests: int
+    errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def _encode_cursor(at: datetime, row_id: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([at.isoformat(), row_id])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        at, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.fromisoformat(at)
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or not 0 <= row_id < 2**63:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise BadCursor("not a cursor this API returned") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), row_id
+
+
+class SpendStore:
+    """Reads for the admin API: usage from the daily rollup, log rows a page at a time."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def usage(
+        self,
+        group_by: GroupBy,
+        start: date | None = None,
+        end: date | None = None,
+        key_id: str | None = None,
+        team_id: str | None = None,
+    ) -> list[Usage]:
+        """Sums per group over the days from `start` to `end`, both included."""
+        table = usage_daily
+        column = table.c[_GROUP_COLUMNS[group_by]]
+        query = sa.select(column, *(sa.func.sum(table.c[name]) for name in _SUMS)).group_by(column)
+        if start is not None:
+            query = query.where(table.c.day >= start.isoformat())
+        if end is not None:
+            query = query.where(table.c.day <= end.isoformat())
+        if key_id is not None:
+            query = query.where(table.c.key_id == key_id)
+        if team_id is not None:
+            query = query.where(table.c.team_id == team_id)
+        async with self.database.engine.connect() as conn:
+            result = await conn.execute(query.order_by(column))
+            found = result.all()
+        usages = []
+        for group, *totals in found:
+            values = dict(zip(_SUMS, (int(value or 0) for value in totals), strict=True))
+            priced = values["requests"] - values["unpriced_requests"]
+            usages.append(
+                Usage(
+                    group=group or None,
+                    requests=values["requests"],
+                    prompt_tokens=values["prompt_tokens"],
+                    completion_tokens=values["completion_tokens"],
+                    cached_tokens=values["cached_tokens"],
+                    reasoning_tokens=values["reasoning_tokens"],
+                    cost_usd=to_usd(values["cost_nanos"]) if priced else None,
+                    unpriced_requests=values["unpriced_requests"],
+                    errors=values["errors"],
+                )
+            )
+        return usages
+
+    async def logs(
+        self,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        key_id: str | None = None,
+        team_id: str | None = None,
+        model: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> LogPage:
+        """Log rows newest first, `limit` at a time; `start` included, `end` excluded."""
+        table = spend_logs
+        query = sa.select(table)
+        for column, value in (("key_id", key_id), ("team_id", team_id), ("model", model)):
+            if value is not None:
+                query = query.where(table.c[column] == value)
+        if start is not None:
+            query = query.where(table.c.at >= start)
+        if end is not None:
+            query = query.where(table.c.at < end)
+        if cursor is not None:
+            at, row_id = _decode_cursor(cursor)
+            query = query.where(sa.or_(table.c.at < at, sa.and_(table.c.at == at, table.c.id < row_id)))
+        query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit + 1)
+        async with self.database.engine.connect() as conn:
+            found = [dict(row._mapping) for row in (await conn.execute(query)).all()]
+        more = len(found) > limit
+        items = found[:limit]
+        last = items[-1] if more else None
+        return LogPage(items, _encode_cursor(last["at"], last["id"]) if last is not None else None)
+
+
+def retention_cutoff(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)

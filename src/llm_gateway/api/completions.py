@@ -7,30 +7,21 @@ deployment serves it natively or through chat is the service's choice
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import Mapping
 
-import orjson
-
-from llm_gateway.api.dialect import Dialect, take_fallbacks
+from llm_gateway.api.dialect import take_fallbacks
+from llm_gateway.api.openai import OpenAIChat
 from llm_gateway.core.context import Call, Operation, RequestContext
 from llm_gateway.core.types import JSON
 from llm_gateway.services.completions import check_completion_request
 
-DONE = b"data: [DONE]\n\n"
 
+class OpenAICompletions(OpenAIChat):
+    """Legacy completions: their own checks, OpenAI's SSE framing and errors (the chat dialect's)."""
 
-class OpenAICompletions(Dialect):
     name = "openai.completions"
 
     def parse(self, ctx: RequestContext, body: JSON, headers: Mapping[str, str]) -> Call:
         check_completion_request(body)
         body, ctx.fallbacks = take_fallbacks(body)
         return Call(Operation.COMPLETIONS, body, model=body.get("model"), stream=bool(body.get("stream")))
-
-    async def render_stream(
-        self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]
-    ) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-        yield DONE

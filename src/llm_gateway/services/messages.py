@@ -96,11 +96,11 @@ class CountTokensService(Service):
     routing, so an estimate never counts as an upstream attempt (`attempts` is 0) and the
     count for a model never depends on which deployment was picked."""
 
-    def group(self, catalog: ModelCatalog, model: str | None) -> Group:
+    def group(self, catalog: ModelCatalog, call: Call) -> Group:
         try:
-            return catalog.resolve(model, Capability.MESSAGES)
+            return catalog.resolve(call.model, Capability.MESSAGES)
         except InvalidRequest:  # no native deployment: answered by `local_answer`
-            return catalog.resolve(model)
+            return catalog.resolve(call.model)
 
     def attempt(self, call: Call) -> Attempt:
         request = MessagesRequest(call)

@@ -93,7 +93,7 @@ class Pipeline:
         return await self._hooks.stream(ctx, call, proceed, service.meter)
 
     def _prepare(self, ctx: RequestContext, call: Call, service: Service) -> Group:
-        group = service.group_for(self._catalog, call)
+        group = service.group(self._catalog, call)
         call.model = group.name
         if ctx.fallbacks:
             for name in ctx.fallbacks:

@@ -144,7 +144,7 @@ class ResponsesService(Service):
         self.store = store
         self._native: dict[str, tuple[tuple[Target, ...], Group]] = {}
 
-    def group_for(self, catalog: ModelCatalog, call: Call) -> Group:
+    def group(self, catalog: ModelCatalog, call: Call) -> Group:
         """Every deployment of the model; only the native ones for a built-in tool."""
         builtins = builtin_tools(call.body)
         if not builtins:

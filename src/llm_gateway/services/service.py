@@ -39,14 +39,10 @@ class Service:
     def meter(self, ctx: RequestContext) -> Meter:
         return ChunkMeter(ctx)
 
-    def group(self, catalog: ModelCatalog, model: str | None) -> Group:
-        """The deployments that may serve this call: the model's group, narrowed to `requires`."""
-        return catalog.resolve(model, self.requires)
-
-    def group_for(self, catalog: ModelCatalog, call: Call) -> Group:
-        """`group` for this call; a service whose deployments depend on the body (the
-        Responses API's built-in tools) narrows it here."""
-        return self.group(catalog, call.model)
+    def group(self, catalog: ModelCatalog, call: Call) -> Group:
+        """The deployments that may serve this call: the model's group, narrowed to
+        `requires` (a service whose deployments depend on the body narrows it further)."""
+        return catalog.resolve(call.model, self.requires)
 
     def client_stream(
         self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], upstream_model: str

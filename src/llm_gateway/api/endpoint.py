@@ -4,6 +4,10 @@
     → pipeline.complete | pipeline.stream → dialect.render | render_stream → served headers
     any GatewayError → dialect.error_body (before the first byte) | error_event (after it)
 
+What observability needs outlives the call in `scope["state"]`: `context` (the request's
+`RequestContext`, once made) and `error` (the `GatewayError` the client was answered with,
+before or after the first byte), read by the middleware that logs, counts and traces.
+
 Deliberately not a FastAPI route with dependencies: dependency solving cost a large share
 of the CPU per request (docs/performance.md). `api/routes.py` dispatches to endpoints
 before FastAPI's router; everything else (admin, health, models) stays on FastAPI.
@@ -60,6 +64,7 @@ class Endpoint:
             ctx = RequestContext(
                 request_id or "", principal, dialect.name, retries=not flag(headers.get(NO_RETRY_HEADER))
             )
+            scope["state"]["context"] = ctx
             call = dialect.parse(ctx, body, headers)
             if call.stream:
                 chunks = await until_disconnected(receive, runtime.pipeline.stream(ctx, call))
@@ -76,13 +81,18 @@ class Endpoint:
             await send_json(send, 200, content, served_headers(ctx))
             return
         try:
-            frames = self._frames(ctx, call, chunks, request_id)
+            frames = self._frames(ctx, call, chunks, request_id, scope)
             await send_event_stream(frames, served_headers(ctx), receive, send, farewell=self._farewell)
         finally:
             await close_iterator(chunks)  # the pipeline's stream: hooks' on_end and the upstream
 
     async def _frames(
-        self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], request_id: str | None
+        self,
+        ctx: RequestContext,
+        call: Call,
+        chunks: AsyncIterator[Any],
+        request_id: str | None,
+        scope: Scope,
     ) -> AsyncIterator[bytes]:
         """The dialect's frames; a failure after the first becomes one error event."""
         try:
@@ -90,9 +100,12 @@ class Endpoint:
                 yield frame
         except GatewayError as error:
             log.warning("stream failed after the first chunk (request %s): %s", request_id, error.message)
+            scope["state"]["error"] = error
             yield self.dialect.error_event(error, request_id)
         except Exception as exc:
-            yield self.dialect.error_event(self._unexpected(exc, request_id, None), request_id)
+            error = self._unexpected(exc, request_id, None)
+            scope["state"]["error"] = error
+            yield self.dialect.error_event(error, request_id)
 
     async def error(
         self,
@@ -103,6 +116,7 @@ class Endpoint:
         ctx: RequestContext | None = None,
     ) -> None:
         """Answer `error` in this route's dialect, with the headers hooks added (rate limits)."""
+        scope["state"]["error"] = error
         if error.status_code >= 500 and not isinstance(error, ClientDisconnected):
             log.warning(
                 "%s %s -> %d %s", scope.get("method"), scope.get("path"), error.status_code, error.message

@@ -103,9 +103,9 @@ class Endpoint:
             scope["state"]["error"] = error
             yield self.dialect.error_event(error, request_id)
         except Exception as exc:
-            error = self._unexpected(exc, request_id, None)
-            scope["state"]["error"] = error
-            yield self.dialect.error_event(error, request_id)
+            unexpected = self._unexpected(exc, request_id, None)
+            scope["state"]["error"] = unexpected
+            yield self.dialect.error_event(unexpected, request_id)
 
     async def error(
         self,

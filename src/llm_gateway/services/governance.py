@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from llm_gateway.core.config import GatewayConfig, GovernanceSettings, ScopeSettings
+from llm_gateway.core.config import GatewayConfig
 from llm_gateway.core.context import Call, Limits, RequestContext, Scope
 from llm_gateway.core.errors import (
     AllDeploymentsFailed,
@@ -32,6 +32,7 @@ from llm_gateway.core.errors import (
     PermissionDenied,
     PolicyError,
 )
+from llm_gateway.core.governance_config import GovernanceSettings, ScopeSettings
 from llm_gateway.core.types import Usage
 from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.services.costing import (

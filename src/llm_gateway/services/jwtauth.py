@@ -28,9 +28,9 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from llm_gateway.core.config import JWTSettings
 from llm_gateway.core.context import Principal, Scope
 from llm_gateway.core.errors import AuthenticationFailed, PermissionDenied
+from llm_gateway.core.governance_config import JWTSettings
 
 log = logging.getLogger("llm_gateway.jwt")
 

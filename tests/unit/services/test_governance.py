@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from llm_gateway.core.config import GatewayConfig, GovernanceSettings
+from llm_gateway.core.config import GatewayConfig
 from llm_gateway.core.context import Call, Limits, Operation, Principal, RequestContext, Scope
 from llm_gateway.core.errors import (
     AllDeploymentsFailed,
@@ -29,6 +29,7 @@ from llm_gateway.core.errors import (
     UpstreamConnectionError,
     UpstreamTimeout,
 )
+from llm_gateway.core.governance_config import GovernanceSettings
 from llm_gateway.routing.executor import Executor
 from llm_gateway.services.costing import PricedCosting
 from llm_gateway.services.governance import GovernanceHook

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import ValidationError
 
 from llm_gateway.api.auth import authenticate_any, authenticate_request
-from llm_gateway.core.config import JWTSettings
 from llm_gateway.core.context import Limits, Principal, Scope
 from llm_gateway.core.errors import AuthenticationFailed, PermissionDenied
+from llm_gateway.core.governance_config import JWTSettings
 from llm_gateway.services.jwtauth import JWTVerifier, looks_like_jwt
 from tests.conftest import running
 from tests.fakes.jwks import FakeJWKS, SigningKey

@@ -6,17 +6,21 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CONFIG ?=
 ARGS ?=
+# Hash-locked dependencies (requirements/README.md): installs take exactly these files.
+LOCK_RUNTIME := requirements/runtime.txt
+LOCK_DEV := requirements/dev.txt
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --quiet
 
-.PHONY: run test install dev lint typecheck bench clean
+.PHONY: run test install dev lint typecheck bench lock clean
 
-$(BIN)/llm-gateway: pyproject.toml
+$(BIN)/llm-gateway: pyproject.toml $(LOCK_RUNTIME)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK_RUNTIME)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-$(VENV)/.dev: $(BIN)/llm-gateway
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.dev: $(BIN)/llm-gateway $(LOCK_DEV)
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK_DEV)
 	@touch $@
 
 install: $(BIN)/llm-gateway
@@ -39,6 +43,11 @@ typecheck: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py $(ARGS)
+
+# Re-resolve pyproject.toml's dependencies into the hash-locked files; commit the result.
+lock: $(VENV)/.dev
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in $(LOCK_FLAGS) -o $(LOCK_RUNTIME)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev $(LOCK_FLAGS) -o $(LOCK_DEV)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,9 @@ drop a trailing slash (the redirect would reflect the `Host` header).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -28,15 +30,22 @@ from llm_gateway.api.middleware.limits import LimitsMiddleware
 from llm_gateway.api.middleware.request_id import RequestIdMiddleware
 from llm_gateway.api.routes import RoutesMiddleware, default_routes
 from llm_gateway.core.config import GatewayConfig, is_loopback
+from llm_gateway.reloader import ConfigReloader, ConfigSource
 from llm_gateway.runtime import Runtime
 from llm_gateway.services.hooks import Hook
 
 log = logging.getLogger("llm_gateway")
 
 
-def create_app(config: GatewayConfig, note: str | None = None, hooks: Sequence[Hook] = ()) -> FastAPI:
+def create_app(
+    config: GatewayConfig,
+    note: str | None = None,
+    hooks: Sequence[Hook] = (),
+    source: ConfigSource | None = None,
+) -> FastAPI:
     """Build the app. Nothing starts until the server runs the lifespan. `hooks` are added
-    after those the config names (an embedding application's own, or a test's)."""
+    after those the config names (an embedding application's own, or a test's). `source`
+    says where `config` came from, for reloads (SIGHUP, `POST /admin/config/reload`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +55,8 @@ def create_app(config: GatewayConfig, note: str | None = None, hooks: Sequence[H
         runtime = Runtime.build(config, hooks=hooks)
         await runtime.start()
         app.state.runtime = runtime
+        reloader = app.state.reloader = ConfigReloader(app.state, source or ConfigSource(None))
+        on_hangup = _reload_on_sighup(reloader)
         log.info(
             "llm-gateway %s ready: %d provider(s), models: %s",
             __version__,
@@ -55,7 +66,10 @@ def create_app(config: GatewayConfig, note: str | None = None, hooks: Sequence[H
         try:
             yield
         finally:
-            await runtime.aclose()
+            if on_hangup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            await reloader.aclose()
+            await app.state.runtime.aclose()  # the current one: a reload may have replaced it
 
     app = FastAPI(
         title="llm-gateway",
@@ -86,6 +100,15 @@ def create_app(config: GatewayConfig, note: str | None = None, hooks: Sequence[H
     app.add_middleware(AllowedHostsMiddleware, routes=routes, allowed_hosts=server.hosts())
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _reload_on_sighup(reloader: ConfigReloader) -> bool:
+    """SIGHUP reloads the config (where this loop may handle signals: the main thread)."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.reload_in_background)
+    except (RuntimeError, NotImplementedError, ValueError):
+        return False
+    return True
 
 
 def _serve_openapi(app: FastAPI) -> None:

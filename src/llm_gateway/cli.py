@@ -67,6 +67,7 @@ def serve(args: argparse.Namespace) -> None:
     from llm_gateway.api import server as serving
     from llm_gateway.app import create_app
     from llm_gateway.observability.logging import setup_logging
+    from llm_gateway.reloader import ConfigSource
 
     flags = {"host": args.host, "port": args.port, "workers": args.workers, "log_level": args.log_level}
     config, note = _load(args.config, flags)
@@ -77,7 +78,7 @@ def serve(args: argparse.Namespace) -> None:
         os.environ["LLM_GATEWAY_LOG_LEVEL"] = config.server.log_level  # each worker imports main.py afresh
         serving.run("llm_gateway.main:app", config.server)
     else:
-        serving.run(create_app(config, note), config.server)
+        serving.run(create_app(config, note, source=ConfigSource(args.config, flags)), config.server)
 
 
 def check_config(args: argparse.Namespace) -> None:

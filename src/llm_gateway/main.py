@@ -14,6 +14,7 @@ from llm_gateway.app import create_app
 from llm_gateway.core.loader import ConfigError, load_config, with_server_overrides
 from llm_gateway.observability.logging import setup_logging
 from llm_gateway.providers.registry import settings_model
+from llm_gateway.reloader import ConfigSource
 
 try:
     _config, _note = load_config(os.environ.get("LLM_GATEWAY_CONFIG") or None, settings_model)
@@ -24,4 +25,8 @@ except ConfigError as _error:
     raise SystemExit(2) from None
 
 setup_logging(_config.server.log_level)
-app = create_app(_config, _note)
+app = create_app(
+    _config,
+    _note,
+    source=ConfigSource(os.environ.get("LLM_GATEWAY_CONFIG") or None, _level, "LLM_GATEWAY_LOG_LEVEL"),
+)

@@ -1,7 +1,15 @@
-"""Everything the lifespan builds for one process, reached by handlers through `app.state`."""
+"""Everything the lifespan builds for one process, reached by handlers through `app.state`.
+
+A config reload (`reloader.py`) builds a successor with `Runtime.build(config, previous=…)`:
+what holds state or connections (the store, the key index, JWT keys, counters, the spend
+log, shared breakers, stored responses, unchanged providers and their pools, the health
+board) carries over; what the config shapes (the catalog, the executor, the hook chain) is
+new. Requests keep the runtime they started on; the old one is retired when they are done.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -57,6 +65,14 @@ class Runtime:
     governance: GovernanceHook | None = None
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     """What `/ready` asks besides the process being up, by name."""
+    extra_hooks: tuple[Hook, ...] = ()
+    """Hooks the embedding application (or a test) passed, kept for a reload."""
+    observers: tuple[AttemptObserver, ...] = ()
+    inherited: bool = False
+    """Built by a reload: everything `start` would start belongs to its predecessor."""
+    active: int = 0
+    """Per-request calls running on this runtime (`api/endpoint.py` counts them), so a
+    reload retires it only when the last one is done."""
 
     @classmethod
     def build(
@@ -66,34 +82,31 @@ class Runtime:
         *,
         hooks: Sequence[Hook] = (),
         observers: Sequence[AttemptObserver] = (),
+        previous: Runtime | None = None,
     ) -> Runtime:
-        providers = build_providers(config)
+        """A runtime for `config`; with `previous`, its successor after a reload (which
+        `reloader.restart_needed` has checked changes nothing that needs a restart)."""
+        providers = build_providers(config, previous.providers if previous is not None else None)
         catalog = ModelCatalog(config, providers, cost=list_price)
         targets = [target for group in catalog.groups for target in group.targets]
-        health = HealthBoard(config.routing.breaker, targets)
+        health = _health_board(config, targets, previous)
         executor = Executor(rng, catalog=catalog, health=health, observers=observers)
-        breakers = (
-            SharedBreakers(config.redis_url.get_secret_value(), config.redis_prefix)
-            if config.redis_url
-            else None
-        )
-        if breakers is not None:
-            health.on_change = lambda key, _state, until: breakers.publish(key, until)
-            health.claim_probe = breakers.claim_probe
+        breakers = previous.breakers if previous is not None else _shared_breakers(config, health)
         master_key = config.master_key.get_secret_value() if config.master_key else None
-        changes = (
-            KeyChanges(config.redis_url.get_secret_value(), config.redis_prefix) if config.redis_url else None
-        )
-        database = Database(config.database_url.get_secret_value())
-        identities = Identities(database, config.auth.refresh_seconds, changes)
-        jwt = JWTVerifier(config.auth.jwt, identities.index.team) if config.auth.jwt else None
+        if previous is not None and previous.identities is not None:
+            identities, jwt = previous.identities, previous.jwt
+        else:
+            identities = _identities(config)
+            jwt = JWTVerifier(config.auth.jwt, identities.index.team) if config.auth.jwt else None
         # Model access first: nothing else should spend effort on a call that will be refused.
         # Without a master key every caller is `open`, with no scopes to check.
         access = [ModelAccess()] if master_key else []
-        governance = build_governance(config, catalog, database)
+        governance = build_governance(
+            config, catalog, identities.database, previous.governance if previous is not None else None
+        )
         first = [*access, *([governance] if governance is not None else [])]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
-        responses = MemoryResponseStore()
+        responses = previous.responses if previous is not None else MemoryResponseStore()
         return cls(
             config=config,
             providers=providers,
@@ -110,12 +123,17 @@ class Runtime:
             spend=governance,
             governance=governance,
             checks={"governance": governance.readiness} if governance is not None else {},
+            extra_hooks=tuple(hooks),
+            observers=tuple(observers),
+            inherited=previous is not None,
         )
 
     async def start(self) -> None:
         """Connect what needs the event loop: the store (migrated, keys loaded; refuses to
         start open over live keys), then the shared circuit-breaker state, if configured, and
-        governance's lease renewer and spend-log flusher."""
+        governance's lease renewer and spend-log flusher. A reloaded runtime's are running."""
+        if self.inherited:
+            return
         if self.identities is not None:
             await self.identities.start(master_key=self.master_key is not None)
         if self.jwt is not None:
@@ -127,6 +145,18 @@ class Runtime:
 
     async def readiness(self) -> dict[str, tuple[bool, str]]:
         return {name: await check() for name, check in self.checks.items()}
+
+    async def retire(self, successor: Runtime, poll: float = 0.2, patience: float = 3600.0) -> None:
+        """After a reload: once no request runs on this runtime any more (or after
+        `patience` seconds), close the providers `successor` does not use."""
+        waited = 0.0
+        while self.active > 0 and waited < patience:
+            await asyncio.sleep(poll)
+            waited += poll
+        kept = {id(provider) for provider in successor.providers.values()}
+        for provider in self.providers.values():
+            if id(provider) not in kept:
+                await provider.aclose()
 
     async def aclose(self) -> None:
         """After the server drained: settle what is pending, flush the spend log, disconnect."""
@@ -140,6 +170,34 @@ class Runtime:
             await self.identities.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+
+
+def _health_board(config: GatewayConfig, targets: list[Any], previous: Runtime | None) -> HealthBoard:
+    """A new board, or the previous runtime's when its breaker settings still hold: an
+    unchanged deployment keeps its circuit, latency window and in-flight count."""
+    if previous is not None and previous.config.routing.breaker == config.routing.breaker:
+        board = previous.executor.health
+        for target in targets:
+            board.of(target)
+        return board
+    return HealthBoard(config.routing.breaker, targets)
+
+
+def _shared_breakers(config: GatewayConfig, health: HealthBoard) -> SharedBreakers | None:
+    """Circuit-breaker state shared through Redis, when `redis_url` is set."""
+    if not config.redis_url:
+        return None
+    breakers = SharedBreakers(config.redis_url.get_secret_value(), config.redis_prefix)
+    health.on_change = lambda key, _state, until: breakers.publish(key, until)
+    health.claim_probe = breakers.claim_probe
+    return breakers
+
+
+def _identities(config: GatewayConfig) -> Identities:
+    changes = (
+        KeyChanges(config.redis_url.get_secret_value(), config.redis_prefix) if config.redis_url else None
+    )
+    return Identities(Database(config.database_url.get_secret_value()), config.auth.refresh_seconds, changes)
 
 
 def hook_problem(config: GatewayConfig) -> str | None:

@@ -3,7 +3,8 @@ by their job, and importing a module does nothing.
 
     api → services → routing → providers → core        services → store
     observability: below everything but core; never imported by providers
-    app, cli, cli_admin, main, runtime: the composition root, free to import any layer (api may use runtime)
+    app, cli, cli_admin, main, runtime, reloader: the composition root, free to import any layer
+    (api may use runtime and reloader)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import llm_gateway
 
 PACKAGE = "llm_gateway"
 SRC = Path(llm_gateway.__file__).resolve().parent
-ROOT_MODULES = {"app", "cli", "cli_admin", "main", "runtime", "__init__"}
+ROOT_MODULES = {"app", "cli", "cli_admin", "main", "runtime", "reloader", "__init__"}
 MAX_LINES = 500
 
 # What each layer may import from llm_gateway (besides itself and the package root).
@@ -33,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "routing": {"providers", "core", "observability"},
     "store": {"core", "observability"},
     "services": {"routing", "providers", "core", "store", "observability"},
-    "api": {"services", "routing", "providers", "core", "store", "observability", "runtime"},
+    "api": {"services", "routing", "providers", "core", "store", "observability", "runtime", "reloader"},
 }
 WEB_FRAMEWORKS = {"fastapi", "starlette", "uvicorn"}
 # Third-party packages a layer must never import.

@@ -50,7 +50,14 @@ class Endpoint:
         """The event a stream cut short by shutdown ends with, rendered once."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        runtime: Runtime = scope["app"].state.runtime
+        runtime: Runtime = scope["app"].state.runtime  # read once: a reload swaps it for new requests
+        runtime.active += 1
+        try:
+            await self._serve(runtime, scope, receive, send)
+        finally:
+            runtime.active -= 1
+
+    async def _serve(self, runtime: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
         request_id: str | None = scope["state"].get("request_id")
         dialect = self.dialect
         ctx: RequestContext | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from llm_gateway.api.deps import RuntimeDep
@@ -16,9 +16,9 @@ async def health() -> JSONResponse:
 
 
 @router.get("/ready")
-async def ready(runtime: RuntimeDep) -> JSONResponse:
+async def ready(runtime: RuntimeDep, request: Request) -> JSONResponse:
     body: dict[str, object] = {"providers": sorted(runtime.providers), "models": runtime.catalog.names}
-    checks = await runtime.readiness()
+    checks = {"config": request.app.state.reloader.readiness(), **await runtime.readiness()}
     ready = all(ok for ok, _ in checks.values())
     if checks:
         body["checks"] = {name: detail for name, (_, detail) in checks.items()}

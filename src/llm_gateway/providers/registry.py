@@ -6,6 +6,7 @@ Adding a provider is one module under `providers/` and one line here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from functools import cache
 
 from llm_gateway.core.config import GatewayConfig, ProviderSettings
@@ -36,9 +37,16 @@ def settings_model(type_name: str) -> type[ProviderSettings] | None:
     return provider_class(type_name).settings_model
 
 
-def build_providers(config: GatewayConfig) -> dict[str, Provider]:
-    """Instantiate every configured provider with its own pooled HTTP client."""
-    return {
-        name: provider_class(settings.type)(name, settings, HttpClient(name, settings))
-        for name, settings in config.providers.items()
-    }
+def build_providers(config: GatewayConfig, keep: Mapping[str, Provider] | None = None) -> dict[str, Provider]:
+    """Instantiate every configured provider with its own pooled HTTP client; a provider in
+    `keep` (a reloaded config's previous ones) with the same name and settings is reused,
+    pool and all."""
+    kept = keep or {}
+    providers: dict[str, Provider] = {}
+    for name, settings in config.providers.items():
+        previous = kept.get(name)
+        if previous is not None and previous.settings == settings:
+            providers[name] = previous
+        else:
+            providers[name] = provider_class(settings.type)(name, settings, HttpClient(name, settings))
+    return providers

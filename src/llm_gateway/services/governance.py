@@ -292,18 +292,27 @@ def status_of(error: BaseException | None) -> int:
 
 
 def build_governance(
-    config: GatewayConfig, catalog: ModelCatalog, database: Database | None = None
+    config: GatewayConfig,
+    catalog: ModelCatalog,
+    database: Database | None = None,
+    previous: GovernanceHook | None = None,
 ) -> GovernanceHook | None:
     """The hook that enforces scopes' limits and budgets, counting in Redis when `redis_url`
     is set: built when `governance:` is configured or a master key is (virtual keys, which
     carry limits, need one), with `governance:`'s defaults in the latter case. `database`
     is the gateway's (shared with the identities), for `spend_log.sink: database`; without
-    one that sink falls back to memory."""
+    one that sink falls back to memory. `previous` (a reloaded config's hook) hands over its
+    counters and spend log, so a reload neither resets a limit nor loses a row."""
     settings = config.governance
     if settings is None:
         if config.master_key is None:
             return None
         settings = GovernanceSettings()
+    if previous is not None:
+        costing = PricedCosting(PriceBook(config), catalog, settings.default_max_output_tokens)
+        return GovernanceHook(
+            settings, previous.counters, costing, catalog, previous.spend, prompt_tokens=counted_prompt_tokens
+        )
     counters: Counters = (
         RedisCounters(config.redis_url.get_secret_value(), config.redis_prefix, lease_ttl=settings.lease_ttl)
         if config.redis_url

@@ -17,6 +17,7 @@ from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
 from llm_gateway.services.access import ModelAccess
 from llm_gateway.services.governance import GovernanceHook, build_governance
+from llm_gateway.services.guardrails.hook import GuardrailHook, build_guardrails
 from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.identities import Identities, SpendView
 from llm_gateway.services.jwtauth import JWTVerifier
@@ -55,6 +56,7 @@ class Runtime:
     """What a scope has spent this budget period, for `/v1/me`: the governance hook's settled
     counters (None without governance)."""
     governance: GovernanceHook | None = None
+    guardrails: GuardrailHook | None = None
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     """What `/ready` asks besides the process being up, by name."""
 
@@ -91,7 +93,14 @@ class Runtime:
         # Without a master key every caller is `open`, with no scopes to check.
         access = [ModelAccess()] if master_key else []
         governance = build_governance(config, catalog, database)
-        first = [*access, *([governance] if governance is not None else [])]
+        # Guardrails' input checks before governance admits: a request a guardrail refuses
+        # holds no slot, spends no rate-limit token or budget, and writes no spend row.
+        guardrails = build_guardrails(config)
+        first = [
+            *access,
+            *([guardrails] if guardrails is not None else []),
+            *([governance] if governance is not None else []),
+        ]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         responses = MemoryResponseStore()
         return cls(
@@ -109,6 +118,7 @@ class Runtime:
             jwt=jwt,
             spend=governance,
             governance=governance,
+            guardrails=guardrails,
             checks={"governance": governance.readiness} if governance is not None else {},
         )
 
@@ -124,6 +134,8 @@ class Runtime:
             await self.breakers.start(self.executor.health.apply_remote)
         if self.governance is not None:
             await self.governance.start()
+        if self.guardrails is not None:
+            await self.guardrails.start()
 
     async def readiness(self) -> dict[str, tuple[bool, str]]:
         return {name: await check() for name, check in self.checks.items()}
@@ -132,6 +144,8 @@ class Runtime:
         """After the server drained: settle what is pending, flush the spend log, disconnect."""
         if self.governance is not None:
             await self.governance.aclose()
+        if self.guardrails is not None:
+            await self.guardrails.aclose()
         if self.breakers is not None:
             await self.breakers.aclose()
         if self.jwt is not None:

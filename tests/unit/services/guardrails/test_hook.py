@@ -319,3 +319,50 @@ def test_a_chain_without_stream_wrappers_asks_none() -> None:
 
     assert not HookChain([Plain()])._wraps
     assert HookChain([Plain(), hook({"p": {"type": "pii"}})])._wraps == {1}
+
+
+async def test_completions_stream_is_redacted() -> None:
+    guard = hook({"out-pii": {"type": "pii", "stage": "output", "action": "redact"}})
+    texts = ["card 4111 1111", " 1111 1111 ok"]
+    chunks: list[Any] = [{"choices": [{"index": 0, "text": t, "finish_reason": None}]} for t in texts]
+    chunks.append({"choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})
+    call = Call(Operation.COMPLETIONS, {"model": "m", "prompt": "x"}, model="m", stream=True)
+    out = await run_stream(guard, call, chunks)
+    assert "".join(c["choices"][0]["text"] for c in out) == "card [REDACTED:credit_card] ok"
+
+
+async def test_responses_events_are_redacted_in_deltas_and_whole_texts() -> None:
+    guard = hook({"out-pii": {"type": "pii", "stage": "output", "action": "redact"}})
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    full = f"card {CARD} ok"
+    events: list[Any] = [
+        {"type": "response.output_text.delta", **where, "delta": full[:12], "sequence_number": 1},
+        {"type": "response.output_text.delta", **where, "delta": full[12:], "sequence_number": 2},
+        {"type": "response.output_text.done", **where, "text": full, "sequence_number": 3},
+        {"type": "response.content_part.done", **where, "part": {"type": "output_text", "text": full}},
+        {
+            "type": "response.completed",
+            "response": {"output": [{"type": "message", "content": [{"type": "output_text", "text": full}]}]},
+        },
+    ]
+    call = Call(Operation.RESPONSES, {"model": "m", "input": "x"}, model="m", stream=True)
+    out = await run_stream(guard, call, events)
+    redacted = "card [REDACTED:credit_card] ok"
+    assert "".join(e["delta"] for e in out if e["type"] == "response.output_text.delta") == redacted
+    assert [e["type"] for e in out][-4:-1] == [
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+    ]
+    assert CARD not in orjson.dumps(out).decode() and orjson.dumps(out).decode().count(redacted) == 4
+
+
+async def test_a_streamed_structured_answer_is_validated_at_its_end() -> None:
+    guard = hook({"schema": {"type": "json_schema"}})
+    schema = {"type": "object", "required": ["n"]}
+    form = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    chunks = [chunk("m", {"content": '{"m": '}), chunk("m", {"content": "1}"}, finish="stop")]
+    with pytest.raises(GuardrailBlocked, match="schema"):
+        await run_stream(guard, chat("hi", response_format=form), chunks)
+    good = [chunk("m", {"content": '{"n": '}), chunk("m", {"content": "1}"}, finish="stop")]
+    assert len(await run_stream(guard, chat("hi", response_format=form), good)) == 2

@@ -64,7 +64,7 @@ def gateway(
     config["guardrails"] = {
         "pii-guard": {"type": "pii", "stage": "input", "action": "redact"},
         "card-block": {"type": "pii", "entities": ["credit_card"], "stage": "input", "action": "block"},
-        "out-pii": {"type": "pii", "stage": "output", "action": "redact", "stream_buffer_chars": 32},
+        "out-pii": {"type": "pii", "stage": "output", "action": "redact", "stream_buffer_chars": 48},
         "out-words": {"type": "words", "words": ["forbidden"], "stage": "output", "action": "block"},
         "ext-check": {"type": "http", "url": f"{service}/check", "timeout": 2},
         "ext-down": {"type": "http", "url": f"{service}/error", "timeout": 2},

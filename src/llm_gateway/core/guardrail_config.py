@@ -52,8 +52,8 @@ class GuardrailBase(StrictModel):
     always: bool = False
     """Run on every request, attached or not."""
     stream_buffer_chars: Annotated[int, Field(ge=8, le=4096)] = 64
-    """Output streams: how much text is held back so a match split over chunks is still
-    caught. Matches longer than this are only caught while they fit."""
+    """Output streams: at most this much text is held back, so that a match split over
+    chunks is still caught: every match up to half of it long is seen whole."""
 
     def runs_on(self, stage: Literal["input", "output"]) -> bool:
         return self.stage == stage or self.stage == "both"

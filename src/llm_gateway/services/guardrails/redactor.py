@@ -1,11 +1,13 @@
 """The streaming scanner: span-finding guardrails over text that arrives in pieces.
 
 A card number can arrive as `41111111`, `1111` and `1111`: no single chunk matches. The
-scanner keeps the last `hold` characters of what it was fed unsent, scans what is held
-together with what arrives, and sends only what lies before the held tail, so every
-match shorter than `hold` is seen whole before any of it leaves. The stream still flows:
-at most `hold` characters wait (a match running across the cut is sent redacted up to its
-end, so the wait never grows), and `flush` sends the rest when the text ends.
+scanner keeps the tail of what it was fed unsent, scans what is held together with what
+arrives, and sends only what lies before the held tail, so every match up to half of
+`hold` characters long is seen whole before any of it leaves. The stream still flows: at
+most `hold` characters ever wait. Text is scanned once `hold` characters are held, and
+sent down to `hold // 2`, so a scan happens every `hold // 2` characters rather than on
+every chunk (scanning dominates the cost). A match running across the cut is sent
+redacted up to its end, so the wait never grows; `flush` sends the rest when the text ends.
 
 It also keeps the last few characters it sent, as left context, so a pattern's
 look-behind (`not after a digit`) judges the held text the way it would the whole text.
@@ -65,7 +67,7 @@ class StreamScanner:
         window = self._tail + self._pending
         offset = len(self._tail)
         spans = self._redactions(window, offset)
-        cut = len(window) if final else len(window) - self._hold
+        cut = len(window) if final else len(window) - self._hold // 2
         for span in spans:
             if span.start < cut < span.end:
                 cut = span.end

@@ -256,7 +256,7 @@ def text_of(chunks: list[Any]) -> str:
 
 async def test_a_streamed_card_split_over_three_chunks_is_redacted() -> None:
     guard = hook(
-        {"out-pii": {"type": "pii", "stage": "output", "action": "redact", "stream_buffer_chars": 32}}
+        {"out-pii": {"type": "pii", "stage": "output", "action": "redact", "stream_buffer_chars": 48}}
     )
     pieces = ["Your card 4111 11", "11 1111 11", "11 is on file. " + "More text follows here. " * 4]
     chunks = [chunk("m", {"role": "assistant", "content": ""})]
@@ -286,7 +286,7 @@ async def test_streamed_tool_call_arguments_are_redacted() -> None:
 
 async def test_a_block_mid_stream_raises_from_the_iterator() -> None:
     guard = hook(
-        {"words": {"type": "words", "words": ["forbidden"], "stage": "output", "stream_buffer_chars": 16}}
+        {"words": {"type": "words", "words": ["forbidden"], "stage": "output", "stream_buffer_chars": 24}}
     )
     chunks = [chunk("m", {"content": "fine text " * 5}), chunk("m", {"content": "then forbidden"})]
     ctx = context()

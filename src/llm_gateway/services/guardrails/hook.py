@@ -42,6 +42,9 @@ from llm_gateway.services.hooks import Answer, Hook
 
 log = logging.getLogger("llm_gateway.guardrails")
 Stage = Literal["input", "output"]
+APPLIED_KEY = "guardrails.applied"
+"""Where `before` leaves the `Applied` for `after` and `wrap_stream` (`EXTRAS_KEY` holds the
+`Outcomes`, for whoever reports on the request)."""
 
 
 @dataclass(slots=True)
@@ -95,7 +98,8 @@ class GuardrailHook(Hook):
         if not checks:
             return None
         applied = Applied(checks, Outcomes())
-        ctx.extras[EXTRAS_KEY] = applied
+        ctx.extras[APPLIED_KEY] = applied
+        ctx.extras[EXTRAS_KEY] = applied.outcomes
         inputs = [check for check in checks if check.settings.runs_on("input")]
         if inputs:
             slots = input_slots(call.operation, call.body)
@@ -108,7 +112,7 @@ class GuardrailHook(Hook):
         return None
 
     async def after(self, ctx: RequestContext, call: Call, value: Any) -> Any:
-        applied = ctx.extras.get(EXTRAS_KEY)
+        applied = ctx.extras.get(APPLIED_KEY)
         if not isinstance(applied, Applied):
             return value
         outputs = [check for check in applied.checks if check.settings.runs_on("output")]
@@ -191,7 +195,7 @@ class GuardrailHook(Hook):
         raise blocked_error(check.name, stage, reason)
 
     def wrap_stream(self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        applied = ctx.extras.get(EXTRAS_KEY)
+        applied = ctx.extras.get(APPLIED_KEY)
         streamer = STREAMS.get(call.operation)
         if not isinstance(applied, Applied) or streamer is None:
             return chunks

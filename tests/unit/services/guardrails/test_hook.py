@@ -293,7 +293,7 @@ async def test_a_block_mid_stream_raises_from_the_iterator() -> None:
     with pytest.raises(GuardrailBlocked) as raised:
         await run_stream(guard, chat("hi", stream=True), chunks, ctx)
     assert raised.value.status_code == 403
-    assert ctx.extras[EXTRAS_KEY].outcomes.results == {"words": "blocked"}
+    assert ctx.extras[EXTRAS_KEY].results == {"words": "blocked"}
 
 
 async def test_anthropic_events_hold_text_until_the_block_stops() -> None:

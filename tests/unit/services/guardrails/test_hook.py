@@ -366,3 +366,26 @@ async def test_a_streamed_structured_answer_is_validated_at_its_end() -> None:
         await run_stream(guard, chat("hi", response_format=form), chunks)
     good = [chunk("m", {"content": '{"n": '}), chunk("m", {"content": "1}"}, finish="stop")]
     assert len(await run_stream(guard, chat("hi", response_format=form), good)) == 2
+
+
+async def test_closing_the_guarded_stream_closes_the_upstream() -> None:
+    guard = hook({"out-pii": {"type": "pii", "stage": "output", "action": "redact", "always": True}})
+    closed: list[bool] = []
+
+    async def upstream() -> AsyncIterator[Any]:
+        try:
+            for n in range(100):
+                yield chunk("m", {"content": f"piece {n} "})
+        finally:
+            closed.append(True)
+
+    async def proceed() -> AsyncIterator[Any]:
+        return upstream()
+
+    stream = await HookChain([guard]).stream(
+        context(), chat("hi", stream=True), proceed, lambda _ctx: lambda _chunk: None
+    )
+    await stream.__anext__()
+    await stream.__anext__()
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert closed == [True]

@@ -6,5 +6,6 @@ checks      one configured guardrail each: text finders, size, JSON schema, Pres
 texts       where the text is in each operation's request and answer, read and rewritten
 redactor    the streaming scanner: a bounded hold-back so matches split over chunks are caught
 streams     the scanner applied to each operation's chunk stream
+outcomes    what each guardrail did to a request (the header, `ctx.extras["guardrails"]`)
 hook        the hook: which guardrails apply, input in `before`, output in `after` and streams
 """

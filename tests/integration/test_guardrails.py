@@ -264,3 +264,20 @@ def test_the_log_never_holds_the_matched_text(gateway: GatewayProcess, sdk: open
     with pytest.raises(openai.BadRequestError):
         sdk.chat.completions.create(model="block-in", messages=ask(f"card {CARD}"))
     assert CARD not in gateway.log()
+
+
+def test_embeddings_input_is_redacted(sdk: openai.OpenAI, fake: FakeOpenAI) -> None:
+    sdk.embeddings.create(model="redact-in", input=[f"card {CARD}", "plain"])
+    assert fake.last().body["input"] == ["card [REDACTED:credit_card]", "plain"]
+
+
+def test_responses_input_and_streamed_output(sdk: openai.OpenAI, fake: FakeOpenAI) -> None:
+    sdk.responses.create(model="redact-in", input=f"card {CARD}", instructions="mail ops@corp.example")
+    sent = orjson.dumps(fake.last().body).decode()
+    assert CARD not in sent and "ops@corp.example" not in sent and "[REDACTED:credit_card]" in sent
+    prompt = f"my card {CARD} thanks, and that is all for today"
+    events = list(sdk.responses.create(model="redact-out-chars", input=prompt, stream=True))
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == "echo: my card [REDACTED:credit_card] thanks, and that is all for today"
+    completed = [e for e in events if e.type == "response.completed"]
+    assert completed and CARD not in completed[0].response.output_text

@@ -24,6 +24,7 @@ from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.azure import FakeAzure
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.gemini import FakeGemini
+from tests.fakes.guardrail import FakeGuardrail
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.raw import RawServer, RawUpstream
 from tests.fakes.responses import FakeResponses
@@ -59,6 +60,13 @@ def running(fake: F) -> Iterator[tuple[F, FakeServer]]:
 def fake_openai() -> Iterator[tuple[FakeOpenAI, FakeServer]]:
     fake = FakeOpenAI()
     with running(fake) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def fake_guardrail() -> Iterator[tuple[FakeGuardrail, FakeServer]]:
+    """An external guardrail service on loopback (tests/fakes/guardrail.py)."""
+    with running(FakeGuardrail()) as pair:
         yield pair
 
 

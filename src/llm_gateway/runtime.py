@@ -14,7 +14,7 @@ import importlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.providers.base import Provider
@@ -25,6 +25,7 @@ from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
 from llm_gateway.services.access import ModelAccess
 from llm_gateway.services.governance import GovernanceHook, build_governance
+from llm_gateway.services.guardrails.hook import GuardrailHook, build_guardrails
 from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.identities import Identities, SpendView
 from llm_gateway.services.jwtauth import JWTVerifier
@@ -35,6 +36,13 @@ from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
 from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
+
+
+class Lifecycle(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 """(ready, a line for `/ready`); a False makes `/ready` answer 503."""
@@ -63,6 +71,7 @@ class Runtime:
     """What a scope has spent this budget period, for `/v1/me`: the governance hook's settled
     counters (None without governance)."""
     governance: GovernanceHook | None = None
+    guardrails: GuardrailHook | None = None
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     """What `/ready` asks besides the process being up, by name."""
     extra_hooks: tuple[Hook, ...] = ()
@@ -70,6 +79,10 @@ class Runtime:
     observers: tuple[AttemptObserver, ...] = ()
     inherited: bool = False
     """Built by a reload: everything `start` would start belongs to its predecessor."""
+    own: tuple[Lifecycle, ...] = ()
+    """Parts built for this config with connections of their own (the guardrails' HTTP
+    session, ...): started with this runtime, closed when it retires or closes. Unlike the
+    shared parts above, a reload builds them afresh."""
     active: int = 0
     """Per-request calls running on this runtime (`api/endpoint.py` counts them), so a
     reload retires it only when the last one is done."""
@@ -104,7 +117,14 @@ class Runtime:
         governance = build_governance(
             config, catalog, identities.database, previous.governance if previous is not None else None
         )
-        first = [*access, *([governance] if governance is not None else [])]
+        # Guardrails' input checks before governance admits: a request a guardrail refuses
+        # holds no slot, spends no rate-limit token or budget, and writes no spend row.
+        guardrails = build_guardrails(config)
+        first = [
+            *access,
+            *([guardrails] if guardrails is not None else []),
+            *([governance] if governance is not None else []),
+        ]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         responses = previous.responses if previous is not None else MemoryResponseStore()
         return cls(
@@ -122,6 +142,8 @@ class Runtime:
             jwt=jwt,
             spend=governance,
             governance=governance,
+            guardrails=guardrails,
+            own=tuple(part for part in (guardrails,) if part is not None),
             checks={"governance": governance.readiness} if governance is not None else {},
             extra_hooks=tuple(hooks),
             observers=tuple(observers),
@@ -131,7 +153,10 @@ class Runtime:
     async def start(self) -> None:
         """Connect what needs the event loop: the store (migrated, keys loaded; refuses to
         start open over live keys), then the shared circuit-breaker state, if configured, and
-        governance's lease renewer and spend-log flusher. A reloaded runtime's are running."""
+        governance's lease renewer and spend-log flusher (a reloaded runtime's predecessor
+        started those), and this runtime's own parts."""
+        for part in self.own:
+            await part.start()
         if self.inherited:
             return
         if self.identities is not None:
@@ -148,11 +173,13 @@ class Runtime:
 
     async def retire(self, successor: Runtime, poll: float = 0.2, patience: float = 3600.0) -> None:
         """After a reload: once no request runs on this runtime any more (or after
-        `patience` seconds), close the providers `successor` does not use."""
+        `patience` seconds), close its own parts and the providers `successor` does not use."""
         waited = 0.0
         while self.active > 0 and waited < patience:
             await asyncio.sleep(poll)
             waited += poll
+        for part in self.own:
+            await part.aclose()
         kept = {id(provider) for provider in successor.providers.values()}
         for provider in self.providers.values():
             if id(provider) not in kept:
@@ -162,6 +189,8 @@ class Runtime:
         """After the server drained: settle what is pending, flush the spend log, disconnect."""
         if self.governance is not None:
             await self.governance.aclose()
+        for part in self.own:
+            await part.aclose()
         if self.breakers is not None:
             await self.breakers.aclose()
         if self.jwt is not None:

@@ -20,6 +20,7 @@ fake serves many scenarios at once:
                            a trailing tag only makes the id unique
     early-end, drop, drip  streamed as tests/fakes/misbehaviour.py says
     no-usage               echo, but a stream never ends with usage, even when asked
+    chars-<n>              echo, streamed <n> characters a chunk (a card number over several chunks)
 
 With `api_key` set, a request without `authorization: Bearer <api_key>` is a 401.
 """
@@ -284,6 +285,9 @@ def stream_chunks(body: dict[str, Any], model: str, message: dict[str, Any]) -> 
         for part in (arguments[:5], arguments[5:]):
             chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
         chunks.append(chunk({}, "tool_calls"))
+    elif model.startswith("chars-"):
+        size, text = int(model.removeprefix("chars-")), str(message["content"])
+        chunks += [chunk({"content": text[i : i + size]}) for i in range(0, len(text), size)]
     else:
         words = str(message["content"]).split(" ")
         chunks += [chunk({"content": w if i == len(words) - 1 else w + " "}) for i, w in enumerate(words)]

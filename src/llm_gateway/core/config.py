@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from llm_gateway.core.governance_config import AuthSettings, GovernanceSettings
+from llm_gateway.core.guardrail_config import Guardrails
 from llm_gateway.core.secrets import (
     DatabaseUrl,
     RedisUrl,
@@ -146,6 +147,8 @@ class ModelGroup(StrictModel):
     fallbacks: list[str] = []
     context_window_fallbacks: list[str] = []
     content_policy_fallbacks: list[str] = []
+    guardrails: list[str] = []
+    """Names from the top-level `guardrails:` run on every request to this model."""
 
 
 def _lower(value: Any) -> Any:
@@ -277,6 +280,8 @@ class GatewayConfig(StrictModel):
     """Extra request hooks, as `package.module:Factory` import paths (docs/architecture.md)."""
     governance: GovernanceSettings | None = None
     """Limits, budgets and the spend log; absent: no governance hook at all."""
+    guardrails: Guardrails = Field(default_factory=dict)
+    """Named input and output checks, attached to models, teams and keys (docs/policies.md)."""
     aliases: dict[Annotated[str, Field(min_length=1)], str] = Field(default_factory=dict)
     """Other names for configured models: an exact name or a glob (`claude-3-5-haiku-*`) →
     the name of a configured, non-wildcard model (docs/agents.md, "Model names: aliases and wildcards")."""
@@ -322,6 +327,9 @@ class GatewayConfig(StrictModel):
                 for other in getattr(group, kind):
                     if other not in self.models or other == name or is_pattern(other):
                         raise ValueError(f"models.{name}.{kind}: {other!r} is not another configured model")
+            for guardrail in group.guardrails:
+                if guardrail not in self.guardrails:
+                    raise ValueError(f"models.{name}.guardrails: {guardrail!r} is not one of guardrails")
         if self.default_model is not None and self.default_model not in self.models:
             raise ValueError(f"default_model: {self.default_model!r} is not one of models")
         return self

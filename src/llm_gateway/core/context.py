@@ -57,6 +57,8 @@ class Scope:
     limits: Limits = Limits()
     models: tuple[str, ...] | None = None
     """Public model names or globs (`gpt-4o*`) this scope may use; None: every model."""
+    guardrails: tuple[str, ...] = ()
+    """Guardrails (names from the config's `guardrails:`) every request in this scope runs."""
 
 
 @dataclass(frozen=True, slots=True)

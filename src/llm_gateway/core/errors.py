@@ -16,7 +16,9 @@ OpenAI-shaped JSON: ``{"error": {"message", "type", "code", "param"}}``.
     │   ├── AuthenticationFailed         401
     │   ├── PermissionDenied             403
     │   ├── LimitExceeded                429 (gateway rate limits, parallel requests)
-    │   └── BudgetExceeded               402 budget_exceeded (a scope's spend would pass its budget)
+    │   ├── BudgetExceeded               402 budget_exceeded (a scope's spend would pass its budget)
+    │   └── GuardrailBlocked             400 guardrail_blocked (input), 403 (output); names the guardrail
+    ├── GuardrailUnavailable             503 a guardrail could not run and fails closed
     └── ProviderError                    an upstream failed; carries `retryable`, `retry_after`
         ├── UpstreamStatusError          upstream 4xx: same status, upstream's message
         │   ├── ContextLengthExceeded    400 code=context_length_exceeded
@@ -146,6 +148,38 @@ class BudgetExceeded(PolicyError):
     status = 402
     error_type = "budget_exceeded"
     default_code = "budget_exceeded"
+
+
+class GuardrailBlocked(PolicyError):
+    """A guardrail refused the request's input (400) or the model's answer (403); the
+    message names the guardrail and what it found, never the text it matched."""
+
+    status = 400
+    error_type = "invalid_request_error"
+    default_code = "guardrail_blocked"
+
+    def __init__(self, message: str, *, guardrail: str, status: int = 400, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.guardrail = guardrail
+        self._status = status
+        if status == 403:
+            self.error_type = "permission_error"
+
+    @property
+    def status_code(self) -> int:
+        return self._status
+
+
+class GuardrailUnavailable(GatewayError):
+    """A guardrail could not run (its service is down) and is configured to fail closed
+    (`on_error: block`, the default)."""
+
+    status = 503
+    default_code = "guardrail_unavailable"
+
+    def __init__(self, message: str, *, guardrail: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.guardrail = guardrail
 
 
 class GovernanceUnavailable(GatewayError):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from llm_gateway.core.context import Principal, Scope
 from llm_gateway.core.errors import AuthenticationFailed
+from llm_gateway.core.types import JSON
 from llm_gateway.store.hashing import hash_secret, same_hash
 from llm_gateway.store.keys import KeyStore
 from llm_gateway.store.records import KeyRecord, TeamRecord
@@ -51,7 +52,16 @@ class Entry:
 
 def principal_of(key: KeyRecord, team: TeamRecord | None) -> Principal:
     """The caller a key authenticates as, with its own scope and its team's."""
-    scopes = [Scope("key", key.id, key.name, key.grants.limits, key.grants.models)]
+    scopes = [
+        Scope(
+            "key",
+            key.id,
+            key.name,
+            key.grants.limits,
+            key.grants.models,
+            attached_guardrails(key.grants.metadata),
+        )
+    ]
     if team is not None:
         scopes.append(team_scope(team))
     return Principal(
@@ -65,7 +75,20 @@ def principal_of(key: KeyRecord, team: TeamRecord | None) -> Principal:
 
 
 def team_scope(team: TeamRecord) -> Scope:
-    return Scope("team", team.id, team.name, team.grants.limits, team.grants.models)
+    return Scope(
+        "team",
+        team.id,
+        team.name,
+        team.grants.limits,
+        team.grants.models,
+        attached_guardrails(team.grants.metadata),
+    )
+
+
+def attached_guardrails(metadata: JSON) -> tuple[str, ...]:
+    """`metadata.guardrails`: the names of the guardrails a key's or team's requests run."""
+    names = metadata.get("guardrails")
+    return tuple(str(name) for name in names) if isinstance(names, list) else ()
 
 
 def index_of(keys: list[KeyRecord], teams: list[TeamRecord]) -> dict[str, Entry]:

@@ -84,6 +84,8 @@ async def test_bad_input_is_a_400_naming_the_field() -> None:
             ("POST", "/admin/keys", {"name": "a\x00b"}, "name"),
             ("POST", "/admin/keys", {}, "name"),
             ("POST", "/admin/teams", {"name": "t", "id": "has space"}, "id"),
+            ("POST", "/admin/keys", {"name": "a", "metadata": {"guardrails": "pii"}}, "metadata"),
+            ("POST", "/admin/teams", {"name": "t", "metadata": {"guardrails": [1]}}, "metadata"),
         ]
         for method, path, body, field in cases:
             response = await client.request(method, path, json=body, headers=AUTH)

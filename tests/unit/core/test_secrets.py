@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from llm_gateway.core.config import GatewayConfig
+from llm_gateway.core.config import GatewayConfig, ProviderSettings
 from llm_gateway.core.secrets import RedisUrl, SecretHeaders, SecretUrl, mask_url
 from llm_gateway.providers.registry import PROVIDER_TYPES, settings_model
 
@@ -131,6 +131,9 @@ def filled_instances(label: str, model: type[BaseModel]) -> list[tuple[set[str],
     base: dict[str, Any] = {k: v for k, v in REQUIRED.items() if k in model.model_fields}
     if "type" in model.model_fields:
         base.update(type_value(label))
+        literal = typing.get_args(model.model_fields["type"].annotation)
+        if typing.get_origin(model.model_fields["type"].annotation) is typing.Literal and literal:
+            base["type"] = literal[0]  # a config section's discriminated type (guardrails)
     built: list[tuple[set[str], BaseModel]] = []
     for field in secrets:
         if any(field in names for names, _ in built):
@@ -183,8 +186,12 @@ def test_no_repr_str_or_dump_shows_a_credential(label: str) -> None:
         ]
         for name in names:
             texts += shown(getattr(instance, name))
-        if "type" in model.model_fields:  # as it sits inside the whole config
+        if isinstance(instance, ProviderSettings):  # as it sits inside the whole config
             config = GatewayConfig.model_validate({"providers": {"p": instance}, "models": {}})
+            texts += [*shown(config), *shown(config.model_dump()), config.model_dump_json()]
+        elif "type" in model.model_fields:  # a guardrail, as it sits inside the whole config
+            data = {"providers": {}, "models": {}, "guardrails": {"g": instance}}
+            config = GatewayConfig.model_validate(data)
             texts += [*shown(config), *shown(config.model_dump()), config.model_dump_json()]
         for text in texts:
             assert CANARY not in text, f"{label} ({sorted(names)}) shows a secret: {text}"

@@ -39,6 +39,11 @@ def _small_json(value: dict[str, Any]) -> dict[str, Any]:
         ) from None
     if len(encoded) > MAX_METADATA_BYTES or b"\\u0000" in encoded:
         raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes of JSON, without NUL characters")
+    guardrails = value.get("guardrails")
+    if guardrails is not None and not (
+        isinstance(guardrails, list) and all(isinstance(name, str) and name for name in guardrails)
+    ):
+        raise ValueError("guardrails: must be a list of guardrail names (docs/policies.md)")
     return value
 
 

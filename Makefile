@@ -1,4 +1,5 @@
-# llm-gateway: `make run` serves the embedded default; `make test` runs the whole suite.
+# llm-gateway: `make run` serves the embedded default; `make test` runs the whole suite;
+# `make agents` installs the pinned coding-agent CLIs (agents/package-lock.json) for tests/agents.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ PORT ?= 8000
 CONFIG ?=
 ARGS ?=
 
-.PHONY: run test install dev lint typecheck bench clean
+.PHONY: run test install dev lint typecheck bench clean agents
 
 $(BIN)/llm-gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +38,16 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# Claude Code and Codex CLI, exact versions from agents/package-lock.json, into agents/node_modules
+# (their native binaries are npm packages too: nothing is downloaded from anywhere else).
+agents/node_modules/.installed: agents/package.json agents/package-lock.json
+	cd agents && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+agents: agents/node_modules/.installed
+
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache agents/node_modules

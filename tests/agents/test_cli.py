@@ -6,7 +6,8 @@ CLI's own shell tool and turn 2, once the tool result is back, with a final text
 reaches the gateway through a recording proxy (tests/fakes/recorder.py), so the test sees
 every request the CLI sent and every status it got. Each CLI runs against an upstream of
 ANOTHER provider's wire format (Claude Code → OpenAI chat completions, Codex → Anthropic
-Messages) and of its own (Claude Code → Anthropic, Codex → the Responses API natively).
+Messages, and OpenAI chat completions) and of its own (Claude Code → Anthropic, Codex →
+the Responses API natively).
 
 Passing means: the CLI exits 0, the file holds what the shell tool wrote, the gateway
 answered no 4xx/5xx, the upstream saw two turns with the tool result in the second, and
@@ -30,6 +31,7 @@ from tests.conftest import MASTER_KEY, UPSTREAM_KEY, GatewayFactory, require_age
 from tests.fakes.recorder import RecordingProxy
 from tests.fakes.scripted import FILE_CONTENT, FINAL_TEXT, OUTPUT_FILE, ScriptedAgentUpstream
 from tests.fakes.server import FakeServer
+from tests.gateway import GatewayProcess
 
 PROMPT = f"Create {OUTPUT_FILE} with a shell command."
 RUN_TIMEOUT = 120
@@ -40,7 +42,7 @@ MODELS = {"via-chat": "chat", "via-anthropic": "claude", "via-responses": "nativ
 @pytest.fixture(scope="module")
 def proxy(
     scripted_agent_server: tuple[ScriptedAgentUpstream, FakeServer], start_gateway: GatewayFactory
-) -> Iterator[tuple[RecordingProxy, FakeServer]]:
+) -> Iterator[tuple[RecordingProxy, FakeServer, GatewayProcess]]:
     url = scripted_agent_server[1].url
     base = {"api_key": UPSTREAM_KEY, "timeout": 30}
     providers = {
@@ -50,8 +52,8 @@ def proxy(
     }
     models = {name: {"deployments": [{"provider": p, "model": "scripted"}]} for name, p in MODELS.items()}
     gateway = start_gateway({"providers": providers, "models": models, "master_key": MASTER_KEY})
-    with running(RecordingProxy(gateway.url)) as pair:
-        yield pair
+    with running(RecordingProxy(gateway.url)) as (recorder, server):
+        yield recorder, server, gateway
 
 
 def quiet_env(home: Path) -> dict[str, str]:
@@ -124,6 +126,7 @@ CASES = [
     ("claude-code", "via-chat", "/v1/chat/completions"),  # Anthropic Messages → OpenAI upstream
     ("claude-code", "via-anthropic", "/v1/messages"),  # its own format, natively
     ("codex", "via-anthropic", "/v1/messages"),  # Responses API → Anthropic upstream
+    ("codex", "via-chat", "/v1/chat/completions"),  # Responses API → OpenAI chat completions
     ("codex", "via-responses", "/v1/responses"),  # its own format, natively
 ]
 
@@ -133,11 +136,11 @@ def test_agent_completes_a_tool_loop(
     cli: str,
     model: str,
     upstream_path: str,
-    proxy: tuple[RecordingProxy, FakeServer],
+    proxy: tuple[RecordingProxy, FakeServer, GatewayProcess],
     scripted_agent: ScriptedAgentUpstream,
     tmp_path: Path,
 ) -> None:
-    recorder, server = proxy
+    recorder, server, gateway = proxy
     recorder.reset()
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
@@ -156,6 +159,7 @@ def test_agent_completes_a_tool_loop(
     errors = [(e.method, e.path, e.status, e.answer[:500]) for e in recorder.errors()]
     assert errors == [], f"the gateway refused what {cli} sent:\n{output}"
     assert run.returncode == 0, output
+    assert "Traceback" not in gateway.log()
     assert (work / OUTPUT_FILE).read_text().strip() == FILE_CONTENT
     assert FINAL_TEXT in run.stdout
 

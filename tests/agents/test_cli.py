@@ -29,7 +29,7 @@ import pytest
 from tests.agents.transcript import check_golden, exchange_shape
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY, GatewayFactory, require_agent_cli, running
 from tests.fakes.recorder import RecordingProxy
-from tests.fakes.scripted import FILE_CONTENT, FINAL_TEXT, OUTPUT_FILE, ScriptedAgentUpstream
+from tests.fakes.scripted import CALL_IDS, FILE_CONTENT, FINAL_TEXT, OUTPUT_FILE, ScriptedAgentUpstream
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
 
@@ -165,7 +165,9 @@ def test_agent_completes_a_tool_loop(
 
     turns = [r for r in scripted_agent.requests if r.path == upstream_path]
     assert len(turns) == 2, [r.path for r in scripted_agent.requests]
-    assert has_tool_result(turns[1].body) and not has_tool_result(turns[0].body)
+    # The result reached the upstream as the answer to the very call it made, ids translated back.
+    assert tool_result_ids(turns[0].body) == []
+    assert tool_result_ids(turns[1].body) == [CALL_IDS[upstream_path]]
     transcript: dict[str, Any] = {
         "client": [exchange_shape(e.path, e.headers, e.body, e.status) for e in recorder.exchanges],
         "upstream": [exchange_shape(r.path, r.headers, r.body) for r in scripted_agent.requests],
@@ -173,13 +175,16 @@ def test_agent_completes_a_tool_loop(
     check_golden(f"{cli}--{model}", transcript)
 
 
-def has_tool_result(body: dict[str, Any]) -> bool:
-    """Whether the request carries a tool's result, in whichever of the three formats."""
+def tool_result_ids(body: dict[str, Any]) -> list[str]:
+    """The call ids the request's tool results answer, in whichever of the three formats."""
+    ids: list[str] = []
     for message in body.get("messages", []):
-        content = message.get("content")
         if message.get("role") == "tool":
-            return True
-        if isinstance(content, list) and any(b.get("type") == "tool_result" for b in content):
-            return True
+            ids.append(message["tool_call_id"])
+        content = message.get("content")
+        if isinstance(content, list):
+            ids += [b["tool_use_id"] for b in content if b.get("type") == "tool_result"]
     items = body.get("input")
-    return isinstance(items, list) and any(i.get("type") == "function_call_output" for i in items)
+    if isinstance(items, list):
+        ids += [i["call_id"] for i in items if i.get("type") == "function_call_output"]
+    return ids

@@ -36,6 +36,12 @@ FILE_CONTENT = "written-by-agent"
 COMMAND = f"echo {FILE_CONTENT} > {OUTPUT_FILE}"
 FINAL_TEXT = f"Done: {OUTPUT_FILE} written."
 SIDE_TEXT = "ok"
+CALL_IDS = {
+    "/v1/chat/completions": "call_scripted_1",
+    "/v1/responses": "call_scripted_1",
+    "/v1/messages": "toolu_scripted_1",
+}
+"""The id of the tool call the script makes, by the path (wire format) it answers on."""
 SHELL_TOOLS = ("Bash", "shell", "shell_command", "exec_command", "container.exec", "local_shell")
 """Names agents give their shell tool, most specific first."""
 
@@ -73,7 +79,7 @@ class ScriptedAgentUpstream:
             message = {
                 "role": "assistant",
                 "content": None,
-                "tool_calls": [{"id": "call_scripted_1", "type": "function", "function": function}],
+                "tool_calls": [{"id": CALL_IDS[request.path], "type": "function", "function": function}],
             }
         if not body.get("stream"):
             return json_response(chat_wire.completion(body, model, message))
@@ -93,7 +99,7 @@ class ScriptedAgentUpstream:
         call = None if answered else shell_call(tools)
         if call is not None:
             name, arguments = call
-            item = {"type": "function_call", "call_id": "call_scripted_1", "name": name}
+            item = {"type": "function_call", "call_id": CALL_IDS[request.path], "name": name}
             item["arguments"] = json.dumps(arguments)
         response = responses_wire.make_response(body, model, item)
         if not body.get("stream"):
@@ -117,7 +123,7 @@ class ScriptedAgentUpstream:
         call = None if answered else shell_call(tools, schema_key="input_schema")
         if call is not None:
             name, arguments = call
-            blocks = [{"type": "tool_use", "id": "toolu_scripted_1", "name": name, "input": arguments}]
+            blocks = [{"type": "tool_use", "id": CALL_IDS[request.path], "name": name, "input": arguments}]
             stop = "tool_use"
         message = {
             "id": "msg_scripted_1",

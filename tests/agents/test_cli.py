@@ -71,9 +71,11 @@ def quiet_env(home: Path) -> dict[str, str]:
 
 
 def claude_command(gateway_url: str, model: str, home: Path) -> tuple[list[str], dict[str, str]]:
+    # Both ways of giving the key: x-api-key natively, Authorization: Bearer on the other.
+    credential = "ANTHROPIC_API_KEY" if model == "via-anthropic" else "ANTHROPIC_AUTH_TOKEN"
     env = quiet_env(home) | {
         "ANTHROPIC_BASE_URL": gateway_url,
-        "ANTHROPIC_API_KEY": MASTER_KEY,
+        credential: MASTER_KEY,
         "ANTHROPIC_MODEL": model,
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
         "ANTHROPIC_SMALL_FAST_MODEL": model,
@@ -83,7 +85,7 @@ def claude_command(gateway_url: str, model: str, home: Path) -> tuple[list[str],
     return [*command, "--model", model, "--output-format", "json"], env
 
 
-def codex_config(gateway_url: str, model: str) -> str:
+def codex_config(gateway_url: str, model: str, web_search: str = "disabled") -> str:
     # web_search is a built-in tool only a native Responses deployment can run: the gateway
     # refuses it (400 unsupported_tool) on translated models, so it is switched off here.
     return f"""
@@ -92,7 +94,7 @@ model_provider = "gateway"
 approval_policy = "never"
 sandbox_mode = "danger-full-access"
 check_for_update_on_startup = false
-web_search = "disabled"
+web_search = "{web_search}"
 
 [analytics]
 enabled = false
@@ -110,15 +112,30 @@ stream_max_retries = 0
 """
 
 
-def codex_command(gateway_url: str, model: str, home: Path) -> tuple[list[str], dict[str, str]]:
+def codex_command(
+    gateway_url: str, model: str, home: Path, web_search: str = "disabled"
+) -> tuple[list[str], dict[str, str]]:
     codex_home = home / ".codex"
     codex_home.mkdir(parents=True)
-    (codex_home / "config.toml").write_text(codex_config(gateway_url, model))
+    (codex_home / "config.toml").write_text(codex_config(gateway_url, model, web_search))
     env = quiet_env(home) | {"CODEX_HOME": str(codex_home), "LLM_GATEWAY_KEY": MASTER_KEY}
     command = [require_agent_cli("codex"), "exec", "--skip-git-repo-check"]
     # The sandbox (bubblewrap) needs namespaces a CI container may not grant; the temp
     # working dir is all the agent touches.
     return [*command, "--dangerously-bypass-approvals-and-sandbox", PROMPT], env
+
+
+def run_agent(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion, without a terminal or stdin (as in CI)."""
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
 
 
 COMMANDS = {"claude-code": claude_command, "codex": codex_command}
@@ -173,6 +190,24 @@ def test_agent_completes_a_tool_loop(
         "upstream": [exchange_shape(r.path, r.headers, r.body) for r in scripted_agent.requests],
     }
     check_golden(f"{cli}--{model}", transcript)
+
+
+def test_codex_web_search_on_a_translated_model_is_a_clear_refusal(
+    proxy: tuple[RecordingProxy, FakeServer, GatewayProcess],
+    scripted_agent: ScriptedAgentUpstream,
+    tmp_path: Path,
+) -> None:
+    """Codex's default config offers `web_search`, which only a native deployment can run:
+    the gateway refuses it naming the tool (docs/agents.md says to switch it off), Codex
+    shows that, and nothing reaches the upstream."""
+    recorder, server, _ = proxy
+    recorder.reset()
+    command, env = codex_command(server.url, "via-anthropic", tmp_path, web_search="live")
+    run = run_agent(command, env, tmp_path)
+    assert run.returncode != 0
+    assert "web_search" in run.stderr and "unsupported_tool" in run.stderr
+    assert [(e.path, e.status) for e in recorder.errors()] == [("/v1/responses", 400)]
+    assert scripted_agent.requests == []
 
 
 def tool_result_ids(body: dict[str, Any]) -> list[str]:

@@ -163,15 +163,7 @@ def test_agent_completes_a_tool_loop(
     work.mkdir()
     home.mkdir()
     command, env = COMMANDS[cli](server.url, model, home)
-    run = subprocess.run(
-        command,
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    run = run_agent(command, env, work)
     output = f"stdout:\n{run.stdout[-4000:]}\nstderr:\n{run.stderr[-4000:]}"
     errors = [(e.method, e.path, e.status, e.answer[:500]) for e in recorder.errors()]
     assert errors == [], f"the gateway refused what {cli} sent:\n{output}"

@@ -1,4 +1,5 @@
-# llm-gateway: `make run` serves the embedded default; `make test` runs the whole suite.
+# llm-gateway: `make run` serves the embedded default; `make test` runs the whole suite;
+# `make agents` installs the pinned coding-agent CLIs (agents/package-lock.json) for tests/agents.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ LOCK_RUNTIME := requirements/runtime.txt
 LOCK_DEV := requirements/dev.txt
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --quiet
 
-.PHONY: run test install dev lint typecheck bench lock clean
+.PHONY: run test install dev lint typecheck bench lock clean agents
 
 $(BIN)/llm-gateway: pyproject.toml $(LOCK_RUNTIME)
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,14 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# Claude Code and Codex CLI, exact versions from agents/package-lock.json, into agents/node_modules
+# (their native binaries are npm packages too: nothing is downloaded from anywhere else).
+agents/node_modules/.installed: agents/package.json agents/package-lock.json
+	cd agents && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+agents: agents/node_modules/.installed
+
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py $(ARGS)
 
@@ -50,4 +59,4 @@ lock: $(VENV)/.dev
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev $(LOCK_FLAGS) -o $(LOCK_DEV)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache agents/node_modules

@@ -28,8 +28,9 @@ from tests.fakes.guardrail import FakeGuardrail
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.raw import RawServer, RawUpstream
 from tests.fakes.responses import FakeResponses
+from tests.fakes.scripted import ScriptedAgentUpstream
 from tests.fakes.server import FakeServer
-from tests.gateway import GatewayProcess
+from tests.gateway import ROOT, GatewayProcess
 
 MASTER_KEY = "sk-gateway-test-master"
 UPSTREAM_KEY = "sk-upstream-secret-0123456789"
@@ -191,6 +192,36 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true: {message}")
     pytest.skip(f"!!! SKIPPED: {message}")
+
+
+AGENT_BIN = ROOT / "agents" / "node_modules" / ".bin"
+"""Where `make agents` puts the pinned coding-agent CLIs (agents/package-lock.json)."""
+
+
+def require_agent_cli(name: str) -> str:
+    """The path of an installed agent CLI: skip loudly without `make agents`, fail under CI."""
+    path = AGENT_BIN / name
+    if path.exists():
+        return str(path)
+    message = f"the {name} CLI is not installed at {path}; run `make agents` to run this test"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: {message}")
+    pytest.skip(f"!!! SKIPPED: {message}")
+
+
+@pytest.fixture(scope="session")
+def scripted_agent_server() -> Iterator[tuple[ScriptedAgentUpstream, FakeServer]]:
+    """The scripted tool-loop upstream (tests/fakes/scripted.py) in all three wire formats."""
+    fake = ScriptedAgentUpstream()
+    with running(fake) as pair:
+        yield pair
+
+
+@pytest.fixture
+def scripted_agent(scripted_agent_server: tuple[ScriptedAgentUpstream, FakeServer]) -> ScriptedAgentUpstream:
+    fake, _ = scripted_agent_server
+    fake.reset()
+    return fake
 
 
 @pytest.fixture(scope="session")

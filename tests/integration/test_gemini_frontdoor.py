@@ -69,7 +69,9 @@ def upstream(fake_openai: tuple[FakeOpenAI, FakeServer]) -> FakeOpenAI:
 
 @pytest.mark.parametrize("model", ECHO)
 def test_generate_content(client: genai.Client, model: str) -> None:
-    config = types.GenerateContentConfig(system_instruction="Be brief.", temperature=0.2, max_output_tokens=50)
+    config = types.GenerateContentConfig(
+        system_instruction="Be brief.", temperature=0.2, max_output_tokens=50
+    )
     response = client.models.generate_content(model=model, contents="hello there", config=config)
     assert response.text is not None and "hello there" in response.text
     assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
@@ -138,7 +140,9 @@ def test_forced_function_calling(client: genai.Client, upstream: FakeOpenAI) -> 
             mode=types.FunctionCallingConfigMode.ANY, allowed_function_names=["get_weather"]
         )
     )
-    config = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[WEATHER])], tool_config=tool_config)
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])], tool_config=tool_config
+    )
     client.models.generate_content(model="gpt-tools", contents="Weather?", config=config)
     body = upstream.last().body
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
@@ -174,7 +178,9 @@ def test_embed_content(client: genai.Client, upstream: FakeOpenAI) -> None:
 def test_embed_content_single_route(gateway: GatewayProcess) -> None:
     body = {"content": {"parts": [{"text": "one"}]}}
     response = httpx.post(
-        f"{gateway.url}/v1beta/models/embedder:embedContent", json=body, headers={"x-goog-api-key": MASTER_KEY}
+        f"{gateway.url}/v1beta/models/embedder:embedContent",
+        json=body,
+        headers={"x-goog-api-key": MASTER_KEY},
     )
     assert response.status_code == 200
     assert response.json() == {"embedding": {"values": [0.1, 0.2, 0.0]}}

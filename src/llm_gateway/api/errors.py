@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from llm_gateway.api.anthropic import anthropic_styled, error_json
 from llm_gateway.api.gemini import error_json as gemini_error_json
-from llm_gateway.api.gemini import gemini_styled
+from llm_gateway.api.gemini import gemini_styled, split_method
 from llm_gateway.core.errors import GatewayError, InvalidRequest, NotFound
 
 log = logging.getLogger("llm_gateway.errors")
@@ -56,7 +56,8 @@ def error_response(error: GatewayError, request: Request | None = None) -> Respo
 def unsupported_endpoint(request: Request) -> NotFound:
     return NotFound(
         f"{request.method} {request.url.path} is not an endpoint this gateway supports "
-        "(llm-gateway serves the chat, completions, embeddings, messages and models APIs)",
+        "(llm-gateway serves the chat, completions, embeddings, messages, responses, Gemini "
+        "generateContent and models APIs)",
         code="unsupported_endpoint",
     )
 
@@ -76,6 +77,8 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404 and "endpoint" not in request.scope:  # no route matched
+        return error_response(unsupported_endpoint(request), request)
+    if exc.status_code == 405 and split_method(request.url.path) is not None:  # `{model}:{method}` unserved
         return error_response(unsupported_endpoint(request), request)
     cls = _BY_STATUS.get(exc.status_code, GatewayError)
     error = cls(str(exc.detail) if exc.detail else "error")

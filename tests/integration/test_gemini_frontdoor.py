@@ -1,5 +1,6 @@
 """The Gemini front door through a real gateway process with the official `google-genai` SDK,
-in front of an OpenAI-compatible fake and the Anthropic fake (translation both ways)."""
+in front of an OpenAI-compatible fake, the Anthropic fake and the Gemini fake (each reached
+through the chat translation both ways)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from google import genai
 from google.genai import errors, types
 
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY, GatewayFactory
+from tests.fakes import gemini as gemini_fakes
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
 
-ECHO = ["gpt-echo", "claude-echo"]
-TOOLS = ["gpt-tools", "claude-tools"]
+ECHO = ["gpt-echo", "claude-echo", "gemini-echo"]
+TOOLS = ["gpt-tools", "claude-tools", "gemini-tools"]
 WEATHER = types.FunctionDeclaration(
     name="get_weather",
     description="Current weather in a city",
@@ -33,11 +36,17 @@ WEATHER = types.FunctionDeclaration(
 def gateway(
     fake_openai: tuple[FakeOpenAI, FakeServer],
     fake_anthropic_server: tuple[FakeAnthropic, FakeServer],
+    fake_gemini_server: tuple[FakeGemini, FakeServer],
     start_gateway: GatewayFactory,
 ) -> GatewayProcess:
     providers = {
         "compat": {"type": "openai", "base_url": f"{fake_openai[1].url}/v1", "api_key": UPSTREAM_KEY},
         "claude": {"type": "anthropic", "base_url": fake_anthropic_server[1].url, "api_key": UPSTREAM_KEY},
+        "gemini": {
+            "type": "gemini",
+            "base_url": f"{fake_gemini_server[1].url}/v1beta",
+            "api_key": gemini_fakes.API_KEY,
+        },
     }
     models: dict[str, Any] = {
         "gpt-echo": {"deployments": [{"provider": "compat", "model": "upstream-gpt"}]},
@@ -45,6 +54,8 @@ def gateway(
         "gpt-cut": {"deployments": [{"provider": "compat", "model": "midstream-error"}]},
         "claude-echo": {"deployments": [{"provider": "claude", "model": "echo"}]},
         "claude-tools": {"deployments": [{"provider": "claude", "model": "tools"}]},
+        "gemini-echo": {"deployments": [{"provider": "gemini", "model": "echo"}]},
+        "gemini-tools": {"deployments": [{"provider": "gemini", "model": "tools"}]},
         "embedder": {"deployments": [{"provider": "compat", "model": "text-embedding-3-small"}]},
     }
     return start_gateway({"providers": providers, "models": models, "master_key": MASTER_KEY})

@@ -40,6 +40,7 @@ TOOL_MODES = {"AUTO": "auto", "NONE": "none", "ANY": "required", "VALIDATED": "a
 EFFORTS = ((0, "none"), (1024, "low"), (8192, "medium"))
 SCHEMA_KEYS = frozenset({"propertyOrdering"})
 """Gemini Schema keys with no JSON Schema meaning (a hint to Gemini's decoder), dropped."""
+SIGNATURE_ONLY = frozenset({"thoughtSignature"})
 ROLES = {"user": "user", "model": "assistant", "function": "user"}
 
 
@@ -130,8 +131,8 @@ def _turn(parts: list[Any], role: str, where: str, turn: int, pending: dict[str,
     for index, part in enumerate(parts):
         at = f"{where}.parts[{index}]"
         part = _object(part, at)
-        if part.get("thought"):
-            continue  # the model's own earlier reasoning: not replayed, as Gemini does not either
+        if part.get("thought") or not set(part) - SIGNATURE_ONLY:
+            continue  # the model's own earlier reasoning (or just its signature): not replayed
         if "functionCall" in part:
             calls.append(_tool_call(_object(part["functionCall"], at), f"call_{turn}_{index}", pending))
         elif "functionResponse" in part:

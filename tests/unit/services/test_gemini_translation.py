@@ -89,7 +89,10 @@ def test_a_response_without_a_call_is_a_400() -> None:
 
 def test_images_and_thoughts() -> None:
     parts = [{"text": "what is this?"}, {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]
-    model_turn = {"role": "model", "parts": [{"text": "hmm", "thought": True}, {"text": "A cat."}]}
+    model_turn = {
+        "role": "model",
+        "parts": [{"text": "hmm", "thought": True}, {"thoughtSignature": "c2ln"}, {"text": "A cat."}],
+    }
     messages = to_chat_request(
         {"contents": [{"role": "user", "parts": parts}, model_turn]}, "m", stream=False
     )["messages"]

@@ -30,7 +30,7 @@ from llm_gateway.core.context import Call, Operation, RequestContext
 from llm_gateway.core.errors import GatewayError
 from llm_gateway.core.types import JSON
 from llm_gateway.services.gemini_request import (
-    check_model_path,
+    model_name,
     count_request,
     embeddings_request,
     to_chat_request,
@@ -112,7 +112,7 @@ class GeminiDialect(Dialect):
     operation: ClassVar[Operation]
 
     def parse_http(self, ctx: RequestContext, body: JSON, headers: Mapping[str, str], scope: Scope) -> Call:
-        model = check_model_path(scope["path_params"][MODEL])
+        model = model_name(scope["path_params"][MODEL])
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
         return self.translate(ctx, body, model, (ALT, "sse") in query)
 

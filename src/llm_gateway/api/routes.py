@@ -57,7 +57,8 @@ class RouteTable:
         endpoint = self._endpoints.get(path)
         if endpoint is not None:
             return endpoint.dialect
-        return GEMINI_ERRORS if path.startswith(GEMINI) else OPENAI_ERRORS
+        gemini = path.startswith(GEMINI) or split_method(path) is not None
+        return GEMINI_ERRORS if gemini else OPENAI_ERRORS
 
 
 def default_routes() -> RouteTable:

@@ -44,7 +44,7 @@ SIGNATURE_ONLY = frozenset({"thoughtSignature"})
 ROLES = {"user": "user", "model": "assistant", "function": "user"}
 
 
-def check_model_path(model: str) -> str:
+def model_name(model: str) -> str:
     """The model named in the URL (`models/{model}:method`), without the `models/` prefix."""
     return model.removeprefix("models/")
 
@@ -346,7 +346,7 @@ def embeddings_request(requests: list[JSON], model: str) -> JSON:
         where = f"requests[{index}]"
         item = _object(item, where)
         named = item.get("model")
-        if isinstance(named, str) and check_model_path(named) != model:
+        if isinstance(named, str) and model_name(named) != model:
             raise InvalidRequest(f"{where}.model: must be the model in the URL, {model!r}", param=where)
         inputs.append(embedding_text(item.get("content"), f"{where}.content"))
         dimensions.add(item.get("outputDimensionality"))

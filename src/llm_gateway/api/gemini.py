@@ -30,9 +30,9 @@ from llm_gateway.core.context import Call, Operation, RequestContext
 from llm_gateway.core.errors import GatewayError
 from llm_gateway.core.types import JSON
 from llm_gateway.services.gemini_request import (
-    model_name,
     count_request,
     embeddings_request,
+    model_name,
     to_chat_request,
 )
 from llm_gateway.services.gemini_response import GeminiStream, embedding_values, to_generate_response

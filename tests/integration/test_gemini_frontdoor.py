@@ -265,3 +265,24 @@ def test_an_unknown_method_is_gemini_shaped(gateway: GatewayProcess) -> None:
     error = response.json()["error"]
     assert error["status"] == "NOT_FOUND" and "not an endpoint" in error["message"]
     assert json.dumps(error).count("predict") >= 1
+
+
+def test_a_virtual_key_is_governed_like_on_any_door(gateway: GatewayProcess) -> None:
+    """A virtual key's allowed models and limits bind Gemini requests too (the pipeline's hooks)."""
+    created = httpx.post(
+        f"{gateway.url}/admin/keys",
+        json={"name": "gemini-app", "models": ["gpt-echo"], "rpm": 2},
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    with sdk(gateway, key=created.json()["key"]) as gemini:
+        assert [model.name for model in gemini.models.list()] == ["models/gpt-echo"]
+        assert gemini.models.generate_content(model="gpt-echo", contents="hi").text == "echo: hi"
+        with pytest.raises(errors.ClientError) as denied:
+            gemini.models.generate_content(model="claude-echo", contents="hi")
+        assert denied.value.code == 403 and denied.value.status == "PERMISSION_DENIED"
+        gemini.models.generate_content(model="gpt-echo", contents="hi")
+        with pytest.raises(errors.ClientError) as limited:
+            gemini.models.generate_content(model="gpt-echo", contents="hi")
+        assert limited.value.code == 429 and limited.value.status == "RESOURCE_EXHAUSTED"

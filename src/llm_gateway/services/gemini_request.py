@@ -35,9 +35,9 @@ CONFIG_FIELDS = {
 HANDLED_CONFIG = frozenset({"mediaResolution", "responseLogprobs", "logprobs", "thinkingConfig",
                             "stopSequences", "responseMimeType", "responseSchema", "responseJsonSchema",
                             "responseModalities"})  # fmt: skip
-"""generationConfig keys translated below, not one to one (`mediaResolution`: ignored)."""
+"""generationConfig keys translated below, not one to one (`mediaResolution` and
+`thinkingConfig` checked, not sent)."""
 TOOL_MODES = {"AUTO": "auto", "NONE": "none", "ANY": "required", "VALIDATED": "auto"}
-EFFORTS = ((0, "none"), (1024, "low"), (8192, "medium"))
 SCHEMA_KEYS = frozenset({"propertyOrdering"})
 """Gemini Schema keys with no JSON Schema meaning (a hint to Gemini's decoder), dropped."""
 SIGNATURE_ONLY = frozenset({"thoughtSignature"})
@@ -194,7 +194,13 @@ def content_part(part: JSON, where: str) -> JSON:
 
 
 def generation_config(config: JSON) -> JSON:
-    """generationConfig → chat request fields."""
+    """generationConfig → chat request fields.
+
+    `thinkingConfig` (`thinkingBudget`, `thinkingLevel`) leaves each model's own reasoning
+    default: the Gemini CLI sends it to every model it takes for a thinking Gemini (an
+    alias such as `gemini-2.5-pro` in front of any model), and a model that does not reason
+    refuses `reasoning_effort` outright. Its `includeThoughts` decides whether reasoning
+    comes back (api/gemini.py)."""
     unknown = sorted(set(config) - set(CONFIG_FIELDS) - HANDLED_CONFIG)
     if unknown:
         where = f"generationConfig.{unknown[0]}"
@@ -211,25 +217,11 @@ def generation_config(config: JSON) -> JSON:
         fields["logprobs"] = True
         if isinstance(config.get("logprobs"), int):
             fields["top_logprobs"] = config["logprobs"]
-    effort = reasoning_effort(_object(config.get("thinkingConfig"), "thinkingConfig"))
-    if effort is not None:
-        fields["reasoning_effort"] = effort
+    _object(config.get("thinkingConfig"), "thinkingConfig")  # checked, not sent (see the docstring)
     response_format = to_response_format(config)
     if response_format is not None:
         fields["response_format"] = response_format
     return fields
-
-
-def reasoning_effort(thinking: JSON) -> str | None:
-    """`thinkingLevel`, or a positive `thinkingBudget` as the nearest effort; 0 is "none",
-    -1 (dynamic) and no budget leave the model's default."""
-    level = thinking.get("thinkingLevel")
-    if isinstance(level, str) and level:
-        return level.lower()
-    budget = thinking.get("thinkingBudget")
-    if not isinstance(budget, int) or budget < 0:
-        return None
-    return next((effort for limit, effort in EFFORTS if budget <= limit), "high")
 
 
 def to_response_format(config: JSON) -> JSON | None:

@@ -14,7 +14,6 @@ from llm_gateway.services.gemini_request import (
     count_request,
     embeddings_request,
     json_schema,
-    reasoning_effort,
     to_chat_request,
 )
 from llm_gateway.services.gemini_response import (
@@ -180,14 +179,12 @@ def test_response_formats() -> None:
     assert chat["response_format"]["json_schema"]["schema"] == {"type": "object"}
 
 
-@pytest.mark.parametrize(
-    ("thinking", "effort"),
-    [({}, None), ({"thinkingBudget": -1}, None), ({"thinkingBudget": 0}, "none"),
-     ({"thinkingBudget": 1000}, "low"), ({"thinkingBudget": 8000}, "medium"),
-     ({"thinkingBudget": 30000}, "high"), ({"thinkingLevel": "HIGH"}, "high")],
-)  # fmt: skip
-def test_thinking_config(thinking: dict[str, Any], effort: str | None) -> None:
-    assert reasoning_effort(thinking) == effort
+def test_thinking_config_leaves_the_models_default() -> None:
+    config = {"thinkingConfig": {"thinkingBudget": 8192, "includeThoughts": True}}
+    chat = to_chat_request({"contents": [USER], "generationConfig": config}, "gpt", stream=False)
+    assert "reasoning_effort" not in chat
+    with pytest.raises(InvalidRequest, match="thinkingConfig"):
+        to_chat_request({"contents": [USER], "generationConfig": {"thinkingConfig": 1}}, "g", stream=False)
 
 
 def test_json_schema_nested() -> None:

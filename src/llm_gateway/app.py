@@ -22,7 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from llm_gateway import __version__
-from llm_gateway.api import admin, health, me, openai, responses
+from llm_gateway.api import admin, gemini_models, health, me, openai, responses
 from llm_gateway.api.auth import require_master_key
 from llm_gateway.api.errors import install_error_handlers
 from llm_gateway.api.middleware.hosts import AllowedHostsMiddleware
@@ -80,7 +80,7 @@ def create_app(
         openapi_url=None,
         redirect_slashes=False,
     )
-    for module in (health, openai, responses, me, admin):
+    for module in (health, openai, responses, gemini_models, me, admin):
         app.include_router(module.router)
     if config.server.openapi and config.master_key is not None:
         _serve_openapi(app)

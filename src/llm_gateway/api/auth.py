@@ -24,18 +24,21 @@ from llm_gateway.store.hashing import PREFIX
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The caller's key: `Authorization: Bearer …` (OpenAI style) or `x-api-key` (Anthropic style)."""
+    """The caller's key: `Authorization: Bearer …` (OpenAI style), `x-api-key` (Anthropic
+    style) or `x-goog-api-key` (Gemini style; the Gemini routes move a `?key=` there)."""
     authorization = headers.get("authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         return token.strip() if scheme.lower() == "bearer" else None
-    return headers.get("x-api-key")
+    return headers.get("x-api-key") or headers.get("x-goog-api-key")
 
 
 def _required(headers: Mapping[str, str]) -> str:
     key = presented_key(headers)
     if key is None:
-        raise AuthenticationFailed("missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'")
+        raise AuthenticationFailed(
+            "missing API key: send it as 'Authorization: Bearer <key>', 'x-api-key' or 'x-goog-api-key'"
+        )
     return key
 
 

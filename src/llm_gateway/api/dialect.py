@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import orjson
+from starlette.types import Scope
 
 from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.errors import GatewayError, InvalidRequest
@@ -30,6 +31,11 @@ class Dialect:
         """Check the body and make the call; a malformed request is an `InvalidRequest`.
         Routing wishes found in the body (the client's `fallbacks`) go into `ctx`."""
         raise NotImplementedError
+
+    def parse_http(self, ctx: RequestContext, body: JSON, headers: Mapping[str, str], scope: Scope) -> Call:
+        """`parse`, for a door that reads the URL too (Gemini's model and `alt` are in it):
+        the endpoint calls this; the default reads the body and headers only."""
+        return self.parse(ctx, body, headers)
 
     def render(self, ctx: RequestContext, call: Call, value: Any) -> bytes:
         """A non-streaming result as the JSON body of a 200."""

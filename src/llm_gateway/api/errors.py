@@ -1,8 +1,9 @@
 """Every error outside the per-request routes leaves the gateway here, once: never a
 traceback, never a secret.
 
-OpenAI-shaped, except in two cases where the caller's own dialect is used (Anthropic's
-when the request is Anthropic-styled, `api.anthropic.anthropic_styled`): routes marked
+OpenAI-shaped, except in two cases where the caller's own dialect is used (Google's on the
+Gemini door's `/v1beta/` paths and for a request with `x-goog-api-key`, Anthropic's when
+the request is Anthropic-styled, `api.anthropic.anthropic_styled`): routes marked
 `callers_dialect` (the models API both SDKs call), and a path no route serves, which is a
 404 naming the endpoint as unsupported rather than a bare "Not Found". A known path asked
 with the wrong method stays a 405.
@@ -21,6 +22,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from llm_gateway.api.anthropic import anthropic_styled, error_json
+from llm_gateway.api.gemini import error_json as gemini_error_json
+from llm_gateway.api.gemini import gemini_styled, split_method
 from llm_gateway.core.errors import GatewayError, InvalidRequest, NotFound
 
 log = logging.getLogger("llm_gateway.errors")
@@ -37,8 +40,11 @@ def callers_dialect(endpoint: F) -> F:
 
 
 def error_response(error: GatewayError, request: Request | None = None) -> Response:
-    """`error` as a response: Anthropic-shaped for an Anthropic-styled `request`, else OpenAI's."""
-    if request is not None and anthropic_styled(request.headers):
+    """`error` as a response: Google-shaped on the Gemini door's paths, Anthropic-shaped for
+    an Anthropic-styled `request`, else OpenAI's."""
+    if request is not None and gemini_styled(request.url.path, request.headers):
+        content = orjson.dumps(gemini_error_json(error))
+    elif request is not None and anthropic_styled(request.headers):
         content = orjson.dumps(error_json(error, request.scope.get("state", {}).get("request_id")))
     else:
         content = orjson.dumps(error.to_body())
@@ -50,7 +56,8 @@ def error_response(error: GatewayError, request: Request | None = None) -> Respo
 def unsupported_endpoint(request: Request) -> NotFound:
     return NotFound(
         f"{request.method} {request.url.path} is not an endpoint this gateway supports "
-        "(llm-gateway serves the chat, completions, embeddings, messages and models APIs)",
+        "(llm-gateway serves the chat, completions, embeddings, messages, responses, Gemini "
+        "generateContent and models APIs)",
         code="unsupported_endpoint",
     )
 
@@ -70,6 +77,8 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404 and "endpoint" not in request.scope:  # no route matched
+        return error_response(unsupported_endpoint(request), request)
+    if exc.status_code == 405 and split_method(request.url.path) is not None:  # `{model}:{method}` unserved
         return error_response(unsupported_endpoint(request), request)
     cls = _BY_STATUS.get(exc.status_code, GatewayError)
     error = cls(str(exc.detail) if exc.detail else "error")

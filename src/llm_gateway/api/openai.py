@@ -1,6 +1,7 @@
 """The OpenAI-compatible front door: `POST /v1/chat/completions`, and the models API
 (`GET /v1/models`, `GET /v1/models/{id}`), which answers in Anthropic's shape too for
-Anthropic-styled requests, since both SDKs call the same path."""
+Anthropic-styled requests, and in Gemini's for requests with `x-goog-api-key`, since
+all three SDKs call the same path."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from llm_gateway.api.body import check_chat_request
 from llm_gateway.api.deps import RuntimeDep
 from llm_gateway.api.dialect import Dialect, take_fallbacks
 from llm_gateway.api.errors import callers_dialect
+from llm_gateway.api.gemini import KEY_HEADER
+from llm_gateway.api.gemini_models import model_get, model_list
 from llm_gateway.core.context import Call, Operation, RequestContext
 from llm_gateway.core.errors import InvalidRequest, ModelNotFound
 from llm_gateway.core.types import JSON
@@ -87,6 +90,8 @@ def render(body: JSON) -> Response:
 async def list_models(request: Request, runtime: RuntimeDep, caller: Caller) -> Response:
     """OpenAI's model list, or Anthropic's (paged) for an Anthropic-styled request: the
     models the caller may use (a virtual key sees only its own and its team's)."""
+    if KEY_HEADER in request.headers:
+        return model_list(runtime.catalog, caller, request.query_params)
     listed = [entry for entry in runtime.catalog.listed() if may_use(caller, entry.id)]
     if not anthropic_styled(request.headers):
         return render({"object": "list", "data": [openai_model(entry) for entry in listed]})
@@ -102,6 +107,8 @@ async def list_models(request: Request, runtime: RuntimeDep, caller: Caller) -> 
 async def retrieve_model(model_id: str, request: Request, runtime: RuntimeDep, caller: Caller) -> Response:
     """One model by any name the gateway routes (a model, an alias, a name a wildcard
     matches) that the caller may use; anything else is a 404 in the caller's dialect."""
+    if KEY_HEADER in request.headers:
+        return model_get(runtime.catalog, caller, model_id)
     group = runtime.catalog.group(model_id)
     if not may_use(caller, model_id) and not may_use(caller, group.name):
         raise ModelNotFound(f"The model {model_id!r} does not exist or you do not have access to it.")

@@ -28,6 +28,8 @@ class Operation(StrEnum):
     COMPLETIONS = "completions"
     RESPONSES = "responses"
     RESPONSES_INPUT_TOKENS = "responses_input_tokens"
+    CHAT_TOKENS = "chat_tokens"
+    """A chat request's prompt tokens, counted here (the Gemini front door's countTokens)."""
 
 
 BudgetPeriod = Literal["none", "daily", "weekly", "monthly"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from llm_gateway.core.context import Call, RequestContext
+from llm_gateway.core.context import Call, Operation, RequestContext
 from llm_gateway.core.types import ChatCompletion, ChatRequest, Usage
-from llm_gateway.routing.deployments import Target
+from llm_gateway.routing.deployments import Group, Target
 from llm_gateway.services.service import Attempt, Service, StreamAttempt
+from llm_gateway.services.tokens import count_prompt_tokens
 from llm_gateway.services.usage import UsageStream, chat_completion_usage, with_stream_usage
 
 
@@ -46,3 +47,13 @@ class ChatService(Service):
         self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], upstream_model: str
     ) -> AsyncIterator[Any]:
         return UsageStream(ctx, call, chunks, upstream_model) if self._metered else chunks
+
+
+class ChatTokensService(Service):
+    """A chat request's prompt tokens, counted here offline with the model's resolved
+    deployment's tokenizer (exact for OpenAI models, an estimate for others), never routed
+    (`attempts` is 0): the Gemini front door's countTokens."""
+
+    def local_answer(self, call: Call, group: Group) -> Any | None:
+        model = group.targets[0].model if group.targets else group.name
+        return {"prompt_tokens": count_prompt_tokens(Operation.CHAT, call.body, model)}

@@ -37,7 +37,7 @@ class Costing(Protocol):
 
 def max_output_tokens(call: Call, default: int) -> int:
     """The completion tokens a request can produce at most: what it asks for, else `default`."""
-    if call.operation in (Operation.EMBEDDINGS, Operation.COUNT_TOKENS):
+    if call.operation in (Operation.EMBEDDINGS, Operation.COUNT_TOKENS, Operation.CHAT_TOKENS):
         return 0
     for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         value = call.body.get(name)

@@ -20,7 +20,7 @@ from llm_gateway.core.context import Call, Operation, RequestContext, Route
 from llm_gateway.core.errors import InvalidRequest, ModelNotFound
 from llm_gateway.routing.deployments import Group, ModelCatalog
 from llm_gateway.routing.executor import Executor, Served
-from llm_gateway.services.chat import ChatService
+from llm_gateway.services.chat import ChatService, ChatTokensService
 from llm_gateway.services.completions import CompletionsService
 from llm_gateway.services.embeddings import EmbeddingService
 from llm_gateway.services.hooks import HookChain
@@ -44,6 +44,7 @@ def default_services(
         Operation.COMPLETIONS: CompletionsService(metered=metered),
         Operation.RESPONSES: ResponsesService(store),
         Operation.RESPONSES_INPUT_TOKENS: InputTokensService(store),
+        Operation.CHAT_TOKENS: ChatTokensService(),
     }
 
 

@@ -253,7 +253,7 @@ def price(
 def output_allowance(call: Call, *, max_output: int | None, default_output: int) -> int:
     """The most output tokens a call can produce: what it asked for (`max_tokens`, or
     `max_completion_tokens`), else `default_output`, capped by the model's `max_output`."""
-    if call.operation in (Operation.EMBEDDINGS, Operation.COUNT_TOKENS):
+    if call.operation in (Operation.EMBEDDINGS, Operation.COUNT_TOKENS, Operation.CHAT_TOKENS):
         return 0
     asked = call.body.get("max_tokens") or call.body.get("max_completion_tokens")
     allowance = asked if isinstance(asked, int) and asked > 0 else default_output

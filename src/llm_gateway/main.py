@@ -13,6 +13,7 @@ import sys
 from llm_gateway.app import create_app
 from llm_gateway.core.loader import ConfigError, load_config, with_server_overrides
 from llm_gateway.observability.logging import setup_logging
+from llm_gateway.observability.redaction import config_secrets
 from llm_gateway.providers.registry import settings_model
 
 try:
@@ -23,5 +24,5 @@ except ConfigError as _error:
     print(_error, file=sys.stderr)
     raise SystemExit(2) from None
 
-setup_logging(_config.server.log_level)
+setup_logging(_config.server.log_level, _config.logging, config_secrets(_config))
 app = create_app(_config, _note)

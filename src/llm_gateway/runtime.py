@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -9,8 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm_gateway.core.config import GatewayConfig
+from llm_gateway.observability.attempts import UpstreamTiming
+from llm_gateway.observability.metrics import DeploymentState, Metrics, Probes
 from llm_gateway.providers.base import Provider
 from llm_gateway.providers.registry import build_providers
+from llm_gateway.routing.breaker import Circuit
 from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
@@ -57,6 +61,9 @@ class Runtime:
     governance: GovernanceHook | None = None
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     """What `/ready` asks besides the process being up, by name."""
+    metrics: Metrics | None = None
+    """Prometheus metrics (`metrics.enabled`), fed by the access middleware and the executor."""
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -66,11 +73,14 @@ class Runtime:
         *,
         hooks: Sequence[Hook] = (),
         observers: Sequence[AttemptObserver] = (),
+        metrics: Metrics | None = None,
     ) -> Runtime:
         providers = build_providers(config)
         catalog = ModelCatalog(config, providers, cost=list_price)
         targets = [target for group in catalog.groups for target in group.targets]
         health = HealthBoard(config.routing.breaker, targets)
+        watching = config.logging.access or metrics is not None
+        observers = [*observers, *([UpstreamTiming()] if watching else []), *([metrics] if metrics else [])]
         executor = Executor(rng, catalog=catalog, health=health, observers=observers)
         breakers = (
             SharedBreakers(config.redis_url.get_secret_value(), config.redis_prefix)
@@ -94,6 +104,8 @@ class Runtime:
         first = [*access, *([governance] if governance is not None else [])]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         responses = MemoryResponseStore()
+        if metrics is not None:
+            metrics.probes = metric_probes(catalog, health, governance, identities.index)
         return cls(
             config=config,
             providers=providers,
@@ -110,6 +122,7 @@ class Runtime:
             spend=governance,
             governance=governance,
             checks={"governance": governance.readiness} if governance is not None else {},
+            metrics=metrics,
         )
 
     async def start(self) -> None:
@@ -124,12 +137,17 @@ class Runtime:
             await self.breakers.start(self.executor.health.apply_remote)
         if self.governance is not None:
             await self.governance.start()
+        if self.metrics is not None and self.metrics.multiprocess:
+            self.background.append(asyncio.get_running_loop().create_task(self.metrics.refresh_forever()))
 
     async def readiness(self) -> dict[str, tuple[bool, str]]:
         return {name: await check() for name, check in self.checks.items()}
 
     async def aclose(self) -> None:
         """After the server drained: settle what is pending, flush the spend log, disconnect."""
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         if self.governance is not None:
             await self.governance.aclose()
         if self.breakers is not None:
@@ -140,6 +158,36 @@ class Runtime:
             await self.identities.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+
+
+_CIRCUIT = {Circuit.CLOSED: 0, Circuit.HALF_OPEN: 1, Circuit.OPEN: 2}
+
+
+def metric_probes(
+    catalog: ModelCatalog, health: HealthBoard, governance: GovernanceHook | None, keys: KeyIndex
+) -> Probes:
+    """What the scrape-time gauges read: deployment health, the spend log, the key index."""
+
+    def deployments() -> list[DeploymentState]:
+        now = health.clock()
+        return [
+            DeploymentState(
+                group.name,
+                target.key,
+                target.provider.name,
+                _CIRCUIT[health.of(target).breaker.circuit(now)],
+                health.of(target).in_flight,
+            )
+            for group in catalog.groups
+            for target in group.targets
+        ]
+
+    spend = governance.spend if governance is not None else None
+    return Probes(
+        deployments=deployments,
+        spend_queue=(lambda: (spend.pending, spend.flush_failures, spend.dropped)) if spend else None,
+        key_lookups=lambda: (keys.hits, keys.misses),
+    )
 
 
 def hook_problem(config: GatewayConfig) -> str | None:

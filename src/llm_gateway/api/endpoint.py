@@ -65,7 +65,7 @@ class Endpoint:
                 request_id or "", principal, dialect.name, retries=not flag(headers.get(NO_RETRY_HEADER))
             )
             scope["state"]["context"] = ctx
-            call = dialect.parse(ctx, body, headers)
+            call = ctx.call = dialect.parse(ctx, body, headers)
             if call.stream:
                 chunks = await until_disconnected(receive, runtime.pipeline.stream(ctx, call))
             else:

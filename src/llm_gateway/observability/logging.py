@@ -1,25 +1,208 @@
-"""Process-wide logging set-up, done once by the CLI or `main`, never at import."""
+"""Process-wide logging set-up, done once by the CLI or `main`, never at import.
+
+    every logger ─▶ root: one QueueHandler ─▶ (log-writer thread) QueueListener
+                       ─▶ stderr handler: RedactingFilter → JSON or text formatter
+
+Nothing on the event loop waits for a write: a record is put on an unbounded queue and the
+writer thread redacts, formats and writes it. The access log (`llm_gateway.access`) is one
+record per request whose `access` attribute is an immutable `RequestRecord`; it skips the
+queue handler's eager formatting (there is nothing mutable to freeze) and is rendered in
+the writer thread, as JSON fields or `key=value` text.
+"""
 
 from __future__ import annotations
 
+import atexit
+import datetime
 import logging
+import queue
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from logging.handlers import QueueHandler, QueueListener
+from typing import Any
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+import orjson
 
+from llm_gateway.core.observability_config import QUIET_LIBRARIES, LoggingSettings
+from llm_gateway.observability.record import RequestRecord
+from llm_gateway.observability.redaction import RedactingFilter, Redactor
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+ACCESS_LOGGER = "llm_gateway.access"
 
 TRACE = 5
 """uvicorn's level below DEBUG; named here too, so `trace` works before uvicorn is imported."""
 
+_MARK = "_llm_gateway"
 
-def setup_logging(level: str = "info") -> None:
-    """Log to stderr at `level`, one of `core.config.LogLevel` (validated with the config)."""
+
+def access_fields(record: RequestRecord) -> dict[str, Any]:
+    """The access line's fields, in a fixed order (docs/observability.md lists them)."""
+    tokens = record.tokens
+
+    def ms(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds * 1000, 3)
+
+    return {
+        "request_id": record.request_id,
+        "trace_id": record.trace_id,
+        "method": record.method,
+        "path": record.path,
+        "status": record.status,
+        "error_type": record.error_type,
+        "key_id": record.key_id,
+        "key_name": record.key_name,
+        "team": record.team,
+        "end_user": record.end_user,
+        "front_door": record.front_door,
+        "model": record.model,
+        "deployment": record.deployment,
+        "provider": record.provider,
+        "stream": record.stream,
+        "attempts": record.attempts,
+        "fallback": record.fallback,
+        "hedged": record.hedged,
+        "cache": record.cache,
+        "prompt_tokens": tokens.prompt,
+        "completion_tokens": tokens.completion,
+        "cached_tokens": tokens.cached,
+        "cache_write_tokens": tokens.cache_write,
+        "reasoning_tokens": tokens.reasoning,
+        "usage_estimated": record.usage_estimated,
+        "cost_usd": None if record.cost_usd is None else str(record.cost_usd),
+        "unpriced": record.unpriced,
+        "latency_ms": ms(record.latency),
+        "ttft_ms": ms(record.ttft),
+        "upstream_ms": ms(record.upstream),
+        "overhead_ms": ms(record.overhead),
+    }
+
+
+def access_sink() -> Callable[[RequestRecord], None]:
+    """Writes a request's record to the access logger (enqueued; rendered in the writer thread)."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    info = logging.INFO
+
+    def write(record: RequestRecord) -> None:
+        if logger.isEnabledFor(info):
+            logger.info("request", extra={"access": record})
+
+    return write
+
+
+def _iso(created: float) -> str:
+    return datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat(timespec="milliseconds")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and an access record's fields."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": _iso(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        access = getattr(record, "access", None)
+        if isinstance(access, RequestRecord):
+            line["time"] = _iso(access.time)
+            line.update(access_fields(access))
+            return self.redact(orjson.dumps(line).decode())
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return orjson.dumps(line).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger: message`; an access record's message is its fields as `k=v`."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__(TEXT_FORMAT)
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        access = getattr(record, "access", None)
+        if not isinstance(access, RequestRecord):
+            return super().format(record)
+        fields = " ".join(
+            f"{name}={_text(value)}" for name, value in access_fields(access).items() if value is not None
+        )
+        record.msg, record.args = fields, None
+        return self.redact(super().format(record))
+
+
+def _text(value: object) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return orjson.dumps(text).decode() if (" " in text or '"' in text or not text) else text
+
+
+class _Enqueue(QueueHandler):
+    """A queue handler that freezes ordinary records (their arguments may change later) but
+    passes access records as they are: their payload is immutable, and rendering it is the
+    writer thread's job."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if hasattr(record, "access"):
+            return record
+        prepared: logging.LogRecord = super().prepare(record)
+        return prepared
+
+
+def _choose_format(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    return "text" if sys.stderr.isatty() else "json"
+
+
+def setup_logging(
+    level: str = "info", settings: LoggingSettings | None = None, secrets: Iterable[str] = ()
+) -> None:
+    """Log to stderr at `level` (`settings.level` wins when set), through the writer thread,
+    with every handler redacting `secrets` and credential-shaped text. Idempotent."""
+    settings = settings or LoggingSettings()
     logging.addLevelName(TRACE, "TRACE")
     root = logging.getLogger()
-    if not any(getattr(h, "_llm_gateway", False) for h in root.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(FORMAT))
-        handler._llm_gateway = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(level.upper())
-    # Our own access log line is not wanted per request on the hot path; uvicorn's is opt-in.
-    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    redact = Redactor(secrets)
+    sink = logging.StreamHandler(sys.stderr)
+    fmt = _choose_format(settings.format)
+    sink.setFormatter(JsonFormatter(redact) if fmt == "json" else TextFormatter(redact))
+    sink.addFilter(RedactingFilter(redact))
+    for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(handler)
+        listener = getattr(handler, "listener", None)
+        if listener is not None:
+            listener.stop()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    enqueue = _Enqueue(records)
+    setattr(enqueue, _MARK, True)
+    listener = QueueListener(records, sink, respect_handler_level=False)
+    setattr(enqueue, "listener", listener)  # noqa: B010 (3.11's QueueHandler has no such field)
+    root.addHandler(enqueue)
+    listener.start()
+    atexit.register(listener.stop)
+    root.setLevel((settings.level or level).upper())
+    _set_levels({**QUIET_LIBRARIES, **settings.levels})
+    _guard_other_handlers(RedactingFilter(redact))
+
+
+def _set_levels(levels: Mapping[str, str]) -> None:
+    for name, value in levels.items():
+        logging.getLogger(name).setLevel(value.upper())
+
+
+def _guard_other_handlers(redacting: RedactingFilter) -> None:
+    """Handlers libraries (or an embedding application) attached before us redact too."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if not getattr(handler, _MARK, False) and not any(
+                isinstance(f, RedactingFilter) for f in handler.filters
+            ):
+                handler.addFilter(redacting)

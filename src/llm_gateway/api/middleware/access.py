@@ -1,0 +1,148 @@
+"""One record per request, for the access log and the metrics (observability/).
+
+Placed just inside `RequestIdMiddleware`, so it sees every answer: the 421s, 413s and 431s
+of the middleware below it, 404s and 405s, the 401s no hook ever sees. It notes the status
+sent and, at the end, reads what the endpoint left in `scope["state"]` (the request's
+`RequestContext` and the error the client got) and the upstream time the attempt observer
+added up, builds one immutable `RequestRecord` and hands it to each sink. The sinks only
+enqueue and count; nothing here waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llm_gateway.core.context import RequestContext
+from llm_gateway.core.errors import AllDeploymentsFailed
+from llm_gateway.observability.attempts import CURRENT, UpstreamClock
+from llm_gateway.observability.record import RequestRecord, error_type, tokens_of
+from llm_gateway.services.governance import end_user
+
+Sink = Callable[[RequestRecord], None]
+TraceId = Callable[[], str | None]
+log = logging.getLogger("llm_gateway.access")
+
+
+def current_trace_id() -> TraceId | None:
+    """Reads the current OpenTelemetry span's trace id, if opentelemetry-api is installed."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+
+    def trace_id() -> str | None:
+        context = trace.get_current_span().get_span_context()
+        return format(context.trace_id, "032x") if context.is_valid else None
+
+    return trace_id
+
+
+class AccessMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sinks: Sequence[Sink],
+        on_start: Callable[[], None] | None = None,
+        on_end: Callable[[], None] | None = None,
+        trace_id: TraceId | None = None,
+    ) -> None:
+        self.app = app
+        self.sinks = tuple(sinks)
+        self.on_start = on_start
+        self.on_end = on_end
+        self.trace_id = trace_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        wall = time.time()
+        clock = UpstreamClock()
+        token = CURRENT.set(clock)
+        noted: list[Any] = [0, None]
+        trace_id = self.trace_id
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                noted[0] = message["status"]
+                if trace_id is not None:
+                    noted[1] = trace_id()
+            await send(message)
+
+        if self.on_start is not None:
+            self.on_start()
+        try:
+            await self.app(scope, receive, noting)
+        finally:
+            CURRENT.reset(token)
+            if self.on_end is not None:
+                self.on_end()
+            self._finish(scope, noted[0] or 500, noted[1], started, wall, clock)
+
+    def _finish(
+        self, scope: Scope, status: int, trace: str | None, started: float, wall: float, clock: UpstreamClock
+    ) -> None:
+        try:
+            record = build_record(scope, status, trace, started, wall, clock.total())
+        except Exception:
+            log.exception("could not build the access record of request %s", scope["state"].get("request_id"))
+            return
+        for sink in self.sinks:
+            try:
+                sink(record)
+            except Exception:
+                log.exception("an access sink failed")
+
+
+def build_record(
+    scope: Scope, status: int, trace: str | None, started: float, wall: float, upstream: float | None
+) -> RequestRecord:
+    state = scope["state"]
+    latency = time.monotonic() - started
+    error = state.get("error")
+    ctx: RequestContext | None = state.get("context")
+    base: dict[str, Any] = {
+        "time": wall,
+        "request_id": state.get("request_id", ""),
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "latency": latency,
+        "trace_id": trace,
+        "error_type": error_type(error),
+        "rejected_scope": getattr(error, "scope", None),
+    }
+    if ctx is None:
+        return RequestRecord(**base)
+    principal, route, call = ctx.principal, ctx.route, ctx.call
+    attempts = route.attempts if route else (error.attempts if isinstance(error, AllDeploymentsFailed) else 0)
+    return RequestRecord(
+        **base,
+        key_id=principal.key_id,
+        key_name=principal.name,
+        team=principal.team_id,
+        end_user=end_user(call) if call is not None else None,
+        front_door=ctx.dialect,
+        model=call.model if call is not None else None,
+        deployment=route.deployment if route else None,
+        provider=route.provider if route else None,
+        stream=call.stream if call is not None else False,
+        attempts=attempts,
+        fallback=route.fallback if route else None,
+        hedged=route.hedged if route else False,
+        cache=ctx.cache,
+        tokens=tokens_of(ctx.usage),
+        usage_estimated=ctx.usage_estimated,
+        cost_usd=ctx.cost,
+        unpriced=route is not None and ctx.cost is None and ctx.usage is not None,
+        ttft=None if ctx.first_chunk_at is None else ctx.first_chunk_at - started,
+        upstream=upstream,
+        overhead=None if upstream is None else max(latency - upstream, 0.0),
+    )

@@ -109,7 +109,7 @@ class Metrics:
         self.settings = settings or MetricsSettings()
         self.probes = probes or Probes()
         self.multiprocess = multiprocess()
-        disable_created_metrics()  # `_created` series double a scrape and no dashboard reads them
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series double a scrape and no dashboard reads them
         self.registry = CollectorRegistry(auto_describe=True)
         own = None if self.multiprocess else self.registry
         per_key = ("key_id", "team") if self.settings.per_key_labels else ()

@@ -106,6 +106,7 @@ class JsonFormatter(logging.Formatter):
             "time": _iso(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         access = getattr(record, "access", None)

@@ -179,7 +179,7 @@ def setup_logging(
         root.removeHandler(handler)
         listener = getattr(handler, "listener", None)
         if listener is not None:
-            listener.stop()
+            _stop(listener)
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     enqueue = _Enqueue(records)
     setattr(enqueue, _MARK, True)
@@ -187,10 +187,16 @@ def setup_logging(
     setattr(enqueue, "listener", listener)  # noqa: B010 (3.11's QueueHandler has no such field)
     root.addHandler(enqueue)
     listener.start()
-    atexit.register(listener.stop)
+    atexit.register(_stop, listener)
     root.setLevel((settings.level or level).upper())
     _set_levels({**QUIET_LIBRARIES, **settings.levels})
     _guard_other_handlers(RedactingFilter(redact))
+
+
+def _stop(listener: QueueListener) -> None:
+    """Write what is queued and end the writer thread (once: 3.11's `stop` fails a second time)."""
+    if getattr(listener, "_thread", None) is not None:
+        listener.stop()
 
 
 def _set_levels(levels: Mapping[str, str]) -> None:

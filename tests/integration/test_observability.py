@@ -4,18 +4,21 @@ Prometheus counts after known traffic, read with prometheus-client's text parser
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx2 as httpx
 import openai
+import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MASTER_KEY, GatewayFactory, openai_config
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
-from tests.gateway import GatewayProcess
+from tests.gateway import ROOT, GatewayProcess
 from tests.integration.observed import access_line, scrape, total
 
 HI = [{"role": "user", "content": "hi there"}]
@@ -196,3 +199,22 @@ def test_metrics_off_means_no_endpoint(
             model="gpt-test", messages=HI, extra_headers={"x-request-id": request_id}
         )
     assert access_line(gateway, request_id)["status"] == 200
+
+
+def test_every_metric_the_dashboard_queries_exists(gateway: GatewayProcess) -> None:
+    dashboard = orjson.loads((ROOT / "deploy" / "grafana" / "llm-gateway.json").read_bytes())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bllm_gateway_[a-z_]+", target["expr"])
+    }
+    assert len(queried) >= 15
+    with sdk(gateway) as client:
+        client.chat.completions.create(model="gpt-test", messages=HI)
+        list(client.chat.completions.create(model="gpt-test", messages=HI, stream=True))
+    exposed = set()
+    for family in text_string_to_metric_families(scrape(gateway, METRICS_TOKEN)):
+        exposed.update(family.name + suffix for suffix in ("", "_total", "_bucket", "_sum", "_count"))
+        exposed.update(sample.name for sample in family.samples)
+    assert queried <= exposed, f"queried but not exposed: {sorted(queried - exposed)}"

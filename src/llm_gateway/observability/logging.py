@@ -12,6 +12,7 @@ the writer thread, as JSON fields or `key=value` text.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import datetime
 import logging
@@ -34,6 +35,8 @@ TRACE = 5
 """uvicorn's level below DEBUG; named here too, so `trace` works before uvicorn is imported."""
 
 _MARK = "_llm_gateway"
+BATCH_SECONDS = 0.05
+BATCH_MAX = 1024
 
 
 def access_fields(record: RequestRecord) -> dict[str, Any]:
@@ -145,15 +148,53 @@ def _text(value: object) -> str:
 
 
 class _Enqueue(QueueHandler):
-    """A queue handler that freezes ordinary records (their arguments may change later) but
-    passes access records as they are: their payload is immutable, and rendering it is the
-    writer thread's job."""
+    """A queue handler that freezes ordinary records (their arguments may change later) and
+    hands them over one by one, but passes access records as they are (their payload is
+    immutable; rendering it is the writer thread's job) and in batches: on the event loop
+    they are collected for `BATCH_SECONDS` and enqueued together, so the writer thread
+    wakes (and takes the GIL from the loop) a few times a second, not once per request."""
+
+    def __init__(self, records: queue.SimpleQueue[Any]) -> None:
+        super().__init__(records)
+        self._batch: list[logging.LogRecord] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         if hasattr(record, "access"):
             return record
         prepared: logging.LogRecord = super().prepare(record)
         return prepared
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "access"):
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                if self._batch and self._loop is not loop:
+                    self.flush_batch()
+                if not self._batch:
+                    self._loop = loop
+                    loop.call_later(BATCH_SECONDS, self.flush_batch)
+                self._batch.append(record)
+                if len(self._batch) >= BATCH_MAX:
+                    self.flush_batch()
+                return
+        self.queue.put_nowait(record)
+
+    def flush_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            self.queue.put_nowait(batch)
+
+
+class _Writer(QueueListener):
+    """The writer thread: handles single records and access batches alike."""
+
+    def handle(self, record: Any) -> None:
+        for one in record if isinstance(record, list) else (record,):
+            super().handle(one)
 
 
 def _choose_format(setting: str) -> str:
@@ -178,23 +219,24 @@ def setup_logging(
     for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(handler)
         listener = getattr(handler, "listener", None)
-        if listener is not None:
-            _stop(listener)
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        if listener is not None and isinstance(handler, _Enqueue):
+            _stop(listener, handler)
+    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
     enqueue = _Enqueue(records)
     setattr(enqueue, _MARK, True)
-    listener = QueueListener(records, sink, respect_handler_level=False)
+    listener = _Writer(records, sink, respect_handler_level=False)
     setattr(enqueue, "listener", listener)  # noqa: B010 (3.11's QueueHandler has no such field)
     root.addHandler(enqueue)
     listener.start()
-    atexit.register(_stop, listener)
+    atexit.register(_stop, listener, enqueue)
     root.setLevel((settings.level or level).upper())
     _set_levels({**QUIET_LIBRARIES, **settings.levels})
     _guard_other_handlers(RedactingFilter(redact))
 
 
-def _stop(listener: QueueListener) -> None:
+def _stop(listener: QueueListener, handler: _Enqueue) -> None:
     """Write what is queued and end the writer thread (once: 3.11's `stop` fails a second time)."""
+    handler.flush_batch()
     if getattr(listener, "_thread", None) is not None:
         listener.stop()
 

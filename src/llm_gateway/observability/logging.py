@@ -7,7 +7,7 @@ Nothing on the event loop waits for a write: a record is put on an unbounded que
 writer thread redacts, formats and writes it. The access log (`llm_gateway.access`) is one
 record per request whose `access` attribute is an immutable `RequestRecord`; it skips the
 queue handler's eager formatting (there is nothing mutable to freeze) and is rendered in
-the writer thread, as JSON fields or `key=value` text.
+the writer thread, as JSON fields or `key=value` text (see `access_sink`).
 """
 
 from __future__ import annotations
@@ -82,15 +82,28 @@ def access_fields(record: RequestRecord) -> dict[str, Any]:
 
 
 def access_sink() -> Callable[[RequestRecord], None]:
-    """Writes a request's record to the access logger (enqueued; rendered in the writer thread)."""
+    """Writes a request's record to the access logger. Once `setup_logging` has run, the
+    record goes straight into the writer's next batch (the `logging` call path, caller
+    lookup and handler locks included, was a visible share of a request's CPU) and becomes
+    a log record in the writer thread, handled by the gateway's own handlers; otherwise (an
+    embedding application's logging) it is an ordinary `logger.info`."""
     logger = logging.getLogger(ACCESS_LOGGER)
     info = logging.INFO
+    handler = next((h for h in logging.getLogger().handlers if isinstance(h, _Enqueue)), None)
+    if handler is None:
 
-    def write(record: RequestRecord) -> None:
+        def log(record: RequestRecord) -> None:
+            if logger.isEnabledFor(info):
+                logger.info("request", extra={"access": record})
+
+        return log
+    batch = handler
+
+    def enqueue(record: RequestRecord) -> None:
         if logger.isEnabledFor(info):
-            logger.info("request", extra={"access": record})
+            batch.enqueue_access(record)
 
-    return write
+    return enqueue
 
 
 def _iso(created: float) -> str:
@@ -149,14 +162,14 @@ def _text(value: object) -> str:
 
 class _Enqueue(QueueHandler):
     """A queue handler that freezes ordinary records (their arguments may change later) and
-    hands them over one by one, but passes access records as they are (their payload is
-    immutable; rendering it is the writer thread's job) and in batches: on the event loop
-    they are collected for `BATCH_SECONDS` and enqueued together, so the writer thread
-    wakes (and takes the GIL from the loop) a few times a second, not once per request."""
+    hands them over one by one. Access records (`enqueue_access`) are immutable and go in
+    batches: on the event loop they are collected for `BATCH_SECONDS` and enqueued together,
+    so the writer thread wakes (and takes the GIL from the loop) a few times a second, not
+    once per request."""
 
     def __init__(self, records: queue.SimpleQueue[Any]) -> None:
         super().__init__(records)
-        self._batch: list[logging.LogRecord] = []
+        self._batch: list[RequestRecord] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
@@ -165,23 +178,21 @@ class _Enqueue(QueueHandler):
         prepared: logging.LogRecord = super().prepare(record)
         return prepared
 
-    def enqueue(self, record: logging.LogRecord) -> None:
-        if hasattr(record, "access"):
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:
-                if self._batch and self._loop is not loop:
-                    self.flush_batch()
-                if not self._batch:
-                    self._loop = loop
-                    loop.call_later(BATCH_SECONDS, self.flush_batch)
-                self._batch.append(record)
-                if len(self._batch) >= BATCH_MAX:
-                    self.flush_batch()
-                return
-        self.queue.put_nowait(record)
+    def enqueue_access(self, record: RequestRecord) -> None:
+        """Batch an access record; without a running loop (no batch timer) send it at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.queue.put_nowait([record])
+            return
+        if self._batch and self._loop is not loop:
+            self.flush_batch()
+        if not self._batch:
+            self._loop = loop
+            loop.call_later(BATCH_SECONDS, self.flush_batch)
+        self._batch.append(record)
+        if len(self._batch) >= BATCH_MAX:
+            self.flush_batch()
 
     def flush_batch(self) -> None:
         batch, self._batch = self._batch, []
@@ -190,11 +201,17 @@ class _Enqueue(QueueHandler):
 
 
 class _Writer(QueueListener):
-    """The writer thread: handles single records and access batches alike."""
+    """The writer thread: ordinary records, and batches of access records, each made into a
+    record of the access logger here, off the event loop."""
 
     def handle(self, record: Any) -> None:
-        for one in record if isinstance(record, list) else (record,):
-            super().handle(one)
+        if not isinstance(record, list):
+            super().handle(record)
+            return
+        for access in record:
+            line = logging.LogRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, "request", None, None)
+            line.access = access
+            super().handle(line)
 
 
 def _choose_format(setting: str) -> str:

@@ -108,41 +108,35 @@ def build_record(
     latency = time.monotonic() - started
     error = state.get("error")
     ctx: RequestContext | None = state.get("context")
-    base: dict[str, Any] = {
-        "time": wall,
-        "request_id": state.get("request_id", ""),
-        "method": scope["method"],
-        "path": scope["path"],
-        "status": status,
-        "latency": latency,
-        "trace_id": trace,
-        "error_type": error_type(error),
-        "rejected_scope": getattr(error, "scope", None),
-    }
+    request_id = state.get("request_id", "")
+    kind = None if error is None else error_type(error)
+    scope_kind = None if error is None else getattr(error, "scope", None)
     if ctx is None:
-        return RequestRecord(**base)
+        return RequestRecord(
+            wall, request_id, scope["method"], scope["path"], status, latency, trace,
+            error_type=kind, rejected_scope=scope_kind,
+        )  # fmt: skip
     principal, route, call = ctx.principal, ctx.route, ctx.call
-    attempts = route.attempts if route else (error.attempts if isinstance(error, AllDeploymentsFailed) else 0)
+    if route is not None:
+        attempts = route.attempts
+    else:
+        attempts = error.attempts if isinstance(error, AllDeploymentsFailed) else 0
+    first = ctx.first_chunk_at
     return RequestRecord(
-        **base,
-        key_id=principal.key_id,
-        key_name=principal.name,
-        team=principal.team_id,
-        end_user=end_user(call) if call is not None else None,
-        front_door=ctx.dialect,
-        model=call.model if call is not None else None,
-        deployment=route.deployment if route else None,
-        provider=route.provider if route else None,
-        stream=call.stream if call is not None else False,
-        attempts=attempts,
-        fallback=route.fallback if route else None,
-        hedged=route.hedged if route else False,
-        cache=ctx.cache,
-        tokens=tokens_of(ctx.usage),
-        usage_estimated=ctx.usage_estimated,
-        cost_usd=ctx.cost,
-        unpriced=route is not None and ctx.cost is None and ctx.usage is not None,
-        ttft=None if ctx.first_chunk_at is None else ctx.first_chunk_at - started,
-        upstream=upstream,
-        overhead=None if upstream is None else max(latency - upstream, 0.0),
-    )
+        wall, request_id, scope["method"], scope["path"], status, latency, trace,
+        principal.key_id, principal.name, principal.team_id,
+        end_user(call) if call is not None else None,
+        ctx.dialect,
+        call.model if call is not None else None,
+        route.deployment if route else None,
+        route.provider if route else None,
+        call.stream if call is not None else False,
+        kind, attempts,
+        route.fallback if route else None,
+        route.hedged if route else False,
+        ctx.cache, scope_kind, tokens_of(ctx.usage), ctx.usage_estimated, ctx.cost,
+        route is not None and ctx.cost is None and ctx.usage is not None,
+        None if first is None else first - started,
+        upstream,
+        None if upstream is None else max(latency - upstream, 0.0),
+    )  # fmt: skip

@@ -218,3 +218,18 @@ def test_every_metric_the_dashboard_queries_exists(gateway: GatewayProcess) -> N
         exposed.update(family.name + suffix for suffix in ("", "_total", "_bucket", "_sum", "_count"))
         exposed.update(sample.name for sample in family.samples)
     assert queried <= exposed, f"queried but not exposed: {sorted(queried - exposed)}"
+
+
+def test_a_rate_limited_key_counts_as_a_rejection_by_its_scope(gateway: GatewayProcess) -> None:
+    admin = {"authorization": f"Bearer {MASTER_KEY}"}
+    created = httpx.post(f"{gateway.url}/admin/keys", json={"name": "limited", "rpm": 1}, headers=admin)
+    assert created.status_code == 201, created.text
+    before = total(
+        scrape(gateway, METRICS_TOKEN), "llm_gateway_rejections_total", reason="rate_limit", scope="key"
+    )
+    with sdk(gateway, created.json()["key"]) as client:
+        client.chat.completions.create(model="gpt-test", messages=HI)
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="gpt-test", messages=HI)
+    text = scrape(gateway, METRICS_TOKEN)
+    assert total(text, "llm_gateway_rejections_total", reason="rate_limit", scope="key") == before + 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import datetime
 import logging
 import queue
@@ -106,8 +107,21 @@ def access_sink() -> Callable[[RequestRecord], None]:
     return enqueue
 
 
-def _iso(created: float) -> str:
-    return datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat(timespec="milliseconds")
+class _Clock:
+    """ISO 8601 UTC times with milliseconds; the date-and-second part is made once a second."""
+
+    __slots__ = ("prefix", "second")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        if second != self.second:
+            moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+            self.second, self.prefix = second, moment.strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self.prefix}.{int((created - second) * 1000):03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):
@@ -116,10 +130,11 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, redact: Redactor) -> None:
         super().__init__()
         self.redact = redact
+        self.iso = _Clock()
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": _iso(record.created),
+            "time": self.iso(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "pid": record.process,
@@ -127,7 +142,7 @@ class JsonFormatter(logging.Formatter):
         }
         access = getattr(record, "access", None)
         if isinstance(access, RequestRecord):
-            line["time"] = _iso(access.time)
+            line["time"] = self.iso(access.time)
             line.update(access_fields(access))
             return self.redact(orjson.dumps(line).decode())
         if record.exc_text:
@@ -201,17 +216,45 @@ class _Enqueue(QueueHandler):
 
 
 class _Writer(QueueListener):
-    """The writer thread: ordinary records, and batches of access records, each made into a
-    record of the access logger here, off the event loop."""
+    """The writer thread: ordinary records one by one; a batch of access records made into
+    records of the access logger here, off the event loop, and written to each stream in
+    one write (a flush per line was a system call per request)."""
 
     def handle(self, record: Any) -> None:
         if not isinstance(record, list):
             super().handle(record)
             return
+        # One record made the usual way, copied per line: `LogRecord()` (thread, process and
+        # path look-ups) cost more than formatting the line.
+        template = logging.LogRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, "request", None, None)
+        template.redacted = True  # the formatter redacts the whole line
+        fields = template.__dict__
+        lines = []
         for access in record:
-            line = logging.LogRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, "request", None, None)
+            line = object.__new__(logging.LogRecord)
+            line.__dict__.update(fields)
+            line.created = access.time
+            line.msecs = (access.time % 1) * 1000
             line.access = access
-            super().handle(line)
+            lines.append(line)
+        for handler in self.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                _write_all(handler, lines)
+            else:
+                for line in lines:
+                    handler.handle(line)
+
+
+def _write_all(handler: logging.StreamHandler[Any], lines: list[logging.LogRecord]) -> None:
+    text = "".join(handler.format(line) + "\n" for line in lines if handler.filter(line))
+    if not text:
+        return
+    with handler.lock or contextlib.nullcontext():
+        try:
+            handler.stream.write(text)
+            handler.flush()
+        except Exception:
+            handler.handleError(lines[0])
 
 
 def _choose_format(setting: str) -> str:

@@ -74,11 +74,13 @@ def serve(args: argparse.Namespace) -> None:
 
     flags = {"host": args.host, "port": args.port, "workers": args.workers, "log_level": args.log_level}
     config, note = _load(args.config, flags)
-    setup_logging(args.log_level or config.server.log_level, config.logging, config_secrets(config))
+    # --log-level wins over logging.level, which wins over server.log_level.
+    level = args.log_level or config.logging.level or config.server.log_level
+    setup_logging(level, config.logging, config_secrets(config))
     if config.server.workers > 1:
         if args.config:
             os.environ["LLM_GATEWAY_CONFIG"] = os.path.abspath(args.config)
-        os.environ["LLM_GATEWAY_LOG_LEVEL"] = config.server.log_level  # each worker imports main.py afresh
+        os.environ["LLM_GATEWAY_LOG_LEVEL"] = level  # each worker imports main.py afresh
         with shared_metrics(config.metrics.enabled):
             serving.run("llm_gateway.main:app", config.server)
     else:

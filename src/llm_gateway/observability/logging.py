@@ -266,8 +266,9 @@ def _choose_format(setting: str) -> str:
 def setup_logging(
     level: str = "info", settings: LoggingSettings | None = None, secrets: Iterable[str] = ()
 ) -> None:
-    """Log to stderr at `level` (`settings.level` wins when set), through the writer thread,
-    with every handler redacting `secrets` and credential-shaped text. Idempotent."""
+    """Log to stderr at `level` (the caller decides between a flag, `logging.level` and
+    `server.log_level`), through the writer thread, with every handler redacting `secrets`
+    and credential-shaped text. Idempotent."""
     settings = settings or LoggingSettings()
     logging.addLevelName(TRACE, "TRACE")
     root = logging.getLogger()
@@ -289,7 +290,7 @@ def setup_logging(
     root.addHandler(enqueue)
     listener.start()
     atexit.register(_stop, listener, enqueue)
-    root.setLevel((settings.level or level).upper())
+    root.setLevel(level.upper())
     _set_levels({**QUIET_LIBRARIES, **settings.levels})
     _guard_other_handlers(RedactingFilter(redact))
 

@@ -10,6 +10,7 @@ enqueue and count; nothing here waits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,8 @@ from llm_gateway.services.governance import end_user
 Sink = Callable[[RequestRecord], None]
 TraceId = Callable[[], str | None]
 log = logging.getLogger("llm_gateway.access")
+GONE = 499
+"""The status recorded when the client went away before any answer was sent (nginx's)."""
 
 
 def current_trace_id() -> TraceId | None:
@@ -80,11 +83,17 @@ class AccessMiddleware:
             self.on_start()
         try:
             await self.app(scope, receive, noting)
+        except asyncio.CancelledError:
+            noted[0] = noted[0] or GONE
+            raise
         finally:
             CURRENT.reset(token)
             if self.on_end is not None:
                 self.on_end()
-            self._finish(scope, noted[0] or 500, noted[1], started, wall, clock)
+            if not noted[0]:
+                gone = error_type(scope["state"].get("error")) == "client_disconnected"
+                noted[0] = GONE if gone else 500
+            self._finish(scope, noted[0], noted[1], started, wall, clock)
 
     def _finish(
         self, scope: Scope, status: int, trace: str | None, started: float, wall: float, clock: UpstreamClock

@@ -1,11 +1,13 @@
 """`create_app(config)`: the FastAPI application, its lifespan, middleware and routes.
 
-RequestIdMiddleware → AllowedHostsMiddleware → [CORSMiddleware] → LimitsMiddleware
+RequestIdMiddleware → [AccessMiddleware] → AllowedHostsMiddleware → [CORSMiddleware] → LimitsMiddleware
     → RoutesMiddleware ─▶ Endpoint (per-request routes)
                      └──▶ FastAPI router (admin, health, models, OpenAPI for the master key)
 
-CORS is added only when `server.cors` is configured; the router never redirects to add or
-drop a trailing slash (the redirect would reflect the `Host` header).
+The access middleware (one record per request, for the access log and the metrics) is
+added unless both are off; CORS is added only when `server.cors` is configured; the
+router never redirects to add or drop a trailing slash (the redirect would reflect the
+`Host` header).
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ from starlette.responses import Response
 
 from llm_gateway import __version__
 from llm_gateway.api import admin, gemini_models, health, me, openai, responses
+from llm_gateway.api import metrics as metrics_route
 from llm_gateway.api.auth import require_master_key
 from llm_gateway.api.errors import install_error_handlers
+from llm_gateway.api.middleware.access import AccessMiddleware, current_trace_id
 from llm_gateway.api.middleware.hosts import AllowedHostsMiddleware
 from llm_gateway.api.middleware.limits import LimitsMiddleware
 from llm_gateway.api.middleware.request_id import RequestIdMiddleware
 from llm_gateway.api.routes import RoutesMiddleware, default_routes
 from llm_gateway.core.config import GatewayConfig, is_loopback
+from llm_gateway.observability.logging import access_sink
+from llm_gateway.observability.metrics import Metrics
 from llm_gateway.reloader import ConfigReloader, ConfigSource
 from llm_gateway.runtime import Runtime
 from llm_gateway.services.hooks import Hook
@@ -46,13 +52,14 @@ def create_app(
     """Build the app. Nothing starts until the server runs the lifespan. `hooks` are added
     after those the config names (an embedding application's own, or a test's). `source`
     says where `config` came from, for reloads (SIGHUP, `POST /admin/config/reload`)."""
+    metrics = Metrics(config.metrics) if config.metrics.enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if note:
             log.info(note)
         warn_if_open(config)
-        runtime = Runtime.build(config, hooks=hooks)
+        runtime = Runtime.build(config, hooks=hooks, metrics=metrics)
         await runtime.start()
         app.state.runtime = runtime
         reloader = app.state.reloader = ConfigReloader(app.state, source or ConfigSource(None))
@@ -80,7 +87,7 @@ def create_app(
         openapi_url=None,
         redirect_slashes=False,
     )
-    for module in (health, openai, responses, gemini_models, me, admin):
+    for module in (health, openai, responses, gemini_models, me, admin, metrics_route):
         app.include_router(module.router)
     if config.server.openapi and config.master_key is not None:
         _serve_openapi(app)
@@ -98,6 +105,7 @@ def create_app(
     if server.cors is not None:
         app.add_middleware(CORSMiddleware, **server.cors.middleware_options())
     app.add_middleware(AllowedHostsMiddleware, routes=routes, allowed_hosts=server.hosts())
+    _add_access(app, config, metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
 
@@ -109,6 +117,22 @@ def _reload_on_sighup(reloader: ConfigReloader) -> bool:
     except (RuntimeError, NotImplementedError, ValueError):
         return False
     return True
+
+
+def _add_access(app: FastAPI, config: GatewayConfig, metrics: Metrics | None) -> None:
+    """The access log and the metrics share one middleware; with both off there is none."""
+    sinks = [access_sink()] if config.logging.access else []
+    if metrics is not None:
+        sinks.append(metrics.observe)
+    if not sinks:
+        return
+    app.add_middleware(
+        AccessMiddleware,
+        sinks=sinks,
+        on_start=metrics.in_flight.inc if metrics is not None else None,
+        on_end=metrics.in_flight.dec if metrics is not None else None,
+        trace_id=current_trace_id(),
+    )
 
 
 def _serve_openapi(app: FastAPI) -> None:

@@ -9,9 +9,12 @@ with the same one line and exit status 2. `serve`'s flags are config values as w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 
 from llm_gateway import __version__
 from llm_gateway.cli_admin import add_commands
@@ -67,18 +70,37 @@ def serve(args: argparse.Namespace) -> None:
     from llm_gateway.api import server as serving
     from llm_gateway.app import create_app
     from llm_gateway.observability.logging import setup_logging
+    from llm_gateway.observability.redaction import config_secrets
     from llm_gateway.reloader import ConfigSource
 
     flags = {"host": args.host, "port": args.port, "workers": args.workers, "log_level": args.log_level}
     config, note = _load(args.config, flags)
-    setup_logging(config.server.log_level)
+    # --log-level wins over logging.level, which wins over server.log_level.
+    level = args.log_level or config.logging.level or config.server.log_level
+    setup_logging(level, config.logging, config_secrets(config))
     if config.server.workers > 1:
         if args.config:
             os.environ["LLM_GATEWAY_CONFIG"] = os.path.abspath(args.config)
-        os.environ["LLM_GATEWAY_LOG_LEVEL"] = config.server.log_level  # each worker imports main.py afresh
-        serving.run("llm_gateway.main:app", config.server)
+        os.environ["LLM_GATEWAY_LOG_LEVEL"] = level  # each worker imports main.py afresh
+        with shared_metrics(config.metrics.enabled):
+            serving.run("llm_gateway.main:app", config.server)
     else:
         serving.run(create_app(config, note, source=ConfigSource(args.config, flags)), config.server)
+
+
+@contextlib.contextmanager
+def shared_metrics(enabled: bool) -> Iterator[None]:
+    """Under several workers, prometheus-client's multiprocess mode: a fresh folder for its
+    per-process files, named before any worker imports it, removed when the server ends."""
+    if not enabled:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="llm-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_config(args: argparse.Namespace) -> None:

@@ -1,8 +1,8 @@
 """`uvicorn llm_gateway.main:app`: the one module that does work at import.
 
 Reads the config named by `LLM_GATEWAY_CONFIG` (or the embedded default) and builds the app;
-`LLM_GATEWAY_LOG_LEVEL` overrides `server.log_level` (how `serve --workers N --log-level`
-reaches each worker).
+`LLM_GATEWAY_LOG_LEVEL` overrides `server.log_level` and `logging.level` (how `serve
+--workers N` hands its chosen level to each worker).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from llm_gateway.app import create_app
 from llm_gateway.core.loader import ConfigError, load_config, with_server_overrides
 from llm_gateway.observability.logging import setup_logging
+from llm_gateway.observability.redaction import config_secrets
 from llm_gateway.providers.registry import settings_model
 from llm_gateway.reloader import ConfigSource
 
@@ -24,7 +25,10 @@ except ConfigError as _error:
     print(_error, file=sys.stderr)
     raise SystemExit(2) from None
 
-setup_logging(_config.server.log_level)
+_chosen = _config.server.log_level if _level["log_level"] else None  # the variable wins, validated
+setup_logging(
+    _chosen or _config.logging.level or _config.server.log_level, _config.logging, config_secrets(_config)
+)
 app = create_app(
     _config,
     _note,

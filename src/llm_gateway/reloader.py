@@ -26,12 +26,23 @@ from typing import Any
 
 from llm_gateway.core.config import GatewayConfig, shared_state_problem
 from llm_gateway.core.loader import ConfigError, load_config, with_server_overrides
+from llm_gateway.observability.logging import remember_secrets
+from llm_gateway.observability.redaction import config_secrets
 from llm_gateway.providers.registry import settings_model
 from llm_gateway.runtime import Runtime, hook_problem
 
 log = logging.getLogger("llm_gateway.reload")
 
-RESTART_KEYS = ("master_key", "database_url", "redis_url", "redis_prefix", "server", "auth")
+RESTART_KEYS = (
+    "master_key",
+    "database_url",
+    "redis_url",
+    "redis_prefix",
+    "server",
+    "auth",
+    "logging",
+    "metrics",
+)
 """Top-level keys a reload may not change (their resources are made once per process)."""
 
 
@@ -127,6 +138,7 @@ class ConfigReloader:
             config = await asyncio.to_thread(self.source.load)
         except ConfigError as error:
             raise ReloadFailed(str(error)) from None
+        remember_secrets(config_secrets(config))  # before anything could log one of them
         problem = (
             shared_state_problem(config) or hook_problem(config) or restart_needed(current.config, config)
         )

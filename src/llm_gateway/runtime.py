@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llm_gateway.core.config import GatewayConfig
+from llm_gateway.observability.attempts import UpstreamTiming
+from llm_gateway.observability.metrics import DeploymentState, Metrics, Probes
 from llm_gateway.providers.base import Provider
 from llm_gateway.providers.registry import build_providers
+from llm_gateway.routing.breaker import Circuit
 from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
@@ -86,6 +89,9 @@ class Runtime:
     active: int = 0
     """Per-request calls running on this runtime (`api/endpoint.py` counts them), so a
     reload retires it only when the last one is done."""
+    metrics: Metrics | None = None
+    """Prometheus metrics (`metrics.enabled`), fed by the access middleware and the executor."""
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -96,14 +102,22 @@ class Runtime:
         hooks: Sequence[Hook] = (),
         observers: Sequence[AttemptObserver] = (),
         previous: Runtime | None = None,
+        metrics: Metrics | None = None,
     ) -> Runtime:
         """A runtime for `config`; with `previous`, its successor after a reload (which
         `reloader.restart_needed` has checked changes nothing that needs a restart)."""
         providers = build_providers(config, previous.providers if previous is not None else None)
+        if previous is not None and metrics is None:
+            metrics = previous.metrics  # one registry per process, fed by whichever runtime serves
         catalog = ModelCatalog(config, providers, cost=list_price)
         targets = [target for group in catalog.groups for target in group.targets]
         health = _health_board(config, targets, previous)
-        executor = Executor(rng, catalog=catalog, health=health, observers=observers)
+        watching = config.logging.access or metrics is not None
+        timing: list[AttemptObserver] = [
+            *([UpstreamTiming()] if watching else []),
+            *([metrics] if metrics else []),
+        ]
+        executor = Executor(rng, catalog=catalog, health=health, observers=[*observers, *timing])
         breakers = previous.breakers if previous is not None else _shared_breakers(config, health)
         master_key = config.master_key.get_secret_value() if config.master_key else None
         if previous is not None and previous.identities is not None:
@@ -127,6 +141,10 @@ class Runtime:
         ]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         responses = previous.responses if previous is not None else MemoryResponseStore()
+
+        responses = MemoryResponseStore()
+        if metrics is not None:
+            metrics.probes = metric_probes(catalog, health, governance, identities.index)
         return cls(
             config=config,
             providers=providers,
@@ -148,6 +166,8 @@ class Runtime:
             extra_hooks=tuple(hooks),
             observers=tuple(observers),
             inherited=previous is not None,
+            metrics=metrics,
+            background=previous.background if previous is not None else [],
         )
 
     async def start(self) -> None:
@@ -167,6 +187,8 @@ class Runtime:
             await self.breakers.start(self.executor.health.apply_remote)
         if self.governance is not None:
             await self.governance.start()
+        if self.metrics is not None and self.metrics.multiprocess:
+            self.background.append(asyncio.get_running_loop().create_task(self.metrics.refresh_forever()))
 
     async def readiness(self) -> dict[str, tuple[bool, str]]:
         return {name: await check() for name, check in self.checks.items()}
@@ -187,6 +209,9 @@ class Runtime:
 
     async def aclose(self) -> None:
         """After the server drained: settle what is pending, flush the spend log, disconnect."""
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         if self.governance is not None:
             await self.governance.aclose()
         for part in self.own:
@@ -227,6 +252,36 @@ def _identities(config: GatewayConfig) -> Identities:
         KeyChanges(config.redis_url.get_secret_value(), config.redis_prefix) if config.redis_url else None
     )
     return Identities(Database(config.database_url.get_secret_value()), config.auth.refresh_seconds, changes)
+
+
+_CIRCUIT = {Circuit.CLOSED: 0, Circuit.HALF_OPEN: 1, Circuit.OPEN: 2}
+
+
+def metric_probes(
+    catalog: ModelCatalog, health: HealthBoard, governance: GovernanceHook | None, keys: KeyIndex
+) -> Probes:
+    """What the scrape-time gauges read: deployment health, the spend log, the key index."""
+
+    def deployments() -> list[DeploymentState]:
+        now = health.clock()
+        return [
+            DeploymentState(
+                group.name,
+                target.key,
+                target.provider.name,
+                _CIRCUIT[health.of(target).breaker.circuit(now)],
+                health.of(target).in_flight,
+            )
+            for group in catalog.groups
+            for target in group.targets
+        ]
+
+    spend = governance.spend if governance is not None else None
+    return Probes(
+        deployments=deployments,
+        spend_queue=(lambda: (spend.pending, spend.flush_failures, spend.dropped)) if spend else None,
+        key_lookups=lambda: (keys.hits, keys.misses),
+    )
 
 
 def hook_problem(config: GatewayConfig) -> str | None:

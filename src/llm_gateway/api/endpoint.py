@@ -72,7 +72,7 @@ class Endpoint:
                 request_id or "", principal, dialect.name, retries=not flag(headers.get(NO_RETRY_HEADER))
             )
             scope["state"]["context"] = ctx
-            call = dialect.parse_http(ctx, body, headers, scope)
+            call = ctx.call = dialect.parse_http(ctx, body, headers, scope)
             if call.stream:
                 chunks = await until_disconnected(receive, runtime.pipeline.stream(ctx, call))
             else:

@@ -69,6 +69,7 @@ def _in_callers_dialect(request: Request) -> Request | None:
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    request.scope.setdefault("state", {})["error"] = exc  # for the access log and metrics
     if exc.status_code >= 500:
         log.warning("%s %s -> %d %s", request.method, request.url.path, exc.status_code, exc.message)
     return error_response(exc, _in_callers_dialect(request))
@@ -77,9 +78,11 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404 and "endpoint" not in request.scope:  # no route matched
-        return error_response(unsupported_endpoint(request), request)
+        unsupported = request.scope.setdefault("state", {})["error"] = unsupported_endpoint(request)
+        return error_response(unsupported, request)
     if exc.status_code == 405 and split_method(request.url.path) is not None:  # `{model}:{method}` unserved
-        return error_response(unsupported_endpoint(request), request)
+        unsupported = request.scope.setdefault("state", {})["error"] = unsupported_endpoint(request)
+        return error_response(unsupported, request)
     cls = _BY_STATUS.get(exc.status_code, GatewayError)
     error = cls(str(exc.detail) if exc.detail else "error")
     response = error_response(error)

@@ -32,6 +32,7 @@ from pydantic import (
 
 from llm_gateway.core.governance_config import AuthSettings, GovernanceSettings
 from llm_gateway.core.guardrail_config import Guardrails
+from llm_gateway.core.observability_config import LoggingSettings, MetricsSettings
 from llm_gateway.core.secrets import (
     DatabaseUrl,
     RedisUrl,
@@ -282,6 +283,8 @@ class GatewayConfig(StrictModel):
     """Limits, budgets and the spend log; absent: no governance hook at all."""
     guardrails: Guardrails = Field(default_factory=dict)
     """Named input and output checks, attached to models, teams and keys (docs/policies.md)."""
+    logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
     aliases: dict[Annotated[str, Field(min_length=1)], str] = Field(default_factory=dict)
     """Other names for configured models: an exact name or a glob (`claude-3-5-haiku-*`) →
     the name of a configured, non-wildcard model (docs/agents.md, "Model names: aliases and wildcards")."""

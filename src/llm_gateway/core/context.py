@@ -136,3 +136,7 @@ class RequestContext:
     """Response headers hooks add (rate-limit and budget headers), on answers and errors alike."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Hooks' own per-request state, each under its own key (e.g. a budget hold)."""
+    call: Call | None = None
+    """The parsed call (its public model resolved by the pipeline), for logs and metrics."""
+    cost: Decimal | None = None
+    """What the served request cost in USD, once governance priced it; None: unpriced or not priced."""

@@ -122,6 +122,8 @@ class HeadersTooLarge(CallerError):
 class PolicyError(GatewayError):
     status = 403
     error_type = "permission_error"
+    scope: str | None = None
+    """The kind of scope (`key`, `team`, `user`) whose limit or budget refused, when known."""
 
 
 class AuthenticationFailed(PolicyError):

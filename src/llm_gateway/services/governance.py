@@ -178,7 +178,7 @@ class GovernanceHook(Hook):
         admitted = ctx.extras.pop(EXTRAS_KEY, None)
         if not isinstance(admitted, Admitted):
             return  # refused here: nothing was counted, nothing to log
-        cost = self.costing.cost(ctx)
+        cost = ctx.cost = self.costing.cost(ctx)
         if admitted.ask is not None:
             refund = isinstance(error, PolicyError | CallerError) and ctx.route is None and usage is None
             served = usage is not None or ctx.first_chunk_at is not None

@@ -118,6 +118,9 @@ class KeyIndex:
         self._revision: int | None = None
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.hits = 0
+        self.misses = 0
+        """Lookups that found a key (revoked and expired ones too) and that found none (metrics)."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -127,7 +130,9 @@ class KeyIndex:
         digest = hash_secret(secret)
         entry = self._entries.get(digest)
         if entry is None or not same_hash(entry.hash, digest):
+            self.misses += 1
             raise AuthenticationFailed("invalid API key: no such key")
+        self.hits += 1
         if entry.revoked:
             raise AuthenticationFailed(f"API key {entry.key_id} was revoked", code="key_revoked")
         if entry.blocked:

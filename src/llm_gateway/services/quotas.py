@@ -71,6 +71,12 @@ def duration(seconds: float) -> str:
 
 
 def refusal_error(refusal: Refusal, scope: Scope, now: float) -> PolicyError:
+    error = _refusal_error(refusal, scope, now)
+    error.scope = scope.kind
+    return error
+
+
+def _refusal_error(refusal: Refusal, scope: Scope, now: float) -> PolicyError:
     who = f"{scope.kind} {scope.name or scope.id!r}"
     if refusal.kind == "budget":
         _, ends = period_of(scope.limits.budget_period, datetime.fromtimestamp(now, UTC))

@@ -123,6 +123,7 @@ class SpendLog:
         self._flusher: asyncio.Task[None] | None = None
         self._stopping = False
         self.dropped = 0
+        self.flush_failures = 0
 
     def put(self, row: SpendRow) -> None:
         """Queue `row`; never blocks, never raises."""
@@ -176,6 +177,7 @@ class SpendLog:
             try:
                 await self.sink.write(batch)
             except Exception:
+                self.flush_failures += 1
                 log.exception("could not write %d spend row(s); retrying on the next flush", len(batch))
                 return False
             for _ in batch:

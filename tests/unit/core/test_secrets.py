@@ -87,8 +87,12 @@ def config_models() -> dict[str, type[BaseModel]]:
 MODELS = config_models()
 
 
+NOT_CREDENTIALS = {"per_key_labels"}
+"""Names with a credential word that hold none (`metrics.per_key_labels` is a bool the issue names)."""
+
+
 def is_credential(name: str) -> bool:
-    return bool(CREDENTIAL_WORDS & set(name.lower().split("_")))
+    return name not in NOT_CREDENTIALS and bool(CREDENTIAL_WORDS & set(name.lower().split("_")))
 
 
 def is_block(model: type[BaseModel], name: str) -> bool:

@@ -82,6 +82,7 @@ class AllowedHostsMiddleware:
             "this gateway does not serve the host this request names; "
             "add it to server.allowed_hosts if it should"
         )
+        scope["state"]["error"] = error  # for the access log and metrics
         body = self.routes.dialect_for(scope["path"]).error_body(error, scope["state"].get("request_id"))
         headers = [
             (b"content-type", b"application/json"),

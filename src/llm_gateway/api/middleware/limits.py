@@ -63,6 +63,7 @@ class LimitsMiddleware:
 
     async def _reject(self, scope: Scope, send: Send, error: GatewayError) -> None:
         """Answer without running the app; the unread body means the connection closes."""
+        scope["state"]["error"] = error  # for the access log and metrics
         dialect = self.routes.dialect_for(scope["path"])
         body = dialect.error_body(error, scope["state"].get("request_id"))
         headers = [

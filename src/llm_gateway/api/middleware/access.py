@@ -1,0 +1,151 @@
+"""One record per request, for the access log and the metrics (observability/).
+
+Placed just inside `RequestIdMiddleware`, so it sees every answer: the 421s, 413s and 431s
+of the middleware below it, 404s and 405s, the 401s no hook ever sees. It notes the status
+sent and, at the end, reads what the endpoint left in `scope["state"]` (the request's
+`RequestContext` and the error the client got) and the upstream time the attempt observer
+added up, builds one immutable `RequestRecord` and hands it to each sink. The sinks only
+enqueue and count; nothing here waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llm_gateway.core.context import RequestContext
+from llm_gateway.core.errors import AllDeploymentsFailed
+from llm_gateway.observability.attempts import CURRENT, UpstreamClock
+from llm_gateway.observability.record import RequestRecord, error_type, tokens_of
+from llm_gateway.services.governance import end_user
+
+Sink = Callable[[RequestRecord], None]
+TraceId = Callable[[], str | None]
+log = logging.getLogger("llm_gateway.access")
+GONE = 499
+"""The status recorded when the client went away before any answer was sent (nginx's)."""
+
+
+def current_trace_id() -> TraceId | None:
+    """Reads the current OpenTelemetry span's trace id, if opentelemetry-api is installed."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+
+    def trace_id() -> str | None:
+        context = trace.get_current_span().get_span_context()
+        return format(context.trace_id, "032x") if context.is_valid else None
+
+    return trace_id
+
+
+class AccessMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sinks: Sequence[Sink],
+        on_start: Callable[[], None] | None = None,
+        on_end: Callable[[], None] | None = None,
+        trace_id: TraceId | None = None,
+    ) -> None:
+        self.app = app
+        self.sinks = tuple(sinks)
+        self.on_start = on_start
+        self.on_end = on_end
+        self.trace_id = trace_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        wall = time.time()
+        clock = UpstreamClock()
+        token = CURRENT.set(clock)
+        noted: list[Any] = [0, None]
+        trace_id = self.trace_id
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                noted[0] = message["status"]
+                if trace_id is not None:
+                    noted[1] = trace_id()
+            await send(message)
+
+        if self.on_start is not None:
+            self.on_start()
+        try:
+            await self.app(scope, receive, noting)
+        except asyncio.CancelledError:
+            noted[0] = noted[0] or GONE
+            raise
+        finally:
+            CURRENT.reset(token)
+            if self.on_end is not None:
+                self.on_end()
+            if not noted[0]:
+                gone = error_type(scope["state"].get("error")) == "client_disconnected"
+                noted[0] = GONE if gone else 500
+            self._finish(scope, noted[0], noted[1], started, wall, clock)
+
+    def _finish(
+        self, scope: Scope, status: int, trace: str | None, started: float, wall: float, clock: UpstreamClock
+    ) -> None:
+        try:
+            record = build_record(scope, status, trace, started, wall, clock.total())
+        except Exception:
+            log.exception("could not build the access record of request %s", scope["state"].get("request_id"))
+            return
+        for sink in self.sinks:
+            try:
+                sink(record)
+            except Exception:
+                log.exception("an access sink failed")
+
+
+def build_record(
+    scope: Scope, status: int, trace: str | None, started: float, wall: float, upstream: float | None
+) -> RequestRecord:
+    state = scope["state"]
+    latency = time.monotonic() - started
+    error = state.get("error")
+    ctx: RequestContext | None = state.get("context")
+    request_id = state.get("request_id", "")
+    kind = None if error is None else error_type(error)
+    scope_kind = None if error is None else getattr(error, "scope", None)
+    if ctx is None:
+        return RequestRecord(
+            wall, request_id, scope["method"], scope["path"], status, latency, trace,
+            error_type=kind, rejected_scope=scope_kind,
+        )  # fmt: skip
+    principal, route, call = ctx.principal, ctx.route, ctx.call
+    if route is not None:
+        attempts = route.attempts
+    else:
+        attempts = error.attempts if isinstance(error, AllDeploymentsFailed) else 0
+    first = ctx.first_chunk_at
+    return RequestRecord(
+        wall, request_id, scope["method"], scope["path"], status, latency, trace,
+        principal.key_id, principal.name, principal.team_id,
+        end_user(call) if call is not None else None,
+        ctx.dialect,
+        call.model if call is not None else None,
+        route.deployment if route else None,
+        route.provider if route else None,
+        call.stream if call is not None else False,
+        kind, attempts,
+        route.fallback if route else None,
+        route.hedged if route else False,
+        ctx.cache, scope_kind, tokens_of(ctx.usage), ctx.usage_estimated, ctx.cost,
+        route is not None and ctx.cost is None and ctx.usage is not None,
+        None if first is None else first - started,
+        upstream,
+        None if upstream is None else max(latency - upstream, 0.0),
+    )  # fmt: skip

@@ -141,8 +141,6 @@ class Runtime:
         ]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         responses = previous.responses if previous is not None else MemoryResponseStore()
-
-        responses = MemoryResponseStore()
         if metrics is not None:
             metrics.probes = metric_probes(catalog, health, governance, identities.index)
         return cls(

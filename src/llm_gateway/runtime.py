@@ -16,13 +16,16 @@ from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
 from llm_gateway.services.access import ModelAccess
+from llm_gateway.services.cache import CacheHook, build_cache
 from llm_gateway.services.governance import GovernanceHook, build_governance
 from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.identities import Identities, SpendView
 from llm_gateway.services.jwtauth import JWTVerifier
 from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.services.pipeline import Pipeline
+from llm_gateway.services.policies import build_policy
 from llm_gateway.services.pricing import list_price
+from llm_gateway.services.templates import Templates
 from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
@@ -55,6 +58,7 @@ class Runtime:
     """What a scope has spent this budget period, for `/v1/me`: the governance hook's settled
     counters (None without governance)."""
     governance: GovernanceHook | None = None
+    cache: CacheHook | None = None
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     """What `/ready` asks besides the process being up, by name."""
 
@@ -91,14 +95,26 @@ class Runtime:
         # Without a master key every caller is `open`, with no scopes to check.
         access = [ModelAccess()] if master_key else []
         governance = build_governance(config, catalog, database)
-        first = [*access, *([governance] if governance is not None else [])]
+        # Policies before governance (a refused request consumes no budget or rate limit);
+        # the cache after it, so a hit is admitted and logged (at no cost) like any request,
+        # and keyed on the body as policies left it.
+        policy = build_policy(config)
+        costing = governance.costing if governance is not None else None
+        cache = build_cache(config, catalog, costing)
+        first = [
+            *access,
+            *([policy] if policy is not None else []),
+            *([governance] if governance is not None else []),
+            *([cache] if cache is not None else []),
+        ]
         chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
         responses = MemoryResponseStore()
+        templates = Templates(config.templates)
         return cls(
             config=config,
             providers=providers,
             catalog=catalog,
-            pipeline=Pipeline(catalog, executor, chain, responses=responses),
+            pipeline=Pipeline(catalog, executor, chain, responses=responses, templates=templates),
             executor=executor,
             hooks=chain,
             responses=responses,
@@ -109,6 +125,7 @@ class Runtime:
             jwt=jwt,
             spend=governance,
             governance=governance,
+            cache=cache,
             checks={"governance": governance.readiness} if governance is not None else {},
         )
 
@@ -132,6 +149,8 @@ class Runtime:
         """After the server drained: settle what is pending, flush the spend log, disconnect."""
         if self.governance is not None:
             await self.governance.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
         if self.breakers is not None:
             await self.breakers.aclose()
         if self.jwt is not None:

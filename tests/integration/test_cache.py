@@ -34,6 +34,7 @@ def cached_config(upstream: str, spend: Path | None = None, **extra: Any) -> dic
         {"cached": "cache-echo", "plain": "cache-plain", "failing": "error-500", "tooling": "tools"},
         master_key=MASTER_KEY,
         routing={"max_attempts": 1},
+        cache={"ttl": 30},  # the defaults for keys and teams that turn caching on
         **extra,
     )
     for name in ("cached", "failing", "tooling"):
@@ -118,6 +119,33 @@ def test_a_repeat_is_a_hit_within_a_team_and_a_miss_for_another_team(
     assert calls(fake, text) == 2
     assert ask(gateway, text).headers["x-llm-gateway-cache"] == "miss"  # the master key is a tenant too
     assert "x-llm-gateway-cache" not in ask(gateway, text, model="plain").headers
+
+
+def new_key(gateway: GatewayProcess, team: dict[str, Any] | None, key: dict[str, Any] | None) -> str:
+    team_id = None
+    if team is not None:
+        body = {"name": f"team-{uuid.uuid4().hex[:6]}", "metadata": {"cache": team}}
+        team_id = httpx.post(f"{gateway.url}/admin/teams", json=body, headers=ADMIN).json()["id"]
+    body = {"name": "k", "team_id": team_id, "metadata": {} if key is None else {"cache": key}}
+    created = httpx.post(f"{gateway.url}/admin/keys", json=body, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    return str(created.json()["key"])
+
+
+def test_keys_and_teams_choose_their_cache_through_metadata(
+    gateway: GatewayProcess, fake: FakeOpenAI
+) -> None:
+    per_key = {"scope": "key"}
+    first, second = new_key(gateway, per_key, None), new_key(gateway, per_key, None)
+    text = unique()
+    ask(gateway, text, first)
+    assert ask(gateway, text, first).headers["x-llm-gateway-cache"] == "hit"
+    assert ask(gateway, text, second).headers["x-llm-gateway-cache"] == "miss"  # same team, own scope
+    opted_out = new_key(gateway, None, False)
+    assert "x-llm-gateway-cache" not in ask(gateway, text, opted_out).headers
+    enabled = new_key(gateway, None, {"ttl": 10})  # a model without a cache of its own
+    ask(gateway, text, enabled, model="plain")
+    assert ask(gateway, text, enabled, model="plain").headers["x-llm-gateway-cache"] == "hit"
 
 
 def test_every_parameter_is_part_of_the_key(gateway: GatewayProcess, fake: FakeOpenAI) -> None:

@@ -205,6 +205,14 @@ def test_a_model_policy_refuses_naming_policy_and_field(
     assert refused.value.code == "policy_violation"
 
 
+def test_an_anthropic_client_gets_the_refusal_in_its_own_shape(gateway: GatewayProcess) -> None:
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0, timeout=10)
+    with client, pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.create(model="guarded", max_tokens=600, messages=[{"role": "user", "content": "yo"}])
+    assert refused.value.body["type"] == "error"  # type: ignore[index]
+    assert "house-rules" in refused.value.message and "'max_tokens'" in refused.value.message
+
+
 def test_a_clamping_policy_clamps(gateway: GatewayProcess, fake: FakeOpenAI) -> None:
     with sdk(gateway) as client:
         client.chat.completions.create(

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.core.context import Call, Operation
+from llm_gateway.core.context import Call, Operation, Principal, RequestContext, Scope
 from llm_gateway.core.errors import GatewayError
 from llm_gateway.core.policy_config import Policy
-from llm_gateway.services.policies import PolicyDenied, PolicyViolation, combine, enforce
+from llm_gateway.services.policies import PolicyDenied, PolicyHook, PolicyViolation, combine, enforce
 
 
 def policy(**fields: Any) -> Policy:
@@ -94,3 +94,18 @@ def test_the_system_prompt_on_anthropic_messages() -> None:
     plain = Call(Operation.MESSAGES, {"system": "S", "messages": []})
     enforce(combine([("p", policy(system_prompt={"mode": "replace", "content": "P"}))]), plain)
     assert plain.body["system"] == "P"
+
+
+def test_the_hook_layers_model_team_and_key_and_fails_closed_on_an_unknown_name() -> None:
+    hook = PolicyHook({"m": policy(max_tokens=100), "t": policy(max_tokens=50)}, {"gpt-*": "m"})
+    team = Scope("team", "t1", metadata={"policy": "t"})
+    ctx = RequestContext("r", Principal("key", key_id="k", scopes=(team,)), "openai.chat")
+    rules = hook.rules(ctx, Call(Operation.CHAT, {}, model="gpt-4o"))
+    assert rules is not None and rules.max_tokens is not None and rules.max_tokens.policy == "t"
+    assert (
+        hook.rules(RequestContext("r", Principal("open"), "x"), Call(Operation.CHAT, {}, model="o")) is None
+    )
+    key = Scope("key", "k", metadata={"policy": "missing"})
+    stranger = RequestContext("r", Principal("key", key_id="k", scopes=(key,)), "openai.chat")
+    with pytest.raises(PolicyDenied):
+        hook.rules(stranger, Call(Operation.CHAT, {}, model="o"))

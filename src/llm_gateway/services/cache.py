@@ -59,6 +59,26 @@ class Lookup:
     store: CacheStore
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    at: float
+    """When it was stored (wall-clock seconds)."""
+    cost: Decimal | None
+    value: Any
+
+
+def decoded(raw: bytes | None) -> Entry | None:
+    """A stored entry, or None for none or one this version cannot read (then it is a miss)."""
+    if raw is None:
+        return None
+    try:
+        entry = orjson.loads(raw)
+        cost = entry.get("cost")
+        return Entry(float(entry["at"]), None if cost is None else Decimal(cost), entry["value"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+        return None
+
+
 def tenant(principal: Principal, scope: str) -> list[str]:
     """Whose answers a request may share. Never global unless the settings say `global`."""
     if scope == "global":
@@ -177,14 +197,13 @@ class CacheHook(Hook):
         if no_cache:
             self._status(ctx, "bypass")
             return None
-        raw = await store.get(key)
-        entry = orjson.loads(raw) if raw is not None else None
-        if entry is None or (client_ttl is not None and time.time() - entry["at"] > client_ttl):
+        entry = decoded(await store.get(key))
+        if entry is None or (client_ttl is not None and time.time() - entry.at > client_ttl):
             self._status(ctx, "miss")
             return None
         ctx.cache = "hit"
-        ctx.cache_saved_usd = Decimal(entry["cost"]) if entry.get("cost") is not None else None
-        return Answer(self._replay(call, entry["value"]) if call.stream else entry["value"])
+        ctx.cache_saved_usd = entry.cost
+        return Answer(self._replay(call, entry.value) if call.stream else entry.value)
 
     @staticmethod
     def _status(ctx: RequestContext, status: str) -> None:

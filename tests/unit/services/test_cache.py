@@ -10,7 +10,7 @@ import pytest
 from llm_gateway.core.context import MASTER, Call, Operation, Principal
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.policy_config import CacheSettings
-from llm_gateway.services.cache import cache_key, client_directives, storable, tenant
+from llm_gateway.services.cache import cache_key, client_directives, decoded, storable, tenant
 from llm_gateway.services.cache_replay import chat_chunks, message_events
 from llm_gateway.store.response_cache import MemoryCache
 
@@ -115,3 +115,17 @@ async def test_the_memory_store_is_a_bounded_lru_with_ttls() -> None:
     assert await store.get("b") is None and await store.get("a") == b"1" and len(store) == 2
     now[0] = 11
     assert await store.get("a") is None and len(store) == 1
+
+
+def test_an_unreadable_entry_is_a_miss() -> None:
+    assert decoded(None) is None
+    for raw in (
+        b"not json",
+        b"[]",
+        b'{"at": 1}',
+        b'{"at": "x", "value": 1}',
+        b'{"at": 1, "cost": "?", "value": 1}',
+    ):
+        assert decoded(raw) is None
+    entry = decoded(b'{"at": 1, "cost": "0.5", "value": {"a": 1}}')
+    assert entry is not None and str(entry.cost) == "0.5" and entry.value == {"a": 1}

@@ -109,3 +109,12 @@ def test_the_hook_layers_model_team_and_key_and_fails_closed_on_an_unknown_name(
     stranger = RequestContext("r", Principal("key", key_id="k", scopes=(key,)), "openai.chat")
     with pytest.raises(PolicyDenied):
         hook.rules(stranger, Call(Operation.CHAT, {}, model="o"))
+
+
+def test_the_system_prompt_on_responses_instructions() -> None:
+    call = Call(Operation.RESPONSES, {"input": "hi", "instructions": "Mine."})
+    enforce(combine([("p", policy(system_prompt={"mode": "prepend", "content": "P"}))]), call)
+    assert call.body["instructions"] == "P\n\nMine."
+    bare = Call(Operation.RESPONSES, {"input": "hi"})
+    enforce(combine([("p", policy(system_prompt={"mode": "append", "content": "P"}))]), bare)
+    assert bare.body["instructions"] == "P"

@@ -31,13 +31,19 @@ PRICE = {"input_per_mtok": 1000, "output_per_mtok": 2000}
 def cached_config(upstream: str, spend: Path | None = None, **extra: Any) -> dict[str, Any]:
     config = openai_config(
         upstream,
-        {"cached": "cache-echo", "plain": "cache-plain", "failing": "error-500", "tooling": "tools"},
+        {
+            "cached": "cache-echo",
+            "plain": "cache-plain",
+            "failing": "error-500",
+            "tooling": "tools",
+            "cut": "cut-2",
+        },
         master_key=MASTER_KEY,
         routing={"max_attempts": 1},
         cache={"ttl": 30},  # the defaults for keys and teams that turn caching on
         **extra,
     )
-    for name in ("cached", "failing", "tooling"):
+    for name in ("cached", "failing", "tooling", "cut"):
         config["models"][name]["cache"] = {"ttl": 60}
     for group in config["models"].values():
         group["deployments"][0]["pricing"] = PRICE
@@ -199,6 +205,30 @@ def test_a_cached_answer_replays_as_a_stream_in_each_dialect(
     assert streamed.content[0].text == whole.content[0].text
     assert streamed.stop_reason == whole.stop_reason
     assert calls(fake, text) == 2  # one for each dialect's own body
+
+
+def test_a_whole_stream_fills_the_cache_and_a_cut_one_does_not(
+    gateway: GatewayProcess, fake: FakeOpenAI
+) -> None:
+    text = unique()
+    with client(gateway) as sdk:
+        raw = sdk.chat.completions.with_raw_response.create(
+            model="cached", messages=[{"role": "user", "content": text}], stream=True
+        )
+        assert raw.headers["x-llm-gateway-cache"] == "miss"
+        streamed = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    hit = ask(gateway, text)
+    assert hit.headers["x-llm-gateway-cache"] == "hit"
+    assert hit.parse().choices[0].message.content == streamed == f"echo: {text}"
+    assert hit.parse().usage is not None and hit.parse().usage.total_tokens > 0
+    assert calls(fake, text) == 1
+    for _ in range(2):
+        with client(gateway) as sdk, pytest.raises(openai.APIError):
+            for _chunk in sdk.chat.completions.create(
+                model="cut", messages=[{"role": "user", "content": text}], stream=True
+            ):
+                pass
+    assert calls(fake, text) == 3
 
 
 def test_cache_control_headers(gateway: GatewayProcess, fake: FakeOpenAI) -> None:

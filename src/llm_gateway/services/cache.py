@@ -5,8 +5,10 @@
              deployment set, the operation, the whole body after templates and policies
              (every parameter but `stream`/`stream_options`) and the tenant scope → a hit
              answers (a stream is replayed in the client's dialect), a miss goes on
-    after    a complete, non-streamed 2xx answer is stored (never an error, never a partial
-             stream, an answer calling tools only with `tool_calls: true`), with its cost
+    after    a complete 2xx answer is stored (never an error, an answer calling tools only
+             with `tool_calls: true`), with its cost
+    streams  a chat stream that ends normally is stored as the completion it spells out
+             (`wrap_stream`); a failed, cut or abandoned one never is
 
 Scope `team` (the default) shares answers within the caller's team, or the key's own when
 it has none; `key` within a key; `global` across tenants only when configured so. The
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -35,7 +37,7 @@ from llm_gateway.core.context import Call, Operation, Principal, RequestContext
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.policy_config import CacheSettings
 from llm_gateway.routing.deployments import ModelCatalog
-from llm_gateway.services.cache_replay import chat_chunks, message_events
+from llm_gateway.services.cache_replay import ChatCollector, chat_chunks, message_events
 from llm_gateway.services.costing import Costing, PricedCosting
 from llm_gateway.services.hooks import Answer, Hook
 from llm_gateway.services.pricing import PriceBook
@@ -224,10 +226,40 @@ class CacheHook(Hook):
             return value
         if not storable(call, value, lookup.settings):
             return value
+        await self._store(ctx, lookup, value)
+        return value
+
+    async def _store(self, ctx: RequestContext, lookup: Lookup, value: Any) -> None:
         cost = self._costing.cost(ctx) if self._costing is not None else None
         entry = {"at": time.time(), "cost": None if cost is None else str(cost), "value": value}
         await lookup.store.put(lookup.key, orjson.dumps(entry), lookup.ttl)
-        return value
+
+    def wrap_stream(self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """A chat stream that ends normally fills the cache (as the completion it spells out);
+        one that fails, is cut or is closed early stores nothing."""
+        lookup = ctx.extras.get(EXTRAS_KEY)
+        if call.operation is not Operation.CHAT or ctx.cache == "hit" or not isinstance(lookup, Lookup):
+            return chunks
+        if not lookup.keep or lookup.ttl <= 0:
+            return chunks
+        return self._filling(ctx, call, chunks, lookup)
+
+    async def _filling(
+        self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], lookup: Lookup
+    ) -> AsyncIterator[Any]:
+        collector = ChatCollector()
+        try:
+            async for chunk in chunks:
+                if not collector.lossy:
+                    collector.feed(chunk)
+                yield chunk
+            completion = collector.completion(ctx.usage)
+            if completion is not None and storable(call, completion, lookup.settings):
+                await self._store(ctx, lookup, completion)
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def aclose(self) -> None:
         for store in {id(store): store for store in self._stores.values()}.values():

@@ -78,3 +78,48 @@ def _block_events(index: int, block: JSON) -> list[tuple[str, JSON]]:
         events.append(("content_block_delta", event))
     events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
     return events
+
+
+class ChatCollector:
+    """A streamed chat answer put back together as the completion it stands for, so a whole
+    stream can fill the cache. Anything this cannot reproduce exactly (tool calls, refusals,
+    reasoning, logprobs) makes it give up: such a stream is not stored."""
+
+    def __init__(self) -> None:
+        self._head: JSON = {}
+        self._texts: dict[int, list[str]] = {}
+        self._finish: dict[int, str | None] = {}
+        self._usage: Any = None
+        self.lossy = False
+
+    def feed(self, chunk: JSON) -> None:
+        if not self._head:
+            self._head = {key: chunk.get(key) for key in ("id", "created", "model", "system_fingerprint")}
+        if chunk.get("usage"):
+            self._usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            index = choice.get("index", 0)
+            delta = choice.get("delta") or {}
+            if choice.get("logprobs") or any(key not in ("role", "content") and delta[key] for key in delta):
+                self.lossy = True
+            text = delta.get("content")
+            self._texts.setdefault(index, [])
+            if isinstance(text, str):
+                self._texts[index].append(text)
+            if choice.get("finish_reason") is not None:
+                self._finish[index] = choice["finish_reason"]
+
+    def completion(self, usage: Any) -> JSON | None:
+        """The whole answer, or None when it cannot be reproduced or did not finish."""
+        if self.lossy or not self._texts or any(self._finish.get(i) is None for i in self._texts):
+            return None
+        choices = [
+            {
+                "index": index,
+                "message": {"role": "assistant", "content": "".join(parts)},
+                "finish_reason": self._finish[index],
+            }
+            for index, parts in sorted(self._texts.items())
+        ]
+        head = {key: value for key, value in self._head.items() if value is not None}
+        return {**head, "object": "chat.completion", "choices": choices, "usage": self._usage or usage}

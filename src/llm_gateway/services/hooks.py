@@ -8,6 +8,11 @@ are hooks; none of them edits a router or a service. A hook overrides any of:
   `Answer` (a cache hit), or change `call.body` (a redacted prompt). Runs in chain order.
 - `after(ctx, call, value)`: a non-streaming result on its way out; returns it, possibly
   changed, or raises to refuse it. Runs in reverse order.
+- `wrap_stream(ctx, call, chunks)`: a streamed result on its way out (output guardrails):
+  returns the chunks to send instead, in the operation's own chunk shape, or raises from
+  the iterator to end the stream (one error event). Applied in reverse order, like
+  `after`; only hooks that override it are asked, so other chains pay nothing. The
+  returned iterator must close `chunks` when it is closed.
 - `on_end(ctx, call, usage, error)`: exactly once for every call whose `before` ran,
   streamed or not, on every exit path: completed, refused by a later hook, upstream error,
   client disconnect, cancelled. For a stream it runs when the stream ends. Synchronous
@@ -48,6 +53,9 @@ class Hook:
     async def after(self, ctx: RequestContext, call: Call, value: Any) -> Any:
         return value
 
+    def wrap_stream(self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return chunks
+
     def on_end(
         self, ctx: RequestContext, call: Call, usage: Usage | None, error: BaseException | None
     ) -> None:
@@ -61,6 +69,9 @@ Meter = Callable[[Any], None]
 class HookChain:
     def __init__(self, hooks: Sequence[Hook] = ()) -> None:
         self.hooks = tuple(hooks)
+        self._wraps = frozenset(
+            index for index, hook in enumerate(self.hooks) if type(hook).wrap_stream is not Hook.wrap_stream
+        )
 
     def __bool__(self) -> bool:
         return bool(self.hooks)
@@ -114,6 +125,9 @@ class HookChain:
                 if answer is not None:
                     break
             chunks: AsyncIterator[Any] = answer.value if answer is not None else await proceed()
+            for index in reversed(range(entered)) if self._wraps else ():
+                if index in self._wraps:
+                    chunks = self.hooks[index].wrap_stream(ctx, call, chunks)
         except BaseException as exc:
             self._end(ctx, call, entered, exc)
             raise

@@ -11,7 +11,7 @@ from llm_gateway.core.context import MASTER, Call, Operation, Principal
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.policy_config import CacheSettings
 from llm_gateway.services.cache import cache_key, client_directives, decoded, storable, tenant
-from llm_gateway.services.cache_replay import chat_chunks, message_events
+from llm_gateway.services.cache_replay import ChatCollector, chat_chunks, message_events
 from llm_gateway.store.response_cache import MemoryCache
 
 KEY = Principal("key", key_id="k1", team_id="t1")
@@ -129,3 +129,32 @@ def test_an_unreadable_entry_is_a_miss() -> None:
         assert decoded(raw) is None
     entry = decoded(b'{"at": 1, "cost": "0.5", "value": {"a": 1}}')
     assert entry is not None and str(entry.cost) == "0.5" and entry.value == {"a": 1}
+
+
+def test_a_finished_chat_stream_is_collected_into_its_completion() -> None:
+    collector = ChatCollector()
+    head = {"id": "c", "created": 1, "model": "m", "object": "chat.completion.chunk"}
+    for delta, finish in (
+        ({"role": "assistant", "content": ""}, None),
+        ({"content": "he"}, None),
+        ({"content": "y"}, None),
+        ({}, "stop"),
+    ):
+        collector.feed({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    completion = collector.completion({"total_tokens": 2})
+    assert completion is not None
+    assert completion["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": "hey"}, "finish_reason": "stop"}
+    ]
+    assert completion["usage"] == {"total_tokens": 2} and completion["id"] == "c"
+
+
+def test_an_unfinished_or_unreproducible_stream_is_not_collected() -> None:
+    unfinished = ChatCollector()
+    unfinished.feed({"choices": [{"index": 0, "delta": {"content": "he"}, "finish_reason": None}]})
+    assert unfinished.completion(None) is None
+    tools = ChatCollector()
+    tools.feed(
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0}]}, "finish_reason": "tool_calls"}]}
+    )
+    assert tools.lossy and tools.completion(None) is None

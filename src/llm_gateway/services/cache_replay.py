@@ -1,7 +1,9 @@
-"""A cached answer played back as the stream the client asked for, in its own dialect.
+"""Cached answers and streams, both ways: an answer played back as the stream the client
+asked for, in its own dialect, and a finished chat stream collected into the completion it
+spells out (`ChatCollector`, so a stream can fill the cache).
 
-Only whole, non-streamed answers are cached (services/cache.py), so a streamed request that
-hits gets the same answer cut into the chunks an upstream would send: OpenAI chat chunks
+Entries are whole answers (services/cache.py), so a streamed request that hits gets the
+answer cut into the chunks an upstream would send: OpenAI chat chunks
 (role and content, tool calls, the finish reason, then usage if the client asked for it)
 or Anthropic Messages events (`message_start` ... `message_stop`).
 """

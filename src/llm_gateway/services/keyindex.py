@@ -51,7 +51,9 @@ class Entry:
 
 def principal_of(key: KeyRecord, team: TeamRecord | None) -> Principal:
     """The caller a key authenticates as, with its own scope and its team's."""
-    scopes = [Scope("key", key.id, key.name, key.grants.limits, key.grants.models, key.grants.metadata)]
+    scopes = [
+        Scope("key", key.id, key.name, key.grants.limits, key.grants.models, metadata=key.grants.metadata)
+    ]
     if team is not None:
         scopes.append(team_scope(team))
     return Principal(
@@ -65,7 +67,9 @@ def principal_of(key: KeyRecord, team: TeamRecord | None) -> Principal:
 
 
 def team_scope(team: TeamRecord) -> Scope:
-    return Scope("team", team.id, team.name, team.grants.limits, team.grants.models, team.grants.metadata)
+    return Scope(
+        "team", team.id, team.name, team.grants.limits, team.grants.models, metadata=team.grants.metadata
+    )
 
 
 def index_of(keys: list[KeyRecord], teams: list[TeamRecord]) -> dict[str, Entry]:

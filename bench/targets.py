@@ -32,6 +32,7 @@ GATEWAY = "llm-gateway"
 GATEWAY_ROUTING = "llm-gateway (routing)"
 GATEWAY_BASELINE = "llm-gateway (baseline)"
 GATEWAY_GUARDRAILS = "llm-gateway (guardrails)"
+GATEWAY_CACHE = "llm-gateway (cache hit)"
 BASELINE_SRC = "BENCH_BASELINE_SRC"
 """The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
 LITELLM = "litellm"
@@ -147,8 +148,9 @@ BUILDERS: dict[str, Builder] = {
     GATEWAY_ROUTING: _gateway(GATEWAY_ROUTING, "llm-gateway-routing", "gateway-routing.yaml"),
     GATEWAY_BASELINE: _gateway_baseline,
     GATEWAY_GUARDRAILS: _gateway(GATEWAY_GUARDRAILS, "llm-gateway-guardrails", "gateway-guardrails.yaml"),
+    GATEWAY_CACHE: _gateway(GATEWAY_CACHE, "llm-gateway-cache", "gateway-cache.yaml"),
 }
-# What a plain run measures; the routing variant is asked for by name.
+# What a plain run measures; the routing and cache-hit variants are asked for by name.
 DEFAULT = (UPSTREAM, FLOOR, FLOOR_HTTPX2, GATEWAY, LITELLM)
 
 

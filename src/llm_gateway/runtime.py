@@ -14,7 +14,7 @@ import importlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.observability.attempts import UpstreamTiming
@@ -27,6 +27,7 @@ from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
 from llm_gateway.services.access import ModelAccess
+from llm_gateway.services.cache import CacheHook, build_cache
 from llm_gateway.services.governance import GovernanceHook, build_governance
 from llm_gateway.services.guardrails.hook import GuardrailHook, build_guardrails
 from llm_gateway.services.hooks import Hook, HookChain
@@ -34,11 +35,15 @@ from llm_gateway.services.identities import Identities, SpendView
 from llm_gateway.services.jwtauth import JWTVerifier
 from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.services.pipeline import Pipeline
+from llm_gateway.services.policies import build_policy
 from llm_gateway.services.pricing import list_price
+from llm_gateway.services.templates import Templates
 from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
 from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
+
+HookT = TypeVar("HookT", bound=Hook)
 
 
 class Lifecycle(Protocol):
@@ -75,6 +80,7 @@ class Runtime:
     counters (None without governance)."""
     governance: GovernanceHook | None = None
     guardrails: GuardrailHook | None = None
+    cache: CacheHook | None = None
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     """What `/ready` asks besides the process being up, by name."""
     extra_hooks: tuple[Hook, ...] = ()
@@ -131,23 +137,16 @@ class Runtime:
         governance = build_governance(
             config, catalog, identities.database, previous.governance if previous is not None else None
         )
-        # Guardrails' input checks before governance admits: a request a guardrail refuses
-        # holds no slot, spends no rate-limit token or budget, and writes no spend row.
-        guardrails = build_guardrails(config)
-        first = [
-            *access,
-            *([guardrails] if guardrails is not None else []),
-            *([governance] if governance is not None else []),
-        ]
-        chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
+        chain = HookChain([*_first_hooks(config, catalog, access, governance), *hooks])
         responses = previous.responses if previous is not None else MemoryResponseStore()
+        templates = Templates(config.templates)
         if metrics is not None:
             metrics.probes = metric_probes(catalog, health, governance, identities.index)
         return cls(
             config=config,
             providers=providers,
             catalog=catalog,
-            pipeline=Pipeline(catalog, executor, chain, responses=responses),
+            pipeline=Pipeline(catalog, executor, chain, responses=responses, templates=templates),
             executor=executor,
             hooks=chain,
             responses=responses,
@@ -158,8 +157,9 @@ class Runtime:
             jwt=jwt,
             spend=governance,
             governance=governance,
-            guardrails=guardrails,
-            own=tuple(part for part in (guardrails,) if part is not None),
+            guardrails=_find(chain, GuardrailHook),
+            cache=_find(chain, CacheHook),
+            own=tuple(hook for hook in chain.hooks if isinstance(hook, GuardrailHook | CacheHook)),
             checks={"governance": governance.readiness} if governance is not None else {},
             extra_hooks=tuple(hooks),
             observers=tuple(observers),
@@ -222,6 +222,31 @@ class Runtime:
             await self.identities.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+
+
+def _first_hooks(
+    config: GatewayConfig, catalog: ModelCatalog, access: Sequence[Hook], governance: GovernanceHook | None
+) -> list[Hook]:
+    """The gateway's own hooks, each only when configured, then the config's `hooks:`:
+
+        access → policy → guardrails (input) → governance → cache → guardrails (output) → hooks:
+
+    Access, policies and input guardrails refuse before governance admits, so a refused
+    request holds no slot and spends no rate-limit token or budget. The cache sits after
+    governance, so a hit is admitted and logged (at no cost) like any request, and is keyed
+    on the body as policies and input guardrails left it. Output guardrails are innermost,
+    so the cache stores (and replays) only checked, redacted answers.
+    """
+    policy = build_policy(config)
+    guardrails = build_guardrails(config)
+    outputs = guardrails.output_stage() if guardrails is not None else None
+    cache = build_cache(config, catalog, governance.costing if governance is not None else None)
+    built: list[Hook | None] = [*access, policy, guardrails, governance, cache, outputs]
+    return [*(hook for hook in built if hook is not None), *(load_hook(path) for path in config.hooks)]
+
+
+def _find(chain: HookChain, kind: type[HookT]) -> HookT | None:
+    return next((hook for hook in chain.hooks if isinstance(hook, kind)), None)
 
 
 def _health_board(config: GatewayConfig, targets: list[Any], previous: Runtime | None) -> HealthBoard:

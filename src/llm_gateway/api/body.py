@@ -99,12 +99,14 @@ def check_chat_request(body: dict[str, Any]) -> None:
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise InvalidRequest("'model' must be a string", param="model")
-    if "messages" not in body:
+    if "messages" not in body and "prompt" in body:  # a template's messages (services/templates.py)
+        body["messages"] = []
+    elif "messages" not in body:
         raise InvalidRequest(
             "'messages' is a required property", param="messages", code="missing_required_parameter"
         )
     messages = body["messages"]
-    if not isinstance(messages, list) or not messages:
+    if not isinstance(messages, list) or (not messages and "prompt" not in body):
         raise InvalidRequest("'messages' must be a non-empty array", param="messages")
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):

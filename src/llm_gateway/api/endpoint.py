@@ -27,7 +27,14 @@ from llm_gateway.api.body import check_content_type, parse_object, read_body
 from llm_gateway.api.dialect import Dialect, flag
 from llm_gateway.api.disconnect import ClientDisconnected, until_disconnected
 from llm_gateway.api.refusals import ShuttingDown
-from llm_gateway.api.served import NO_RETRY_HEADER, RawHeaders, error_headers, hook_headers, served_headers
+from llm_gateway.api.served import (
+    NO_RETRY_HEADER,
+    RawHeaders,
+    cache_headers,
+    error_headers,
+    hook_headers,
+    served_headers,
+)
 from llm_gateway.api.sse import close_iterator, send_event_stream
 from llm_gateway.core.context import Call, Principal, RequestContext
 from llm_gateway.core.errors import GatewayError
@@ -73,6 +80,7 @@ class Endpoint:
             )
             scope["state"]["context"] = ctx
             call = ctx.call = dialect.parse_http(ctx, body, headers, scope)
+            cache_headers(headers, call)
             if call.stream:
                 chunks = await until_disconnected(receive, runtime.pipeline.stream(ctx, call))
             else:

@@ -3,11 +3,24 @@ by fallback, hedge or cache; and the request header that turns retries off."""
 
 from __future__ import annotations
 
-from llm_gateway.core.context import RequestContext
+from collections.abc import Mapping
+
+from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.errors import AllDeploymentsFailed, GatewayError
 
 NO_RETRY_HEADER = "x-llm-gateway-no-retry"
+CACHE_TTL_HEADER = "x-llm-gateway-cache-ttl"
 RawHeaders = list[tuple[bytes, bytes]]
+
+
+def cache_headers(headers: Mapping[str, str], call: Call) -> None:
+    """The client's cache directives (`Cache-Control`, the TTL header) for the cache hook."""
+    control = headers.get("cache-control")
+    if control:
+        call.options["cache_control"] = control
+    ttl = headers.get(CACHE_TTL_HEADER)
+    if ttl is not None:
+        call.options["cache_ttl"] = ttl
 
 
 def served_headers(ctx: RequestContext) -> RawHeaders:

@@ -33,6 +33,7 @@ from pydantic import (
 from llm_gateway.core.governance_config import AuthSettings, GovernanceSettings
 from llm_gateway.core.guardrail_config import Guardrails
 from llm_gateway.core.observability_config import LoggingSettings, MetricsSettings
+from llm_gateway.core.policy_config import CacheSettings, Policy, TemplateSpec, unknown_policy
 from llm_gateway.core.secrets import (
     DatabaseUrl,
     RedisUrl,
@@ -150,6 +151,10 @@ class ModelGroup(StrictModel):
     content_policy_fallbacks: list[str] = []
     guardrails: list[str] = []
     """Names from the top-level `guardrails:` run on every request to this model."""
+    policy: str | None = None
+    """A `policies:` name every request for this model must satisfy (docs/policies.md)."""
+    cache: CacheSettings | None = None
+    """The response cache for this model; absent: off (unless a key or team turns it on)."""
 
 
 def _lower(value: Any) -> Any:
@@ -285,9 +290,22 @@ class GatewayConfig(StrictModel):
     """Named input and output checks, attached to models, teams and keys (docs/policies.md)."""
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
+    templates: dict[Annotated[str, Field(min_length=1)], TemplateSpec] = Field(default_factory=dict)
+    """Prompt templates by name (docs/policies.md)."""
+    policies: dict[Annotated[str, Field(min_length=1)], Policy] = Field(default_factory=dict)
+    """System policies by name, attached to models, teams and keys (docs/policies.md)."""
+    cache: CacheSettings | None = None
+    """The cache defaults for keys and teams that turn caching on (`cache` in metadata)."""
     aliases: dict[Annotated[str, Field(min_length=1)], str] = Field(default_factory=dict)
     """Other names for configured models: an exact name or a glob (`claude-3-5-haiku-*`) →
     the name of a configured, non-wildcard model (docs/agents.md, "Model names: aliases and wildcards")."""
+
+    @model_validator(mode="after")
+    def _check_policies(self) -> GatewayConfig:
+        problem = unknown_policy({name: group.policy for name, group in self.models.items()}, self.policies)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _check_names(self) -> GatewayConfig:

@@ -61,6 +61,8 @@ class Scope:
     """Public model names or globs (`gpt-4o*`) this scope may use; None: every model."""
     guardrails: tuple[str, ...] = ()
     """Guardrails (names from the config's `guardrails:`) every request in this scope runs."""
+    metadata: JSON = field(default_factory=dict, hash=False, compare=False)
+    """The key's or team's free-form metadata (`policy`, `cache` are read, docs/policies.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,11 @@ class RequestContext:
     none, e.g. a stream from a server that ignores `stream_options.include_usage`."""
     first_chunk_at: float | None = None
     cache: str | None = None
-    """`hit` when a hook answered from cache; None when no cache was consulted."""
+    """`hit` when a hook answered from cache, `miss` or `bypass`; None when no cache applies."""
+    cache_saved_usd: Decimal | None = None
+    """On a hit: what the cached answer cost when it was first served (the spend row's saving)."""
+    template: tuple[str, str] | None = None
+    """The prompt template (id, version) the request was rendered from, for the spend row."""
     headers: list[tuple[str, str]] = field(default_factory=list)
     """Response headers hooks add (rate-limit and budget headers), on answers and errors alike."""
     extras: dict[str, Any] = field(default_factory=dict)

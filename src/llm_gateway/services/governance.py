@@ -178,7 +178,7 @@ class GovernanceHook(Hook):
         admitted = ctx.extras.pop(EXTRAS_KEY, None)
         if not isinstance(admitted, Admitted):
             return  # refused here: nothing was counted, nothing to log
-        cost = ctx.cost = self.costing.cost(ctx)
+        cost = ctx.cost = Decimal(0) if ctx.cache == "hit" else self.costing.cost(ctx)
         if admitted.ask is not None:
             refund = isinstance(error, PolicyError | CallerError) and ctx.route is None and usage is None
             served = usage is not None or ctx.first_chunk_at is not None
@@ -230,6 +230,10 @@ class GovernanceHook(Hook):
             fallback=route.fallback if route else None,
             operation=str(call.operation),
             stream=call.stream,
+            cache=ctx.cache,
+            cache_saved_usd=ctx.cache_saved_usd,
+            template_id=ctx.template[0] if ctx.template else None,
+            template_version=ctx.template[1] if ctx.template else None,
         )
 
     async def spent_usd(self, scope: Scope) -> Decimal | None:

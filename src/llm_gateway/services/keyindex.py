@@ -60,6 +60,7 @@ def principal_of(key: KeyRecord, team: TeamRecord | None) -> Principal:
             key.grants.limits,
             key.grants.models,
             attached_guardrails(key.grants.metadata),
+            metadata=key.grants.metadata,
         )
     ]
     if team is not None:
@@ -82,6 +83,7 @@ def team_scope(team: TeamRecord) -> Scope:
         team.grants.limits,
         team.grants.models,
         attached_guardrails(team.grants.metadata),
+        metadata=team.grants.metadata,
     )
 
 

@@ -1,6 +1,7 @@
 """One request's path through the gateway, the same for every front door and operation.
 
-    resolve the model (narrowed to deployments able to serve the operation)
+    render a prompt template, if the chat request names one            (services/templates.py)
+    → resolve the model (narrowed to deployments able to serve the operation)
     → check the client's fallbacks → hooks.before → executor (routing → provider)
     → hooks.after, or hooks.on_end when a stream ends        (services/hooks.py)
 
@@ -27,6 +28,7 @@ from llm_gateway.services.hooks import HookChain
 from llm_gateway.services.messages import CountTokensService, MessagesService
 from llm_gateway.services.responses import InputTokensService, ResponsesService
 from llm_gateway.services.service import Service
+from llm_gateway.services.templates import PROMPT_FIELD, Templates
 from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
 
 
@@ -57,8 +59,10 @@ class Pipeline:
         services: Mapping[Operation, Service] | None = None,
         *,
         responses: ResponseStore | None = None,
+        templates: Templates | None = None,
     ) -> None:
         self._catalog = catalog
+        self._templates = templates or Templates({})
         self._executor = executor
         self._hooks = hooks or HookChain()
         self._services = dict(services or default_services(metered=bool(self._hooks), responses=responses))
@@ -94,6 +98,8 @@ class Pipeline:
         return await self._hooks.stream(ctx, call, proceed, service.meter)
 
     def _prepare(self, ctx: RequestContext, call: Call, service: Service) -> Group:
+        if call.operation is Operation.CHAT and PROMPT_FIELD in call.body:
+            self._templates.apply(ctx, call)
         group = service.group(self._catalog, call)
         call.model = group.name
         if ctx.fallbacks:

@@ -1,6 +1,8 @@
 """The SDK-free `/api/chat` shape, translated to and from the chat lingua franca.
 
-Request: `{"message": "...", "model"?, "system"?, "history"?, "temperature"?, "max_tokens"?, "stream"?}`.
+Request: `{"message": "...", "model"?, "system"?, "history"?, "temperature"?, "max_tokens"?, "stream"?}`,
+or `{"template": "name", "template_version"?, "variables"?: {...}, "message"?, ...}` to render a
+prompt template (services/templates.py; the message, if any, follows the template's).
 Answer: `{"reply", "model", "provider", "finish_reason", "usage"}`; streamed, text deltas
 `{"delta": "..."}` then one final `{"done": true, ...answer}` event.
 """
@@ -15,7 +17,19 @@ from llm_gateway.core.types import ChatChunk, ChatCompletion, ChatRequest, Messa
 
 _OPTIONAL_NUMBERS = {"temperature": ((int, float), "a number"), "max_tokens": ((int,), "an integer")}
 _ROLES = ("system", "developer", "user", "assistant")
-_FIELDS = ("message", "model", "system", "history", "temperature", "max_tokens", "stream", "fallbacks")
+_FIELDS = (
+    "message",
+    "model",
+    "system",
+    "history",
+    "temperature",
+    "max_tokens",
+    "stream",
+    "fallbacks",
+    "template",
+    "template_version",
+    "variables",
+)
 
 
 def to_chat_request(body: dict[str, Any]) -> ChatRequest:
@@ -26,7 +40,8 @@ def to_chat_request(body: dict[str, Any]) -> ChatRequest:
                 f"unknown field {name!r}; /api/chat accepts: {', '.join(_FIELDS)}", param=name
             )
     message = body.get("message")
-    if not isinstance(message, str) or not message:
+    template = body.get("template")
+    if (message is not None or template is None) and (not isinstance(message, str) or not message):
         raise InvalidRequest("'message' must be a non-empty string", param="message")
     messages: list[Message] = []
     system = body.get("system")
@@ -35,8 +50,11 @@ def to_chat_request(body: dict[str, Any]) -> ChatRequest:
             raise InvalidRequest("'system' must be a string", param="system")
         messages.append({"role": "system", "content": system})
     messages.extend(_history(body.get("history")))
-    messages.append({"role": "user", "content": message})
+    if message is not None:
+        messages.append({"role": "user", "content": message})
     request: ChatRequest = {"messages": messages}
+    if template is not None:
+        request["prompt"] = _prompt(template, body)  # type: ignore[typeddict-unknown-key]
     model = body.get("model")
     if model is not None:
         if not isinstance(model, str):
@@ -57,6 +75,16 @@ def to_chat_request(body: dict[str, Any]) -> ChatRequest:
         request["stream"] = True
         request["stream_options"] = {"include_usage": True}
     return request
+
+
+def _prompt(template: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """The chat request's `prompt` field (rendered by the pipeline) for `template`."""
+    if not isinstance(template, str) or not template:
+        raise InvalidRequest("'template' must be a non-empty string", param="template")
+    prompt: dict[str, Any] = {"id": template, "variables": body.get("variables", {})}
+    if "template_version" in body:
+        prompt["version"] = body["template_version"]
+    return prompt
 
 
 def _history(history: Any) -> list[Message]:

@@ -57,11 +57,18 @@ class SpendRow:
     fallback: str | None
     operation: str = "chat"
     stream: bool = False
+    cache: str | None = None
+    """`hit`, `miss` or `bypass` on a cache-enabled model; None otherwise."""
+    cache_saved_usd: Decimal | None = None
+    """On a hit: what the answer cost when it was first served (the hit itself costs 0)."""
+    template_id: str | None = None
+    template_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         row = asdict(self)
         row["at"] = self.at.isoformat()
         row["cost_usd"] = None if self.cost_usd is None else str(self.cost_usd)
+        row["cache_saved_usd"] = None if self.cache_saved_usd is None else str(self.cache_saved_usd)
         return row
 
 

@@ -76,6 +76,10 @@ def _record(row: SpendRow) -> dict[str, Any]:
         "fallback": _text(row.fallback, 200),
         "operation": _text(row.operation, 32) or "",
         "stream": row.stream,
+        "cache": _text(row.cache, 16),
+        "cache_saved_usd": row.cache_saved_usd,
+        "template_id": _text(row.template_id, 200),
+        "template_version": _text(row.template_version, 64),
     }
 
 

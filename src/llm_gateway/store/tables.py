@@ -124,6 +124,10 @@ spend_logs = sa.Table(
     sa.Column("fallback", sa.String(200), nullable=True),
     sa.Column("operation", sa.String(32), nullable=False),
     sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("cache", sa.String(16), nullable=True),
+    sa.Column("cache_saved_usd", DecimalText, nullable=True),
+    sa.Column("template_id", sa.String(200), nullable=True),
+    sa.Column("template_version", sa.String(64), nullable=True),
 )
 """One row per governed request (`store/spend.SpendRow`); deleted after `retention_days`."""
 

@@ -72,6 +72,10 @@ class SpendLogOut(BaseModel):
     fallback: str | None
     operation: str
     stream: bool
+    cache: str | None = None
+    cache_saved_usd: Decimal | None = None
+    template_id: str | None = None
+    template_version: str | None = None
 
 
 class SpendLogList(BaseModel):

@@ -63,6 +63,15 @@ class GuardrailHook(Hook):
         self._always = tuple(name for name, check in self.checks.items() if check.settings.always)
         self._models = {name: tuple(names) for name, names in models.items() if not is_pattern(name)}
         self._patterns = [(name, tuple(names)) for name, names in models.items() if is_pattern(name)]
+        self._outputs_here = True
+        """False once `output_stage` handed the output checks to a hook of their own."""
+
+    def output_stage(self) -> GuardrailOutputs:
+        """The output checks as a hook of their own, for the innermost place in the chain:
+        every hook between the two (the response cache) then sees only checked, redacted
+        answers. This hook keeps the input checks."""
+        self._outputs_here = False
+        return GuardrailOutputs(self)
 
     async def start(self) -> None:
         for check in self.checks.values():
@@ -112,6 +121,10 @@ class GuardrailHook(Hook):
         return None
 
     async def after(self, ctx: RequestContext, call: Call, value: Any) -> Any:
+        return await self.check_output(ctx, call, value) if self._outputs_here else value
+
+    async def check_output(self, ctx: RequestContext, call: Call, value: Any) -> Any:
+        """Output checks on a whole answer; redactions are made in place."""
         applied = ctx.extras.get(APPLIED_KEY)
         if not isinstance(applied, Applied):
             return value
@@ -195,6 +208,10 @@ class GuardrailHook(Hook):
         raise blocked_error(check.name, stage, reason)
 
     def wrap_stream(self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return self.guard_stream(ctx, call, chunks) if self._outputs_here else chunks
+
+    def guard_stream(self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Output checks on a stream, with the bounded hold-back for matches split over chunks."""
         applied = ctx.extras.get(APPLIED_KEY)
         streamer = STREAMS.get(call.operation)
         if not isinstance(applied, Applied) or streamer is None:
@@ -214,6 +231,22 @@ class GuardrailHook(Hook):
         hold = max((check.settings.stream_buffer_chars for check in spans), default=64)
         guard = StreamGuard(spans, hold, outcomes, end if whole else None)
         return _guarded(streamer(chunks, guard), chunks)
+
+
+class GuardrailOutputs(Hook):
+    """The output half of `GuardrailHook` (see `output_stage`): the checks it chose for the
+    request in `before` run on the answer or the stream here."""
+
+    name = "guardrails.output"
+
+    def __init__(self, guardrails: GuardrailHook) -> None:
+        self.guardrails = guardrails
+
+    async def after(self, ctx: RequestContext, call: Call, value: Any) -> Any:
+        return await self.guardrails.check_output(ctx, call, value)
+
+    def wrap_stream(self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return self.guardrails.guard_stream(ctx, call, chunks)
 
 
 def _streamed_answer(call: Call, text: str) -> Any:

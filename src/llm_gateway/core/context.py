@@ -57,6 +57,9 @@ class Scope:
     limits: Limits = Limits()
     models: tuple[str, ...] | None = None
     """Public model names or globs (`gpt-4o*`) this scope may use; None: every model."""
+    end_users: Limits | None = None
+    """The limits each end user calling through this scope gets as a scope of its own (a
+    team's `end_user_budget_usd`); None: end users are not limited apart."""
 
 
 @dataclass(frozen=True, slots=True)

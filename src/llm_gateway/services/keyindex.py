@@ -65,7 +65,9 @@ def principal_of(key: KeyRecord, team: TeamRecord | None) -> Principal:
 
 
 def team_scope(team: TeamRecord) -> Scope:
-    return Scope("team", team.id, team.name, team.grants.limits, team.grants.models)
+    return Scope(
+        "team", team.id, team.name, team.grants.limits, team.grants.models, end_users=team.end_user_limits
+    )
 
 
 def index_of(keys: list[KeyRecord], teams: list[TeamRecord]) -> dict[str, Entry]:

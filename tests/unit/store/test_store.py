@@ -31,7 +31,7 @@ async def test_migrations_are_idempotent_and_safe_to_run_together(database_url: 
         await databases[0].migrate()
         async with databases[0].engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-        assert version == "0002_spend"
+        assert version == "0004_spend_row_ids"
     finally:
         for db in databases:
             await db.aclose()

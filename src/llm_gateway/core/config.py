@@ -253,6 +253,12 @@ def is_pattern(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
+JWT_NEEDS_MASTER_KEY = (
+    "auth.jwt: JWT callers are governed (a JWT names a team the admin API manages), and "
+    "governance needs a master key: set master_key (e.g. master_key: ${LLM_GATEWAY_MASTER_KEY})"
+)
+
+
 class GatewayConfig(StrictModel):
     """The whole gateway configuration.
 
@@ -324,6 +330,8 @@ class GatewayConfig(StrictModel):
                         raise ValueError(f"models.{name}.{kind}: {other!r} is not another configured model")
         if self.default_model is not None and self.default_model not in self.models:
             raise ValueError(f"default_model: {self.default_model!r} is not one of models")
+        if self.auth.jwt is not None and self.master_key is None:
+            raise ValueError(JWT_NEEDS_MASTER_KEY)
         return self
 
 

@@ -337,8 +337,10 @@ class GatewayConfig(StrictModel):
 
 def shared_state_problem(config: GatewayConfig) -> str | None:
     """Why `config` cannot be served as configured, if it cannot: several worker processes
-    with governance counted in-process would each enforce every limit and budget alone."""
-    if config.governance is not None and config.server.workers > 1 and config.redis_url is None:
+    with governance counted in-process would each enforce every limit and budget alone
+    (governance is on with `governance:`, and with a master key: virtual keys carry limits)."""
+    governed = config.governance is not None or config.master_key is not None
+    if governed and config.server.workers > 1 and config.redis_url is None:
         return (
             f"server.workers is {config.server.workers} but governance counters are in-process: "
             "each worker would enforce every limit and budget on its own; configure redis_url "

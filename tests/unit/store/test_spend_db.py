@@ -166,3 +166,31 @@ async def test_logs_are_paged_newest_first(database: Database) -> None:
     assert {item["request_id"] for item in filtered.items} == {"r2", "r5"}
     with pytest.raises(BadCursor):
         await store.logs(3, "garbage!")
+
+
+async def test_rows_from_before_row_ids_survive_the_migration(database_url: str) -> None:
+    """A log written at revision 0002 is upgraded in place: old rows keep no row id (NULLs
+    never conflict), new rows are written once, and the rollups add up."""
+    db = Database(database_url)
+    try:
+        await db.migrate("0002_spend")
+        old = dict.fromkeys(("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens"), 0)
+        values = {"at": DAY, "request_id": "old", "estimated": False, "latency_s": 0.1, "status": 200}
+        values |= {"attempts": 1, "operation": "chat", "stream": False, **old}
+        columns = sa.table("spend_logs", *(sa.column(name) for name in values))
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.insert(columns), [values, {**values, "request_id": "old2"}])
+        await db.migrate()
+        sink = DatabaseSink(db)
+        batch = [spend(1)]
+        await sink.write(batch)
+        await sink.write(batch)
+        async with db.engine.connect() as conn:
+            found = (await conn.execute(sa.select(spend_logs.c.request_id, spend_logs.c.row_id))).all()
+        assert sorted((r.request_id, r.row_id) for r in found) == [
+            ("old", None),
+            ("old2", None),
+            ("r1", batch[0].row_id),
+        ]
+    finally:
+        await db.aclose()

@@ -62,6 +62,9 @@ def one_user_exhausts_the_other_is_served(gateways: list[GatewayProcess]) -> Non
     assert created["end_user_budget_usd"] == 0.0002
     assert admin(gateways[-1], "GET", "/admin/teams/app")["end_user_budget_usd"] == 0.0002
     key = admin(gateways[0], "POST", "/admin/keys", {"name": "app-key", "team_id": "app"}, expect=201)["key"]
+    me = httpx.get(f"{gateways[-1].url}/v1/me", headers={"authorization": f"Bearer {key}"}, timeout=10)
+    team_scope = next(scope for scope in me.json()["scopes"] if scope["kind"] == "team")
+    assert team_scope["end_user_budget_usd"] == 0.0002
     served, refused = exhaust(gateways, key, "alice")
     assert served >= 1
     assert refused.status_code == 402

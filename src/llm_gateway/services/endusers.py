@@ -37,4 +37,5 @@ def end_user_scopes(principal: Principal, call: Call) -> tuple[Scope, ...]:
     user = end_user(principal, call) if limiting else None
     if user is None:
         return ()
-    return tuple(Scope("user", f"{owner}:{user}", user, limits) for owner, limits in limiting)
+    tag = user.replace("%", "%25").replace(":", "%3A")  # no ':' of its own: counter keys stay unambiguous
+    return tuple(Scope("user", f"{owner}:{tag}", user, limits) for owner, limits in limiting)

@@ -37,5 +37,7 @@ def test_a_scope_per_end_user_under_each_team_that_budgets_them() -> None:
     [scope] = end_user_scopes(KEY, call({"user": "alice"}))
     assert (scope.kind, scope.id, scope.name, scope.limits) == ("user", "t1:alice", "alice", PER_USER)
     assert end_user_scopes(KEY, call({})) == ()
+    [tagged] = end_user_scopes(KEY, call({"user": "a:b%c"}))
+    assert (tagged.id, tagged.name) == ("t1:a%3Ab%25c", "a:b%c")  # a user cannot mimic another's keys
     plain = Principal("key", key_id="k2", scopes=(Scope("team", "t2", None, Limits(rpm=5)),))
     assert end_user_scopes(plain, call({"user": "alice"})) == ()

@@ -76,7 +76,7 @@ def saturation_round(
     forwarded_before = upstream_requests(upstream.port)
     before = cpu_snapshot(server.pid, upstream.pid)
     run = throughput.saturate(
-        server.port, seconds=seconds, connections=connections, core=load_core, api_key=API_KEY
+        server.port, seconds=seconds, connections=connections, core=load_core, api_key=server.api_key
     )
     after = cpu_snapshot(server.pid, upstream.pid)
     tally.requests += run.requests
@@ -93,17 +93,23 @@ def latency_round(
     """Concurrency-1 pairs at 0 ms upstream delay, streamed first events, then pairs at 50 ms."""
     plain, delayed, streamed = samples
     probe.collect(
-        tally.latency_0ms, mock_port, server.port, API_KEY, stream=False, samples=plain, max_seconds=limit_s
+        tally.latency_0ms,
+        mock_port,
+        server.port,
+        server.api_key,
+        stream=False,
+        samples=plain,
+        max_seconds=limit_s,
     )
     probe.collect(
-        tally.ttft, mock_port, server.port, API_KEY, stream=True, samples=streamed, max_seconds=limit_s
+        tally.ttft, mock_port, server.port, server.api_key, stream=True, samples=streamed, max_seconds=limit_s
     )
     delay_ports = [mock_port, server.port] if server.target.is_mock else [mock_port]
     for port in delay_ports:
         set_delay(port, 50)
     try:
         probe.collect(
-            tally.latency_50ms, mock_port, server.port, API_KEY,
+            tally.latency_50ms, mock_port, server.port, server.api_key,
             stream=False, samples=delayed, max_seconds=limit_s, warmup=3,
         )  # fmt: skip
     finally:

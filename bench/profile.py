@@ -127,7 +127,9 @@ def main() -> None:
         target = targets.build(args.target, upstream.port, API_KEY)
         collapsed = RESULTS / f"profile-{target.slug}.txt"
         with targets.running(target, core=server_core, api_key=API_KEY, log_dir=log_dir) as server:
-            throughput.saturate(server.port, seconds=3, connections=32, core=load_core, api_key=API_KEY)
+            throughput.saturate(
+                server.port, seconds=3, connections=32, core=load_core, api_key=server.api_key
+            )
             command = [
                 spy, "record", "--pid", str(server.pid), "--duration", str(int(args.seconds)),
                 "--rate", str(args.rate), "--format", "raw", "--output", str(collapsed),
@@ -139,7 +141,11 @@ def main() -> None:
             try:
                 # wrk outlasts the sampling window a little, so every sample is under full load.
                 load = throughput.saturate(
-                    server.port, seconds=args.seconds + 2, connections=32, core=load_core, api_key=API_KEY
+                    server.port,
+                    seconds=args.seconds + 2,
+                    connections=32,
+                    core=load_core,
+                    api_key=server.api_key,
                 )
             finally:
                 _, spy_errors = spy_process.communicate(timeout=args.seconds + 60)

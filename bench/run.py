@@ -129,7 +129,12 @@ def skipped_targets(args: argparse.Namespace) -> dict[str, str]:
     if LITELLM in args.targets and (why := targets.ensure_litellm(not args.no_litellm_setup)):
         skipped[LITELLM] = why
     if not (VENV_BIN / "llm-gateway").exists():
-        for name in (targets.GATEWAY, targets.GATEWAY_ROUTING):
+        for name in (
+            targets.GATEWAY,
+            targets.GATEWAY_ROUTING,
+            targets.GATEWAY_GOV_SQLITE,
+            targets.GATEWAY_GOV_REDIS,
+        ):
             skipped[name] = "pending: .venv/bin/llm-gateway is not installed"
     return skipped
 
@@ -164,7 +169,7 @@ def measure_all(
         phases.say(f"{name}: warm-up")
         throughput.saturate(
             server.port, seconds=settings.warmup_s, connections=settings.connections, core=load_core,
-            api_key=API_KEY,
+            api_key=server.api_key,
         )  # fmt: skip
     names = list(servers)
     for round_ in range(settings.rounds):

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import governed
 from probe import Connection, ProbeError, chat_request
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +34,8 @@ GATEWAY_ROUTING = "llm-gateway (routing)"
 GATEWAY_BASELINE = "llm-gateway (baseline)"
 GATEWAY_GUARDRAILS = "llm-gateway (guardrails)"
 GATEWAY_CACHE = "llm-gateway (cache hit)"
+GATEWAY_GOV_SQLITE = "llm-gateway (governance, SQLite)"
+GATEWAY_GOV_REDIS = "llm-gateway (governance, Postgres+Redis)"
 BASELINE_SRC = "BENCH_BASELINE_SRC"
 """The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
 LITELLM = "litellm"
@@ -48,6 +51,8 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)
     is_mock: bool = False
     startup_s: float = 60.0
+    virtual_key: bool = False
+    """Send every request with a virtual key made through the admin API once it is up."""
 
 
 Builder = Callable[[str, str], "Target"]
@@ -90,14 +95,21 @@ def _passthrough(client: str) -> Builder:
     return build
 
 
-def _gateway(name: str, slug: str, config: str) -> Builder:
+def _gateway(
+    name: str, slug: str, config: str, storage: Callable[[], dict[str, str]] | None = None
+) -> Builder:
+    """llm-gateway on `config`; with `storage` (fresh storage, as settings), a governance
+    target whose requests carry a virtual key."""
+
     def build(upstream_v1: str, api_key: str) -> Target:
         command = (
             str(VENV_BIN / "llm-gateway"), "serve", "--config", str(HERE / config),
             "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
         )  # fmt: skip
         env = {"BENCH_UPSTREAM_URL": upstream_v1, "BENCH_API_KEY": api_key}
-        return Target(name, slug, command, env=env)
+        if storage is not None:
+            env.update(storage())
+        return Target(name, slug, command, env=env, virtual_key=storage is not None)
 
     return build
 
@@ -149,6 +161,15 @@ BUILDERS: dict[str, Builder] = {
     GATEWAY_BASELINE: _gateway_baseline,
     GATEWAY_GUARDRAILS: _gateway(GATEWAY_GUARDRAILS, "llm-gateway-guardrails", "gateway-guardrails.yaml"),
     GATEWAY_CACHE: _gateway(GATEWAY_CACHE, "llm-gateway-cache", "gateway-cache.yaml"),
+    GATEWAY_GOV_SQLITE: _gateway(
+        GATEWAY_GOV_SQLITE, "llm-gateway-gov-sqlite", "gateway-governance.yaml", governed.sqlite_env
+    ),
+    GATEWAY_GOV_REDIS: _gateway(
+        GATEWAY_GOV_REDIS,
+        "llm-gateway-gov-redis",
+        "gateway-governance-redis.yaml",
+        governed.postgres_redis_env,
+    ),
 }
 # What a plain run measures; the routing and cache-hit variants are asked for by name.
 DEFAULT = (UPSTREAM, FLOOR, FLOOR_HTTPX2, GATEWAY, LITELLM)
@@ -177,11 +198,13 @@ def ensure_litellm(allow_setup: bool) -> str | None:
 
 @dataclass
 class Running:
-    """A started target: its PID (the root of the tree that procstat reads) and port."""
+    """A started target: its PID (the root of the tree that procstat reads), its port, and
+    the API key its requests carry (a virtual key for a governance target)."""
 
     target: Target
     pid: int
     port: int
+    api_key: str = ""
 
 
 class StartError(RuntimeError):
@@ -209,7 +232,8 @@ def running(target: Target, *, core: int | None, api_key: str, log_dir: Path) ->
         )
         try:
             _wait_ready(process, port, api_key, target.startup_s, log_path)
-            yield Running(target, process.pid, port)
+            key = governed.create_key(port, api_key) if target.virtual_key else api_key
+            yield Running(target, process.pid, port, key)
         finally:
             _stop(process)
 

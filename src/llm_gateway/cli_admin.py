@@ -33,7 +33,7 @@ KEY_COLUMNS = (
     "budget",
     "status",
 )
-TEAM_COLUMNS = ("id", "name", "models", "rpm", "tpm", "max_parallel", "budget")
+TEAM_COLUMNS = ("id", "name", "models", "rpm", "tpm", "max_parallel", "budget", "end_user_budget")
 
 
 class AdminClient:
@@ -84,6 +84,9 @@ def _grants(args: argparse.Namespace) -> dict[str, Any]:
 def _cell(row: dict[str, Any], column: str) -> str:
     if column == "budget":
         budget = row.get("budget_usd")
+        return "-" if budget is None else f"{budget:g}/{row.get('budget_period')}"
+    if column == "end_user_budget":
+        budget = row.get("end_user_budget_usd")
         return "-" if budget is None else f"{budget:g}/{row.get('budget_period')}"
     if column == "status":
         return "revoked" if row.get("revoked_at") else "blocked" if row.get("blocked") else "active"
@@ -153,6 +156,8 @@ def teams_command(args: argparse.Namespace, client: AdminClient) -> None:
         body = {"name": args.name, **_grants(args)}
         if args.id:
             body["id"] = args.id
+        if args.end_user_budget is not None:
+            body["end_user_budget_usd"] = args.end_user_budget
         _show(args, client.call("POST", "/admin/teams", body), TEAM_COLUMNS)
     elif action == "list":
         query = _query(name=args.name, limit=args.limit, cursor=args.cursor)
@@ -211,6 +216,9 @@ def add_commands(commands: Any, config_help: str) -> None:
     team_create = teams.add_parser("create", help="create a team")
     team_create.add_argument("--name", required=True)
     team_create.add_argument("--id", help="team id (default: made up)")
+    team_create.add_argument(
+        "--end-user-budget", type=float, help="budget in USD each end user gets, per --budget-period"
+    )
     _grant_options(team_create)
     _listing(teams.add_parser("list", help="list teams"))
     for name in ("show", "delete"):

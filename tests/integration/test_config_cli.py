@@ -89,6 +89,12 @@ BAD_CONFIGS: dict[str, tuple[str | None, dict[str, str], list[str]]] = {
     ),
     "duplicate-key": (MOCK_ONLY + "providers: {}\n", {}, ["invalid YAML at line 3, column 1: duplicate key"]),
     "missing-file": (None, {}, ["cannot read file (No such file or directory)"]),
+    "jwt-without-master-key": (
+        MOCK_ONLY
+        + "auth: {jwt: {issuer: https://idp.test, audience: gw, jwks_url: https://idp.test/jwks}}\n",
+        {},
+        ["auth.jwt: JWT callers are governed", "set master_key"],
+    ),
     "not-a-mapping": ("- providers\n- models\n", {}, ["the top level must be a mapping"]),
 }
 

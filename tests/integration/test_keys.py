@@ -166,6 +166,13 @@ def test_the_cli_manages_keys_and_teams(gateway: GatewayProcess, team: dict[str,
     assert "Team Two" in cli(gateway, "teams", "list") and "gpt-4o,claude-x" in cli(
         gateway, "teams", "show", "t2"
     )
+    cli(
+        gateway, "teams", "create", "--id", "t3", "--name", "Team Three", "--budget", "50",
+        "--budget-period", "daily", "--end-user-budget", "1.5",
+    )  # fmt: skip
+    shown = json.loads(cli(gateway, "teams", "show", "t3", "--json"))
+    assert (shown["budget_usd"], shown["end_user_budget_usd"]) == (50.0, 1.5)
+    assert "1.5/daily" in cli(gateway, "teams", "show", "t3")
     failed = run_cli("keys", "show", "key_nope", "--url", gateway.url, "--master-key", MASTER_KEY)
     assert failed.returncode == 1 and "404" in failed.stderr
     wrong = run_cli("keys", "list", "--url", gateway.url, "--master-key", "wrong")

@@ -1,7 +1,8 @@
 """`GET /v1/me`: a caller's own view of itself, for a virtual key's holder.
 
 Its name, team, the models it may use (the catalog filtered by every scope's globs),
-and each scope's limits. `spent_usd` and `remaining_usd` come from the runtime's
+and each scope's limits (a team's `end_user_budget_usd`: what each end user may spend
+per period). `spent_usd` and `remaining_usd` come from the runtime's
 `spend` view (`services/identities.SpendView`, served by the governance hook from its
 counters): the spend settled in the scope's current budget period, null for a scope
 without a budget (nothing is counted) or while the counters' store is unreachable.
@@ -48,6 +49,7 @@ async def _scope(scope: Scope, spend: SpendView | None) -> dict[str, Any]:
         "budget_usd": _money(limits.budget_usd),
         "budget_period": limits.budget_period,
         "max_hold_usd": _money(limits.max_hold_usd),
+        "end_user_budget_usd": _money(scope.end_users.budget_usd) if scope.end_users else None,
         "spent_usd": _money(spent),
         "remaining_usd": _money(remaining),
     }

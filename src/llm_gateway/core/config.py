@@ -262,6 +262,12 @@ def is_pattern(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
+JWT_NEEDS_MASTER_KEY = (
+    "auth.jwt: JWT callers are governed (a JWT names a team the admin API manages), and "
+    "governance needs a master key: set master_key (e.g. master_key: ${LLM_GATEWAY_MASTER_KEY})"
+)
+
+
 class GatewayConfig(StrictModel):
     """The whole gateway configuration.
 
@@ -353,13 +359,17 @@ class GatewayConfig(StrictModel):
                     raise ValueError(f"models.{name}.guardrails: {guardrail!r} is not one of guardrails")
         if self.default_model is not None and self.default_model not in self.models:
             raise ValueError(f"default_model: {self.default_model!r} is not one of models")
+        if self.auth.jwt is not None and self.master_key is None:
+            raise ValueError(JWT_NEEDS_MASTER_KEY)
         return self
 
 
 def shared_state_problem(config: GatewayConfig) -> str | None:
     """Why `config` cannot be served as configured, if it cannot: several worker processes
-    with governance counted in-process would each enforce every limit and budget alone."""
-    if config.governance is not None and config.server.workers > 1 and config.redis_url is None:
+    with governance counted in-process would each enforce every limit and budget alone
+    (governance is on with `governance:`, and with a master key: virtual keys carry limits)."""
+    governed = config.governance is not None or config.master_key is not None
+    if governed and config.server.workers > 1 and config.redis_url is None:
         return (
             f"server.workers is {config.server.workers} but governance counters are in-process: "
             "each worker would enforce every limit and budget on its own; configure redis_url "

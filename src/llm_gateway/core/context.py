@@ -63,6 +63,9 @@ class Scope:
     """Guardrails (names from the config's `guardrails:`) every request in this scope runs."""
     metadata: JSON = field(default_factory=dict, hash=False, compare=False)
     """The key's or team's free-form metadata (`policy`, `cache` are read, docs/policies.md)."""
+    end_users: Limits | None = None
+    """The limits each end user calling through this scope gets as a scope of its own (a
+    team's `end_user_budget_usd`); None: end users are not limited apart."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The governance hook: rate limits, parallel slots and budgets around every call, and the
 spend log after it. First in the chain, so nothing a later hook does runs unadmitted.
 
-    before   scopes (the principal's, then the configured ones) → one atomic admission over
+    before   scopes (the principal's, its end user's, the configured ones) → one atomic admission over
              all of them (requests, estimated prompt tokens, a slot, the worst-case cost as a
              hold) → 429 / 402 naming the scope, or admitted; headers either way
     on_end   settle: the slot freed, the hold turned into the real cost (or released), the
@@ -42,6 +42,7 @@ from llm_gateway.services.costing import (
     counted_prompt_tokens,
     tokens_of,
 )
+from llm_gateway.services.endusers import end_user, end_user_scopes
 from llm_gateway.services.hooks import Answer, Hook
 from llm_gateway.services.pricing import PriceBook
 from llm_gateway.services.quotas import governs, limit_headers, quota_of, refusal_error, scope_of
@@ -110,16 +111,19 @@ class GovernanceHook(Hook):
         self.store_error: str | None = None
         """The last store failure, until an admission succeeds again (for `/ready`)."""
 
-    def scopes(self, ctx: RequestContext) -> tuple[Scope, ...]:
-        """Every scope with a limit that binds this request, each once: key, team, configured."""
+    def scopes(self, ctx: RequestContext, call: Call) -> tuple[Scope, ...]:
+        """Every scope with a limit that binds this request, each once: key, team, end user
+        (where the team budgets its end users), configured."""
         seen: dict[tuple[str, str], Scope] = {}
-        for scope in (*ctx.principal.scopes, *self._static):
+        principal = ctx.principal
+        users = end_user_scopes(principal, call)
+        for scope in (*principal.scopes, *users, *self._static):
             if governs(scope):
                 seen.setdefault((scope.kind, scope.id), scope)
         return tuple(seen.values())
 
     async def before(self, ctx: RequestContext, call: Call) -> Answer | None:
-        scopes = self.scopes(ctx)
+        scopes = self.scopes(ctx, call)
         if not scopes:
             ctx.extras[EXTRAS_KEY] = Admitted(None, None)
             return None
@@ -212,7 +216,7 @@ class GovernanceHook(Hook):
             request_id=ctx.request_id,
             key_id=principal.key_id,
             team_id=principal.team_id,
-            end_user=end_user(call),
+            end_user=end_user(principal, call),
             model=call.model,
             deployment=route.deployment if route else None,
             provider=route.provider if route else None,
@@ -273,16 +277,6 @@ class GovernanceHook(Hook):
         await self.counters.aclose()
         if self.spend is not None:
             await self.spend.stop()
-
-
-def end_user(call: Call) -> str | None:
-    """The end user a client names: OpenAI's `user`, Anthropic's `metadata.user_id`."""
-    user = call.body.get("user")
-    if isinstance(user, str):
-        return user
-    metadata = call.body.get("metadata")
-    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-    return user_id if isinstance(user_id, str) else None
 
 
 def status_of(error: BaseException | None) -> int:

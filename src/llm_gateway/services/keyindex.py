@@ -84,6 +84,7 @@ def team_scope(team: TeamRecord) -> Scope:
         team.grants.models,
         attached_guardrails(team.grants.metadata),
         metadata=team.grants.metadata,
+        end_users=team.end_user_limits,
     )
 
 

@@ -15,6 +15,7 @@ tokens, all at the output rate. See docs/pricing.md.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -112,8 +113,14 @@ def split_usage(usage: Usage | None) -> Tokens:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def database_model(provider_type: str, upstream_model: str, *, base_url: str | None = None) -> Any | None:
     """The genai-prices `ModelInfo` for a deployment, or None when it is not in the database.
+
+    Remembered per deployment (the database is the bundled snapshot, fixed for the process's
+    life): the lookup walks the providers' model lists, and every governed request prices its
+    deployment twice (the worst case before, the cost after). Prices at a given time are still
+    read from the `ModelInfo` on each call, so historic prices stay exact.
 
     An `openai`-type provider with its own `base_url` is looked up by that URL (Groq,
     Together, DeepSeek, ... are in the database); a URL the database does not know (a

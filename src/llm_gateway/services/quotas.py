@@ -77,7 +77,7 @@ def refusal_error(refusal: Refusal, scope: Scope, now: float) -> PolicyError:
 
 
 def _refusal_error(refusal: Refusal, scope: Scope, now: float) -> PolicyError:
-    who = f"{scope.kind} {scope.name or scope.id!r}"
+    who = f"end user {scope.name!r}" if scope.kind == "user" else f"{scope.kind} {scope.name or scope.id!r}"
     if refusal.kind == "budget":
         _, ends = period_of(scope.limits.budget_period, datetime.fromtimestamp(now, UTC))
         resets = f"; it resets at {ends:%Y-%m-%dT%H:%M:%SZ}" if ends is not None else "; it does not reset"

@@ -46,6 +46,10 @@ class Grants:
         )
 
 
+TEAM_FIELDS = ("end_user_budget_usd",)
+"""What only a team holds."""
+
+
 @dataclass(frozen=True, slots=True)
 class TeamRecord:
     id: str
@@ -53,6 +57,15 @@ class TeamRecord:
     grants: Grants
     created_at: datetime
     updated_at: datetime
+    end_user_budget_usd: Decimal | None = None
+    """Each end user of the team's keys and JWTs gets this budget, per the team's
+    `budget_period` (None: end users are not budgeted apart)."""
+
+    @property
+    def end_user_limits(self) -> Limits | None:
+        if self.end_user_budget_usd is None:
+            return None
+        return Limits(budget_usd=self.end_user_budget_usd, budget_period=self.grants.budget_period)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +111,14 @@ def grants_of(row: Mapping[Any, Any]) -> Grants:
 
 
 def team_of(row: Mapping[Any, Any]) -> TeamRecord:
-    return TeamRecord(row["id"], row["name"], grants_of(row), row["created_at"], row["updated_at"])
+    return TeamRecord(
+        row["id"],
+        row["name"],
+        grants_of(row),
+        row["created_at"],
+        row["updated_at"],
+        row.get("end_user_budget_usd"),
+    )
 
 
 def key_of(row: Mapping[Any, Any]) -> KeyRecord:

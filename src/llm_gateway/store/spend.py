@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -63,6 +64,9 @@ class SpendRow:
     """On a hit: what the answer cost when it was first served (the hit itself costs 0)."""
     template_id: str | None = None
     template_version: str | None = None
+    row_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Made with the row, unique in the log: a batch written again after a commit whose
+    acknowledgement was lost (the sink raised, the rows stayed queued) adds nothing twice."""
 
     def to_json(self) -> dict[str, Any]:
         row = asdict(self)
@@ -74,7 +78,8 @@ class SpendRow:
 
 class SpendSink(Protocol):
     async def write(self, rows: Sequence[SpendRow]) -> None:
-        """Store `rows` (raise to have them retried on the next flush)."""
+        """Store `rows` (raise to have them retried on the next flush). A retried batch may
+        have been stored already: a sink that can skips rows whose `row_id` it holds."""
 
 
 class PrunableSink(SpendSink, Protocol):

@@ -1,9 +1,12 @@
 """The spend log in the gateway's database: `spend_logs` (one row per request) and
 `usage_daily` (the rollup the usage reports read), written in one transaction per batch.
 
-`DatabaseSink.write` inserts the batch's rows and upserts the batch's daily sums
-(`INSERT … ON CONFLICT DO UPDATE`, on SQLite and PostgreSQL alike), so a rollup never
-counts a row the log lacks, nor the reverse. Text a client chose (the end user) is cut
+`DatabaseSink.write` inserts the batch's rows and upserts the daily sums of the rows it
+inserted (`INSERT … ON CONFLICT DO UPDATE`, on SQLite and PostgreSQL alike), so a rollup
+never counts a row the log lacks, nor the reverse. Rows are written exactly once: each has
+a unique `row_id`, the insert skips ids already stored (`ON CONFLICT DO NOTHING … RETURNING`)
+and only what it returns is rolled up, so a batch retried after a commit whose
+acknowledgement was lost changes nothing. Text a client chose (the end user) is cut
 to the column's size and stripped of what PostgreSQL refuses (NUL, lone surrogates): a
 row that could never be stored would block every batch after it.
 
@@ -54,6 +57,7 @@ def _text(value: str | None, size: int) -> str | None:
 
 def _record(row: SpendRow) -> dict[str, Any]:
     return {
+        "row_id": row.row_id,
         "at": row.at,
         "request_id": _text(row.request_id, 200),
         "key_id": _text(row.key_id, 64),
@@ -122,9 +126,18 @@ class DatabaseSink:
     async def write(self, rows: Sequence[SpendRow]) -> None:
         if not rows:
             return
+        dialect = sqlite if self.database.is_sqlite else postgresql
+        statement = (
+            dialect.insert(spend_logs)
+            .on_conflict_do_nothing(index_elements=["row_id"])
+            .returning(spend_logs.c.row_id)
+        )
         async with self.database.engine.begin() as conn:
-            await conn.execute(spend_logs.insert(), [_record(row) for row in rows])
-            await self._upsert(conn, rollup(rows))
+            result = await conn.execute(statement, [_record(row) for row in rows])
+            inserted = {row_id for (row_id,) in result.all()}
+            new = [row for row in rows if row.row_id in inserted]
+            if new:
+                await self._upsert(conn, rollup(new))
 
     async def _upsert(self, conn: AsyncConnection, sums: list[dict[str, Any]]) -> None:
         insert = (sqlite.insert if self.database.is_sqlite else postgresql.insert)(usage_daily)

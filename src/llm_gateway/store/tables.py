@@ -68,6 +68,7 @@ teams = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     *_limits(),
+    sa.Column("end_user_budget_usd", DecimalText, nullable=True),
 )
 
 keys = sa.Table(
@@ -102,6 +103,7 @@ spend_logs = sa.Table(
     sa.Column(
         "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
     ),
+    sa.Column("row_id", sa.String(32), nullable=True),
     sa.Column("at", UtcDateTime, nullable=False, index=True),
     sa.Column("request_id", sa.String(200), nullable=False),
     sa.Column("key_id", sa.String(64), nullable=True, index=True),
@@ -128,8 +130,12 @@ spend_logs = sa.Table(
     sa.Column("cache_saved_usd", DecimalText, nullable=True),
     sa.Column("template_id", sa.String(200), nullable=True),
     sa.Column("template_version", sa.String(64), nullable=True),
+    sa.Index("uq_spend_logs_row_id", "row_id", unique=True),
 )
-"""One row per governed request (`store/spend.SpendRow`); deleted after `retention_days`."""
+"""One row per governed request (`store/spend.SpendRow`); deleted after `retention_days`.
+`row_id` is made with the row in memory and unique here, so a batch written again (its
+commit went through but the acknowledgement was lost) adds nothing (NULL only in rows
+written before migration 0004)."""
 
 usage_daily = sa.Table(
     "usage_daily",

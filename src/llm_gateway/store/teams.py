@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llm_gateway.core.errors import Conflict
 from llm_gateway.store.hashing import new_id
-from llm_gateway.store.records import Page, TeamRecord, decode_cursor, encode_cursor, grant_values, team_of
+from llm_gateway.store.records import (
+    TEAM_FIELDS,
+    Page,
+    TeamRecord,
+    decode_cursor,
+    encode_cursor,
+    grant_values,
+    team_of,
+)
 from llm_gateway.store.tables import keys, revisions, teams
 
 Clock = Callable[[], datetime]
@@ -46,6 +54,7 @@ class TeamStore:
             "name": name,
             "metadata": {},
             **grant_values(values),
+            **{name: values[name] for name in TEAM_FIELDS if name in values},
             "created_at": now,
             "updated_at": now,
         }
@@ -84,6 +93,7 @@ class TeamStore:
 
     async def update(self, team_id: str, values: Mapping[str, Any]) -> TeamRecord | None:
         changes = grant_values(values)
+        changes.update((name, values[name]) for name in TEAM_FIELDS if name in values)
         if "name" in values:
             changes["name"] = values["name"]
         changes["updated_at"] = self._now()

@@ -48,6 +48,8 @@ def test_several_workers_need_shared_counters() -> None:
     shared = mock_config(governance={}, redis_url="redis://127.0.0.1:6379/15", server={"workers": 4})
     assert shared_state_problem(shared) is None
     assert shared_state_problem(mock_config(server={"workers": 4})) is None  # no governance
+    keyed = mock_config(master_key="sk-master", server={"workers": 4})  # virtual keys carry limits
+    assert "redis_url" in (shared_state_problem(keyed) or "")
 
 
 def test_the_runtime_puts_governance_first(tmp_path: object) -> None:

@@ -325,3 +325,45 @@ async def test_store_down_fails_open_when_asked() -> None:
     assert len(await rig.rows()) == 1
     ready, detail = await rig.hook.readiness()
     assert ready and "failing open" in detail
+
+
+async def test_each_end_user_of_a_team_has_its_own_budget(counters: Counters) -> None:
+    """Alice spends her end-user budget and is refused naming her scope and its reset; Bob,
+    of the same team, is not; the team's own scope counts both."""
+    rig = build(counters)
+    per_user = Limits(budget_usd=Decimal("0.0001"), budget_period="daily")
+    team = Scope("team", "app", "App", Limits(rpm=1000), end_users=per_user)
+    principal = Principal("key", key_id="k", team_id="app", scopes=(team,))
+    served = 0
+    with pytest.raises(BudgetExceeded) as caught:
+        for _ in range(30):
+            await rig.pipeline.complete(ctx(principal), chat(user="alice", max_tokens=10))
+            served += 1
+    assert 1 <= served < 30
+    assert "end user 'alice'" in caught.value.message and "resets at 20" in caught.value.message
+    await rig.pipeline.complete(ctx(principal), chat(user="bob", max_tokens=10))
+    alice = await rig.standing(Scope("user", "app:alice", "alice", per_user))
+    bob = await rig.standing(Scope("user", "app:bob", "bob", per_user))
+    assert (alice.spent, alice.held, bob.spent) == (served * 7000, 0, 7000)
+    assert (await rig.standing(team)).requests == served + 1
+    rows = await rig.rows()
+    assert [row.end_user for row in rows] == ["alice"] * served + ["bob"]
+
+
+async def test_a_jwt_user_claim_is_the_end_user_whatever_the_body_says(counters: Counters) -> None:
+    rig = build(counters)
+    per_user = Limits(budget_usd=Decimal("0.0001"))
+    team = Scope("team", "app", "App", end_users=per_user)
+    principal = Principal(
+        "jwt", key_id="jwt:app:carol", team_id="app", metadata={"user": "carol"}, scopes=(team,)
+    )
+    await rig.pipeline.complete(ctx(principal), chat(user="mallory", max_tokens=10))
+    carol = await rig.standing(Scope("user", "app:carol", "carol", per_user))
+    assert carol.spent == 7000
+    [row] = await rig.rows()
+    assert row.end_user == "carol"
+
+
+async def test_no_end_user_scope_without_a_team_that_budgets_them(rig: Rig) -> None:
+    context = ctx()
+    assert rig.hook.scopes(context, chat(user="alice")) == (KEY, TEAM)

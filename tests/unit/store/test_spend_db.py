@@ -47,6 +47,58 @@ async def test_rows_and_rollups_are_written_together(database: Database) -> None
     assert daily[1].errors == 1
 
 
+async def totals(database: Database) -> tuple[list[str], list[tuple[int, int, int]]]:
+    async with database.engine.connect() as conn:
+        logged = (await conn.execute(sa.select(spend_logs.c.request_id).order_by(spend_logs.c.id))).all()
+        daily = (
+            await conn.execute(
+                sa.select(usage_daily.c.requests, usage_daily.c.prompt_tokens, usage_daily.c.cost_nanos)
+            )
+        ).all()
+    return [r.request_id for r in logged], [tuple(d) for d in daily]
+
+
+async def test_a_batch_written_twice_is_stored_once(database: Database) -> None:
+    """The same rows again (a retry after a commit whose acknowledgement was lost) add no
+    row and no sum; a batch mixing stored and new rows adds only the new ones."""
+    sink = DatabaseSink(database)
+    batch = [spend(1), spend(2, cost_usd=Decimal("0.000000123"))]
+    await sink.write(batch)
+    once = await totals(database)
+    await sink.write(batch)
+    assert await totals(database) == once
+    await sink.write([*batch, spend(3)])
+    logged, daily = await totals(database)
+    assert logged == ["r1", "r2", "r3"]
+    assert daily == [(3, 9, 2_000_123)]
+
+
+class LostAcknowledgement:
+    """Commits the first write, then fails as if the connection dropped before the reply."""
+
+    def __init__(self, sink: DatabaseSink) -> None:
+        self.sink = sink
+        self.calls = 0
+
+    async def write(self, rows: list[SpendRow]) -> None:
+        self.calls += 1
+        await self.sink.write(rows)
+        if self.calls == 1:
+            raise ConnectionResetError("connection lost after COMMIT")
+
+
+async def test_the_flusher_retrying_a_committed_batch_duplicates_nothing(database: Database) -> None:
+    sink = LostAcknowledgement(DatabaseSink(database))
+    log = SpendLog(sink)
+    for n in (1, 2):
+        log.put(spend(n))
+    assert await log.flush() is False  # committed, but the flusher could not know
+    assert log.pending == 2
+    assert await log.flush() is True and sink.calls == 2
+    logged, daily = await totals(database)
+    assert logged == ["r1", "r2"] and daily == [(2, 6, 2_000_000)]
+
+
 async def test_unpriced_requests_are_counted_and_cost_nothing(database: Database) -> None:
     sink = DatabaseSink(database)
     await sink.write([spend(1, cost_usd=None), spend(2, cost_usd=None, model="x")])
@@ -114,3 +166,31 @@ async def test_logs_are_paged_newest_first(database: Database) -> None:
     assert {item["request_id"] for item in filtered.items} == {"r2", "r5"}
     with pytest.raises(BadCursor):
         await store.logs(3, "garbage!")
+
+
+async def test_rows_from_before_row_ids_survive_the_migration(database_url: str) -> None:
+    """A log written at revision 0002 is upgraded in place: old rows keep no row id (NULLs
+    never conflict), new rows are written once, and the rollups add up."""
+    db = Database(database_url)
+    try:
+        await db.migrate("0002_spend")
+        old = dict.fromkeys(("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens"), 0)
+        values = {"at": DAY, "request_id": "old", "estimated": False, "latency_s": 0.1, "status": 200}
+        values |= {"attempts": 1, "operation": "chat", "stream": False, **old}
+        columns = sa.table("spend_logs", *(sa.column(name) for name in values))
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.insert(columns), [values, {**values, "request_id": "old2"}])
+        await db.migrate()
+        sink = DatabaseSink(db)
+        batch = [spend(1)]
+        await sink.write(batch)
+        await sink.write(batch)
+        async with db.engine.connect() as conn:
+            found = (await conn.execute(sa.select(spend_logs.c.request_id, spend_logs.c.row_id))).all()
+        assert sorted((r.request_id, r.row_id) for r in found) == [
+            ("old", None),
+            ("old2", None),
+            ("r1", batch[0].row_id),
+        ]
+    finally:
+        await db.aclose()

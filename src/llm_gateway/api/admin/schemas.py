@@ -122,10 +122,14 @@ class TeamCreate(GrantsIn):
     id: TeamId | None = None
     """Chosen by the operator (`t1`, `search-team`), or made up (`team_…`) when left out."""
     name: Text
+    end_user_budget_usd: Money | None = None
+    """Each end user (`user`, `metadata.user_id`, the JWT's user claim) gets this budget of
+    its own, per the team's `budget_period`."""
 
 
 class TeamUpdate(GrantsIn):
     name: Text | None = None
+    end_user_budget_usd: Money | None = None
     budget_period: Period | None = None  # type: ignore[assignment]
     metadata: Metadata | None = None  # type: ignore[assignment]
 
@@ -197,6 +201,7 @@ class TeamOut(GrantsOut):
     object: Literal["team"] = "team"
     id: str
     name: str
+    end_user_budget_usd: float | None
     created_at: datetime
     updated_at: datetime
 
@@ -205,6 +210,9 @@ class TeamOut(GrantsOut):
         return cls(
             id=team.id,
             name=team.name,
+            end_user_budget_usd=(
+                float(team.end_user_budget_usd) if team.end_user_budget_usd is not None else None
+            ),
             created_at=team.created_at,
             updated_at=team.updated_at,
             **_grants(team.grants),

@@ -22,7 +22,7 @@ from llm_gateway.core.context import RequestContext
 from llm_gateway.core.errors import AllDeploymentsFailed
 from llm_gateway.observability.attempts import CURRENT, UpstreamClock
 from llm_gateway.observability.record import RequestRecord, error_type, tokens_of
-from llm_gateway.services.governance import end_user
+from llm_gateway.services.endusers import end_user
 
 Sink = Callable[[RequestRecord], None]
 TraceId = Callable[[], str | None]
@@ -134,7 +134,7 @@ def build_record(
     return RequestRecord(
         wall, request_id, scope["method"], scope["path"], status, latency, trace,
         principal.key_id, principal.name, principal.team_id,
-        end_user(call) if call is not None else None,
+        end_user(principal, call) if call is not None else None,
         ctx.dialect,
         call.model if call is not None else None,
         route.deployment if route else None,

@@ -1,10 +1,9 @@
 """The spend log says which prompt template rendered a request and whether the cache answered.
 
-Revision ID: 0004_templates_cache
-Revises: 0002_spend
+Revision ID: 0005_templates_cache
+Revises: 0004_spend_row_ids
 Create Date: 2026-12-02
 
-(Another branch adds 0003; whoever merges both points `down_revision` at the last one.)
 """
 
 from __future__ import annotations
@@ -12,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_templates_cache"
-down_revision = "0002_spend"
+revision = "0005_templates_cache"
+down_revision = "0004_spend_row_ids"
 branch_labels = None
 depends_on = None
 

@@ -14,10 +14,17 @@ REQUESTS = 60
 
 
 def test_metrics_sum_every_worker(
-    fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory
+    fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory, redis_url: str
 ) -> None:
     _, server = fake_openai
-    config = openai_config(server.url, {"gpt-test": "upstream-gpt"}, master_key=MASTER_KEY)
+    # Several workers with a master key need shared counters (redis_url), or serve refuses.
+    config = openai_config(
+        server.url,
+        {"gpt-test": "upstream-gpt"},
+        master_key=MASTER_KEY,
+        redis_url=redis_url,
+        redis_prefix="llm-gateway-test-metrics:",
+    )
     config["server"] = {"workers": 2}
     gateway = start_gateway(config)
     body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}

@@ -1,11 +1,11 @@
 """`create_app(config)`: the FastAPI application, its lifespan, middleware and routes.
 
-RequestIdMiddleware → AllowedHostsMiddleware → [CORSMiddleware] → LimitsMiddleware
+RequestIdMiddleware → [TracingMiddleware] → AllowedHostsMiddleware → [CORSMiddleware] → LimitsMiddleware
     → RoutesMiddleware ─▶ Endpoint (per-request routes)
                      └──▶ FastAPI router (admin, health, models, OpenAPI for the master key)
 
-CORS is added only when `server.cors` is configured; the router never redirects to add or
-drop a trailing slash (the redirect would reflect the `Host` header).
+CORS is added only when `server.cors` is configured, tracing only when `tracing:` is; the
+router never redirects to add or drop a trailing slash (the redirect would reflect the `Host` header).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from llm_gateway.api.errors import install_error_handlers
 from llm_gateway.api.middleware.hosts import AllowedHostsMiddleware
 from llm_gateway.api.middleware.limits import LimitsMiddleware
 from llm_gateway.api.middleware.request_id import RequestIdMiddleware
+from llm_gateway.api.middleware.tracing import TracingMiddleware
 from llm_gateway.api.routes import RoutesMiddleware, default_routes
 from llm_gateway.core.config import GatewayConfig, is_loopback
 from llm_gateway.runtime import Runtime
@@ -84,6 +85,8 @@ def create_app(config: GatewayConfig, note: str | None = None, hooks: Sequence[H
     if server.cors is not None:
         app.add_middleware(CORSMiddleware, **server.cors.middleware_options())
     app.add_middleware(AllowedHostsMiddleware, routes=routes, allowed_hosts=server.hosts())
+    if config.tracing is not None:
+        app.add_middleware(TracingMiddleware, routes=routes)
     app.add_middleware(RequestIdMiddleware)
     return app
 

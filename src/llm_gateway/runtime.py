@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import importlib.util
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.providers.base import Provider
@@ -23,10 +25,14 @@ from llm_gateway.services.jwtauth import JWTVerifier
 from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.services.pricing import list_price
+from llm_gateway.services.tracing import TracingHook
 from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
 from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
+
+if TYPE_CHECKING:
+    from llm_gateway.observability.tracing import Tracing
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 """(ready, a line for `/ready`); a False makes `/ready` answer 503."""
@@ -57,6 +63,8 @@ class Runtime:
     governance: GovernanceHook | None = None
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     """What `/ready` asks besides the process being up, by name."""
+    tracing: Tracing | None = None
+    """OpenTelemetry traces (`tracing:`), read by the tracing middleware; None: not configured."""
 
     @classmethod
     def build(
@@ -67,7 +75,10 @@ class Runtime:
         hooks: Sequence[Hook] = (),
         observers: Sequence[AttemptObserver] = (),
     ) -> Runtime:
-        providers = build_providers(config)
+        tracing = build_tracing(config)
+        providers = build_providers(config, tracing.upstream_headers if tracing is not None else None)
+        if tracing is not None:
+            observers = [*observers, tracing]
         catalog = ModelCatalog(config, providers, cost=list_price)
         targets = [target for group in catalog.groups for target in group.targets]
         health = HealthBoard(config.routing.breaker, targets)
@@ -92,7 +103,9 @@ class Runtime:
         access = [ModelAccess()] if master_key else []
         governance = build_governance(config, catalog, database)
         first = [*access, *([governance] if governance is not None else [])]
-        chain = HookChain([*first, *(load_hook(path) for path in config.hooks), *hooks])
+        # The tracing hook first: it sees every call, and its `after` the final answer.
+        traced = [TracingHook()] if tracing is not None else []
+        chain = HookChain([*traced, *first, *(load_hook(path) for path in config.hooks), *hooks])
         responses = MemoryResponseStore()
         return cls(
             config=config,
@@ -110,6 +123,7 @@ class Runtime:
             spend=governance,
             governance=governance,
             checks={"governance": governance.readiness} if governance is not None else {},
+            tracing=tracing,
         )
 
     async def start(self) -> None:
@@ -140,6 +154,36 @@ class Runtime:
             await self.identities.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # flushes: blocking, off the loop
+
+
+def build_tracing(config: GatewayConfig) -> Tracing | None:
+    """The tracer, when `tracing:` is configured; OpenTelemetry is imported only then."""
+    if config.tracing is None:
+        return None
+    from llm_gateway.observability.spans import PROVIDER_NAMES
+    from llm_gateway.observability.tracing import Tracing
+
+    names = {name: PROVIDER_NAMES.get(p.type, p.type) for name, p in config.providers.items()}
+    return Tracing(config.tracing, names)
+
+
+def tracing_problem(config: GatewayConfig) -> str | None:
+    """Why `tracing:` cannot be served (its optional packages are not installed), or None."""
+    if config.tracing is None:
+        return None
+    needed = {"opentelemetry.sdk": "tracing", "opentelemetry.exporter.otlp.proto.http": "tracing"}
+    if config.tracing.protocol == "grpc":
+        needed["opentelemetry.exporter.otlp.proto.grpc"] = "tracing-grpc"
+    for module, extra in needed.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"at tracing: {module} is not installed; pip install 'llm-gateway[{extra}]'"
+    return None
 
 
 def hook_problem(config: GatewayConfig) -> str | None:

@@ -6,6 +6,7 @@ Adding a provider is one module under `providers/` and one line here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from functools import cache
 
 from llm_gateway.core.config import GatewayConfig, ProviderSettings
@@ -36,9 +37,12 @@ def settings_model(type_name: str) -> type[ProviderSettings] | None:
     return provider_class(type_name).settings_model
 
 
-def build_providers(config: GatewayConfig) -> dict[str, Provider]:
-    """Instantiate every configured provider with its own pooled HTTP client."""
+def build_providers(
+    config: GatewayConfig, propagate: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None
+) -> dict[str, Provider]:
+    """Instantiate every configured provider with its own pooled HTTP client (`propagate`:
+    see `HttpClient`)."""
     return {
-        name: provider_class(settings.type)(name, settings, HttpClient(name, settings))
+        name: provider_class(settings.type)(name, settings, HttpClient(name, settings, propagate))
         for name, settings in config.providers.items()
     }

@@ -1,0 +1,208 @@
+"""OpenTelemetry traces over OTLP: a server span per request, a client span per attempt.
+
+Built in the lifespan only when `tracing:` is configured (`Runtime.build`), flushed and shut
+down in `Runtime.aclose`. It keeps its own `TracerProvider` (never the process-global one),
+so an application embedding the gateway keeps its own set-up. Spans are queued by a
+`BatchSpanProcessor` and exported from its thread: nothing on the event loop waits for the
+collector.
+
+The tracing middleware calls `begin` when a request arrives, which continues the client's
+W3C `traceparent` (sampling parent-based, then `sample_ratio`) and makes the request's trace
+current in a context variable; `end` when its last byte is sent. Attempt reports arrive on
+the request's task (or a hedge's, which copies its context), so `on_attempt` finds the
+request's server span there and records the attempt after the fact, as a child span with
+its real start and end. `upstream_headers` adds the current `traceparent` to every upstream
+request (its parent is the server span: attempts are recorded only once they end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar, Token
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from llm_gateway import __version__
+from llm_gateway.core.context import Call, RequestContext
+from llm_gateway.core.tracing_config import TracingSettings
+from llm_gateway.observability.genai_metrics import GenAIMetrics
+from llm_gateway.observability.spans import (
+    ANSWER,
+    CALL,
+    OPERATIONS,
+    Attempt,
+    attempt_attributes,
+    error_type,
+    input_messages,
+    output_messages,
+    server_attributes,
+    span_name,
+)
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_CARRIED = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
+
+
+class RequestTrace:
+    """One request's server span while it is served."""
+
+    __slots__ = ("context", "operation", "span", "token", "traceparent", "tracestate")
+
+    def __init__(self, span: trace.Span, operation: str) -> None:
+        self.span = span
+        self.operation = operation
+        ids = span.get_span_context()
+        self.traceparent = f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"
+        self.tracestate = ids.trace_state.to_header() if ids.trace_state else ""
+        self.context: Context | None = trace.set_span_in_context(span) if span.is_recording() else None
+        self.token: Token[RequestTrace | None] | None = None
+
+
+_CURRENT: ContextVar[RequestTrace | None] = ContextVar("llm_gateway_request_trace", default=None)
+
+
+def current() -> RequestTrace | None:
+    """The trace of the request this code runs for, if it is traced."""
+    return _CURRENT.get()
+
+
+class Tracing:
+    """The process's tracer, exporters and (with `metrics: true`) GenAI metric instruments."""
+
+    def __init__(
+        self,
+        settings: TracingSettings,
+        providers: Mapping[str, str],
+        spans: SpanExporter | None = None,
+    ) -> None:
+        """`providers`: each provider account's `gen_ai.provider.name`. `spans` replaces the
+        OTLP exporter (an embedding application's own)."""
+        self.settings = settings
+        self._providers = dict(providers)
+        resource = Resource.create({"service.name": settings.service_name, "service.version": __version__})
+        sampler = ParentBased(TraceIdRatioBased(settings.sample_ratio))
+        self._provider = TracerProvider(resource=resource, sampler=sampler)
+        self._provider.add_span_processor(BatchSpanProcessor(spans or span_exporter(settings)))
+        self._tracer = self._provider.get_tracer("llm_gateway", __version__)
+        self.metrics = GenAIMetrics(settings, resource) if settings.metrics else None
+
+    def begin(
+        self, headers: Iterable[tuple[bytes, bytes]], dialect: str, method: str, path: str
+    ) -> RequestTrace:
+        """Start the server span of a request to `path` (a front door), continuing the
+        client's trace, and make it current."""
+        carrier = {_CARRIED[name]: value.decode("latin-1") for name, value in headers if name in _CARRIED}
+        parent = _PROPAGATOR.extract(carrier) if carrier else None
+        operation = OPERATIONS.get(dialect, dialect)
+        span = self._tracer.start_span(
+            operation,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={
+                "gen_ai.operation.name": operation,
+                "http.request.method": method,
+                "url.path": path,
+            },
+        )
+        request = RequestTrace(span, operation)
+        request.token = _CURRENT.set(request)
+        return request
+
+    def end(self, request: RequestTrace, state: Mapping[str, Any], status: int) -> None:
+        """End the server span with what the request left in `scope["state"]` (its context and
+        the error it was answered with) and the status sent; record the request's metrics."""
+        if request.token is not None:
+            _CURRENT.reset(request.token)
+            request.token = None
+        ctx: RequestContext | None = state.get("context")
+        error: BaseException | None = state.get("error")
+        call: Call | None = ctx.extras.get(CALL) if ctx is not None else None
+        if self.metrics is not None and ctx is not None:
+            self.metrics.request(ctx, request.operation, call, error, self._providers)
+        span = request.span
+        if not span.is_recording():
+            return
+        answer = ctx.extras.get(ANSWER) if ctx is not None else None
+        span.set_attributes(server_attributes(ctx, call, answer, error, status, self._providers))
+        if call is not None:
+            span.update_name(span_name(request.operation, call.model))
+            if self.settings.capture_content:
+                self._content(span, call, answer)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR, error_type(error) or str(status)))
+        span.end()
+
+    @staticmethod
+    def _content(span: trace.Span, call: Call, answer: Any) -> None:
+        prompt = input_messages(call.body)
+        if prompt is not None:
+            span.set_attribute("gen_ai.input.messages", prompt)
+        completion = output_messages(answer)
+        if completion is not None:
+            span.set_attribute("gen_ai.output.messages", completion)
+
+    def on_attempt(self, report: Attempt) -> None:
+        """An `AttemptObserver`: the attempt as a client span under the request's server span."""
+        request = _CURRENT.get()
+        operation = request.operation if request is not None else "chat"
+        if self.metrics is not None:
+            self.metrics.attempt(report, operation, self._providers)
+        if request is None or request.context is None:
+            return
+        end = time.time_ns()
+        attributes = attempt_attributes(report, operation, self._providers)
+        span = self._tracer.start_span(
+            span_name(operation, report.model),
+            context=request.context,
+            kind=SpanKind.CLIENT,
+            start_time=end - int(report.latency * 1e9),
+            attributes=attributes,
+        )
+        if report.error is not None:
+            span.set_status(Status(StatusCode.ERROR, attributes["error.type"]))
+        span.end(end_time=end)
+
+    @staticmethod
+    def upstream_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+        """`headers` with the current request's `traceparent` (and `tracestate`), if traced."""
+        request = _CURRENT.get()
+        if request is None:
+            return headers
+        if request.tracestate:
+            return {**headers, "traceparent": request.traceparent, "tracestate": request.tracestate}
+        return {**headers, "traceparent": request.traceparent}
+
+    def shutdown(self) -> None:
+        """Export what is queued and stop the exporters' threads. Blocking (up to the export
+        timeout): the runtime calls it off the event loop, after the server drained."""
+        self._provider.shutdown()
+        if self.metrics is not None:
+            self.metrics.shutdown()
+
+
+def span_exporter(settings: TracingSettings) -> SpanExporter:
+    endpoint = settings.otlp_endpoint.get_secret_value()
+    headers = dict(settings.headers)
+    if settings.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+
+        return GrpcSpans(
+            endpoint=endpoint,
+            insecure=endpoint.startswith("http://"),
+            headers=headers,
+            timeout=settings.export_timeout,
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(
+        endpoint=f"{endpoint.rstrip('/')}/v1/traces", headers=headers, timeout=settings.export_timeout
+    )

@@ -25,6 +25,7 @@ from tests.fakes.azure import FakeAzure
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.otlp import FakeOTLP
 from tests.fakes.raw import RawServer, RawUpstream
 from tests.fakes.responses import FakeResponses
 from tests.fakes.server import FakeServer
@@ -59,6 +60,14 @@ def running(fake: F) -> Iterator[tuple[F, FakeServer]]:
 def fake_openai() -> Iterator[tuple[FakeOpenAI, FakeServer]]:
     fake = FakeOpenAI()
     with running(fake) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver() -> Iterator[tuple[FakeOTLP, FakeServer]]:
+    """A real OTLP/HTTP receiver (tests/fakes/otlp.py) that gateways under test export to."""
+    receiver = FakeOTLP()
+    with running(receiver) as pair:
         yield pair
 
 

@@ -129,7 +129,7 @@ def skipped_targets(args: argparse.Namespace) -> dict[str, str]:
     if LITELLM in args.targets and (why := targets.ensure_litellm(not args.no_litellm_setup)):
         skipped[LITELLM] = why
     if not (VENV_BIN / "llm-gateway").exists():
-        for name in (targets.GATEWAY, targets.GATEWAY_ROUTING):
+        for name in (targets.GATEWAY, targets.GATEWAY_ROUTING, targets.GATEWAY_TRACED):
             skipped[name] = "pending: .venv/bin/llm-gateway is not installed"
     return skipped
 

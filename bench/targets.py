@@ -31,6 +31,7 @@ FLOOR_HTTPX2 = "passthrough (httpx2)"
 GATEWAY = "llm-gateway"
 GATEWAY_ROUTING = "llm-gateway (routing)"
 GATEWAY_BASELINE = "llm-gateway (baseline)"
+GATEWAY_TRACED = "llm-gateway (traced, sampled out)"
 BASELINE_SRC = "BENCH_BASELINE_SRC"
 """The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
 LITELLM = "litellm"
@@ -145,8 +146,9 @@ BUILDERS: dict[str, Builder] = {
     LITELLM: _litellm,
     GATEWAY_ROUTING: _gateway(GATEWAY_ROUTING, "llm-gateway-routing", "gateway-routing.yaml"),
     GATEWAY_BASELINE: _gateway_baseline,
+    GATEWAY_TRACED: _gateway(GATEWAY_TRACED, "llm-gateway-traced", "gateway-traced.yaml"),
 }
-# What a plain run measures; the routing variant is asked for by name.
+# What a plain run measures; the routing and traced variants are asked for by name.
 DEFAULT = (UPSTREAM, FLOOR, FLOOR_HTTPX2, GATEWAY, LITELLM)
 
 

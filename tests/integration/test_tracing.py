@@ -27,6 +27,7 @@ MODELS = {
     "lonely": ordered("flaky-99-500-t", routing={"max_attempts": 1}, fallbacks=["rescue"]),
     "rescue": ordered("upstream-rescue"),
     "bad-request": ordered("error-400"),
+    "hedged": ordered("slow-3000", "upstream-fast", routing={"hedge_after_ms": 100}),
 }
 # Export every 50 ms instead of the SDK's 5 s, so a test waits for its spans briefly.
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "50"}
@@ -131,9 +132,10 @@ def test_a_request_is_a_server_span_in_the_clients_trace_with_genai_attributes(
     assert client.attributes["llm_gateway.outcome"] == "answered"
     assert server.start <= client.start <= client.end <= server.end
 
+    # The upstream's parent is the attempt that called it.
     sent = traceparent(fake.last())
     assert sent.split("-")[1] == trace_id
-    assert sent.split("-")[2] == server.span_id
+    assert sent.split("-")[2] == client.span_id
 
 
 def test_a_retry_shows_each_attempt_as_a_sibling_client_span(
@@ -151,7 +153,10 @@ def test_a_retry_shows_each_attempt_as_a_sibling_client_span(
     assert answered.attributes["gen_ai.request.model"] == "upstream-ok"
     assert failed.end <= answered.start
     assert server.attributes["llm_gateway.attempts"] == 2
-    assert [traceparent(r).split("-")[1] for r in fake.requests] == [trace_id, trace_id]
+    assert [traceparent(r).split("-")[1:3] for r in fake.requests] == [
+        [trace_id, failed.span_id],
+        [trace_id, answered.span_id],
+    ]
 
 
 def test_a_fallback_is_a_sibling_attempt_on_the_other_model(traced: GatewayProcess, otlp: FakeOTLP) -> None:
@@ -164,6 +169,38 @@ def test_a_fallback_is_a_sibling_attempt_on_the_other_model(traced: GatewayProce
     assert rescue.parent_span_id == first.parent_span_id == server.span_id
     assert server.attributes["llm_gateway.fallback"] == "rescue"
     assert server.attributes["gen_ai.response.model"] == "upstream-rescue"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_hedge_race_is_two_sibling_attempts_each_the_parent_of_its_upstream_call(
+    traced: GatewayProcess, fake: FakeOpenAI, otlp: FakeOTLP, stream: bool
+) -> None:
+    trace_id, parent_id = new_ids()
+    with sdk(traced) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="hedged",
+            messages=[{"role": "user", "content": "race"}],
+            stream=stream,
+            extra_headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+        )
+        if stream:
+            assert list(raw.parse())
+    assert raw.headers["x-llm-gateway-hedged"] == "true"
+
+    server, (slow, fast) = trace_of(otlp, trace_id, 3)
+    assert {slow.parent_span_id, fast.parent_span_id} == {server.span_id}
+    assert (slow.attributes["gen_ai.request.model"], slow.attributes["llm_gateway.outcome"]) == (
+        "slow-3000",
+        "abandoned",
+    )
+    assert (fast.attributes["gen_ai.request.model"], fast.attributes["llm_gateway.hedge"]) == (
+        "upstream-fast",
+        True,
+    )
+    assert fast.attributes["llm_gateway.outcome"] == "answered"
+    assert server.attributes["llm_gateway.hedged"] is True
+    parents = {r.body["model"]: traceparent(r).split("-")[2] for r in fake.requests}
+    assert parents == {"slow-3000": slow.span_id, "upstream-fast": fast.span_id}
 
 
 def test_a_stream_carries_its_usage_and_time_to_first_chunk(traced: GatewayProcess, otlp: FakeOTLP) -> None:

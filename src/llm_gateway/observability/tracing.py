@@ -11,12 +11,19 @@ W3C `traceparent` (sampling parent-based, then `sample_ratio`) and makes the req
 current in a context variable; `end` when its last byte is sent. Attempt reports arrive on
 the request's task (or a hedge's, which copies its context), so `on_attempt` finds the
 request's server span there and records the attempt after the fact, as a child span with
-its real start and end. `upstream_headers` adds the current `traceparent` to every upstream
-request (its parent is the server span: attempts are recorded only once they end).
+its real start and end.
+
+`upstream_headers` adds a `traceparent` to every upstream request. For a recorded request
+it names a span id chosen there, and remembers it (in the attempt's context, and in the
+request's list of ids sent to that provider); the attempt's client span is then given that
+id, so an instrumented upstream's spans hang under the attempt that called it. A report
+that finds no id of its own in its context (a hedged stream ends on the request's task, not
+the hedge's) takes the oldest unclaimed one sent to its provider.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -27,6 +34,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -55,19 +63,49 @@ _CARRIED = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
 class RequestTrace:
     """One request's server span while it is served."""
 
-    __slots__ = ("context", "operation", "span", "token", "traceparent", "tracestate")
+    __slots__ = ("context", "flags", "operation", "sent", "span", "token", "trace_id", "tracestate")
 
     def __init__(self, span: trace.Span, operation: str) -> None:
         self.span = span
         self.operation = operation
         ids = span.get_span_context()
-        self.traceparent = f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"
+        self.trace_id = f"{ids.trace_id:032x}"
+        self.flags = f"{ids.trace_flags:02x}"
         self.tracestate = ids.trace_state.to_header() if ids.trace_state else ""
         self.context: Context | None = trace.set_span_in_context(span) if span.is_recording() else None
         self.token: Token[RequestTrace | None] | None = None
+        self.sent: dict[str, list[int]] = {}
+        """Attempt span ids sent upstream and not yet claimed by a report, by provider."""
+
+    def traceparent(self, span_id: int) -> str:
+        return f"00-{self.trace_id}-{span_id:016x}-{self.flags}"
+
+    def claim(self, provider: str) -> int | None:
+        """The span id the reported attempt sent upstream, if it sent one."""
+        sent = self.sent.get(provider)
+        if not sent:
+            return None
+        own = _ATTEMPT.get()
+        if own is not None and own in sent:
+            sent.remove(own)
+            return own
+        return sent.pop(0)
+
+
+class _Ids(RandomIdGenerator):
+    """Random ids, except the next span id when one was chosen in advance (an attempt's,
+    already sent upstream in its `traceparent`)."""
+
+    def __init__(self) -> None:
+        self.next_span_id: int | None = None
+
+    def generate_span_id(self) -> int:
+        chosen, self.next_span_id = self.next_span_id, None
+        return chosen if chosen is not None else super().generate_span_id()
 
 
 _CURRENT: ContextVar[RequestTrace | None] = ContextVar("llm_gateway_request_trace", default=None)
+_ATTEMPT: ContextVar[int | None] = ContextVar("llm_gateway_attempt_span_id", default=None)
 
 
 def current() -> RequestTrace | None:
@@ -90,7 +128,8 @@ class Tracing:
         self._providers = dict(providers)
         resource = Resource.create({"service.name": settings.service_name, "service.version": __version__})
         sampler = ParentBased(TraceIdRatioBased(settings.sample_ratio))
-        self._provider = TracerProvider(resource=resource, sampler=sampler)
+        self._ids = _Ids()
+        self._provider = TracerProvider(resource=resource, sampler=sampler, id_generator=self._ids)
         self._provider.add_span_processor(BatchSpanProcessor(spans or span_exporter(settings)))
         self._tracer = self._provider.get_tracer("llm_gateway", __version__)
         self.metrics = GenAIMetrics(settings, resource) if settings.metrics else None
@@ -160,6 +199,7 @@ class Tracing:
             return
         end = time.time_ns()
         attributes = attempt_attributes(report, operation, self._providers)
+        self._ids.next_span_id = request.claim(report.provider)
         span = self._tracer.start_span(
             span_name(operation, report.model),
             context=request.context,
@@ -172,14 +212,22 @@ class Tracing:
         span.end(end_time=end)
 
     @staticmethod
-    def upstream_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
-        """`headers` with the current request's `traceparent` (and `tracestate`), if traced."""
+    def upstream_headers(provider: str, headers: Mapping[str, str]) -> Mapping[str, str]:
+        """`headers` with the current request's `traceparent` (and `tracestate`), if traced:
+        naming the attempt's span-to-be when the request is recorded, else the server span."""
         request = _CURRENT.get()
         if request is None:
             return headers
+        if request.context is None:
+            traceparent = request.traceparent(request.span.get_span_context().span_id)
+        else:
+            span_id = random.getrandbits(64) or 1
+            _ATTEMPT.set(span_id)
+            request.sent.setdefault(provider, []).append(span_id)
+            traceparent = request.traceparent(span_id)
         if request.tracestate:
-            return {**headers, "traceparent": request.traceparent, "tracestate": request.tracestate}
-        return {**headers, "traceparent": request.traceparent}
+            return {**headers, "traceparent": traceparent, "tracestate": request.tracestate}
+        return {**headers, "traceparent": traceparent}
 
     def shutdown(self) -> None:
         """Export what is queued and stop the exporters' threads. Blocking (up to the export

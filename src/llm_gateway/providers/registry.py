@@ -38,7 +38,7 @@ def settings_model(type_name: str) -> type[ProviderSettings] | None:
 
 
 def build_providers(
-    config: GatewayConfig, propagate: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None
+    config: GatewayConfig, propagate: Callable[[str, Mapping[str, str]], Mapping[str, str]] | None = None
 ) -> dict[str, Provider]:
     """Instantiate every configured provider with its own pooled HTTP client (`propagate`:
     see `HttpClient`)."""

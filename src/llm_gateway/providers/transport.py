@@ -40,15 +40,16 @@ class HttpClient:
     itself (upstream.py bounds what a compressed one may inflate to), and turns every transport
     or protocol failure into a `ProviderError`, so each is retried elsewhere and counted.
 
-    `propagate`, when given, returns the headers to send in place of a request's own: how
-    tracing adds the current `traceparent` to every upstream request, whatever the provider.
+    `propagate(provider, headers)`, when given, returns the headers to send in place of a
+    request's own: how tracing adds the current `traceparent` to every upstream request,
+    whatever the provider.
     """
 
     def __init__(
         self,
         provider: str,
         settings: ProviderSettings,
-        propagate: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
+        propagate: Callable[[str, Mapping[str, str]], Mapping[str, str]] | None = None,
     ) -> None:
         self.provider = provider
         self._settings = settings
@@ -104,7 +105,7 @@ class HttpClient:
         """
         session = self._session or self._open()
         if self._propagate is not None:
-            headers = self._propagate(headers)
+            headers = self._propagate(self.provider, headers)
         try:
             async with session.request(
                 method,

@@ -40,13 +40,13 @@ def test_attempts_are_children_of_the_current_request_and_upstreams_get_its_trac
     headers = [(b"traceparent", f"00-{TRACE_ID}-{PARENT}-01".encode())]
     request = traced.begin(headers, "openai.chat", "POST", "/v1/chat/completions")
     assert current() is request
-    sent = traced.upstream_headers({"authorization": "Bearer x"})
+    sent = traced.upstream_headers("main", {"authorization": "Bearer x"})
     traced.on_attempt(report(1, UpstreamTimeout("slow")))
-    traced.on_attempt(report(2))
+    traced.on_attempt(report(2))  # an attempt that sent nothing upstream (no HTTP)
     ctx = RequestContext("req-9", Principal("master", key_id="master"), "openai.chat")
     traced.end(request, {"context": ctx}, 200)
     assert current() is None
-    assert traced.upstream_headers({"a": "b"}) == {"a": "b"}
+    assert traced.upstream_headers("main", {"a": "b"}) == {"a": "b"}
     traced.shutdown()
 
     spans = {span.name: span for span in exporter.get_finished_spans()}
@@ -54,9 +54,10 @@ def test_attempts_are_children_of_the_current_request_and_upstreams_get_its_trac
     assert server.kind is SpanKind.SERVER
     assert f"{server.context.trace_id:032x}" == TRACE_ID
     assert server.parent is not None and f"{server.parent.span_id:016x}" == PARENT
-    assert sent["traceparent"] == f"00-{TRACE_ID}-{server.context.span_id:016x}-01"
-    assert sent["authorization"] == "Bearer x"
     clients = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert sent["traceparent"] == f"00-{TRACE_ID}-{clients[0].context.span_id:016x}-01"
+    assert sent["authorization"] == "Bearer x"
+    assert clients[1].context.span_id != clients[0].context.span_id
     assert [s.attributes["llm_gateway.attempt"] for s in clients] == [1, 2]  # type: ignore[index]
     assert all(s.parent is not None and s.parent.span_id == server.context.span_id for s in clients)
     assert clients[0].attributes["error.type"] == "upstream_timeout"  # type: ignore[index]
@@ -70,12 +71,13 @@ def test_a_sampled_out_request_records_nothing_but_still_propagates() -> None:
     exporter = InMemorySpanExporter()
     traced = tracing(exporter, ratio=0.0)
     request = traced.begin([], "openai.chat", "POST", "/v1/chat/completions")
-    sent = traced.upstream_headers({})
+    sent = traced.upstream_headers("main", {})
     traced.on_attempt(report(1))
     traced.end(request, {}, 200)
     traced.shutdown()
     assert exporter.get_finished_spans() == ()
     assert int(sent["traceparent"].rsplit("-", 1)[1], 16) & 1 == 0
+    assert sent["traceparent"].split("-")[2] == f"{request.span.get_span_context().span_id:016x}"
 
 
 async def test_without_tracing_nothing_is_installed() -> None:

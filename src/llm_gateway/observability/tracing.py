@@ -63,22 +63,25 @@ _CARRIED = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
 class RequestTrace:
     """One request's server span while it is served."""
 
-    __slots__ = ("context", "flags", "operation", "sent", "span", "token", "trace_id", "tracestate")
+    __slots__ = ("_prefix", "context", "operation", "sent", "span", "token", "tracestate")
 
     def __init__(self, span: trace.Span, operation: str) -> None:
         self.span = span
         self.operation = operation
-        ids = span.get_span_context()
-        self.trace_id = f"{ids.trace_id:032x}"
-        self.flags = f"{ids.trace_flags:02x}"
-        self.tracestate = ids.trace_state.to_header() if ids.trace_state else ""
         self.context: Context | None = trace.set_span_in_context(span) if span.is_recording() else None
         self.token: Token[RequestTrace | None] | None = None
         self.sent: dict[str, list[int]] = {}
         """Attempt span ids sent upstream and not yet claimed by a report, by provider."""
+        self._prefix = ""
+        self.tracestate = ""
 
-    def traceparent(self, span_id: int) -> str:
-        return f"00-{self.trace_id}-{span_id:016x}-{self.flags}"
+    def traceparent(self, span_id: int | None = None) -> str:
+        """The `traceparent` naming `span_id` (by default the server span's) as the parent."""
+        ids = self.span.get_span_context()
+        if not self._prefix:
+            self._prefix = f"00-{ids.trace_id:032x}-"
+            self.tracestate = ids.trace_state.to_header() if ids.trace_state else ""
+        return f"{self._prefix}{ids.span_id if span_id is None else span_id:016x}-{ids.trace_flags:02x}"
 
     def claim(self, provider: str) -> int | None:
         """The span id the reported attempt sent upstream, if it sent one."""
@@ -93,15 +96,20 @@ class RequestTrace:
 
 
 class _Ids(RandomIdGenerator):
-    """Random ids, except the next span id when one was chosen in advance (an attempt's,
-    already sent upstream in its `traceparent`)."""
+    """Random ids, except the next ones when they were chosen in advance: an attempt's span
+    id, already sent upstream in its `traceparent`; a new trace's id, already sampled."""
 
     def __init__(self) -> None:
         self.next_span_id: int | None = None
+        self.next_trace_id: int | None = None
 
     def generate_span_id(self) -> int:
         chosen, self.next_span_id = self.next_span_id, None
         return chosen if chosen is not None else super().generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        chosen, self.next_trace_id = self.next_trace_id, None
+        return chosen if chosen is not None else super().generate_trace_id()
 
 
 _CURRENT: ContextVar[RequestTrace | None] = ContextVar("llm_gateway_request_trace", default=None)
@@ -127,7 +135,9 @@ class Tracing:
         self.settings = settings
         self._providers = dict(providers)
         resource = Resource.create({"service.name": settings.service_name, "service.version": __version__})
-        sampler = ParentBased(TraceIdRatioBased(settings.sample_ratio))
+        ratio = TraceIdRatioBased(settings.sample_ratio)
+        sampler = ParentBased(ratio)
+        self._bound = ratio.bound
         self._ids = _Ids()
         self._provider = TracerProvider(resource=resource, sampler=sampler, id_generator=self._ids)
         self._provider.add_span_processor(BatchSpanProcessor(spans or span_exporter(settings)))
@@ -142,19 +152,47 @@ class Tracing:
         carrier = {_CARRIED[name]: value.decode("latin-1") for name, value in headers if name in _CARRIED}
         parent = _PROPAGATOR.extract(carrier) if carrier else None
         operation = OPERATIONS.get(dialect, dialect)
-        span = self._tracer.start_span(
-            operation,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={
-                "gen_ai.operation.name": operation,
-                "http.request.method": method,
-                "url.path": path,
-            },
-        )
+        span = self._unsampled(parent)
+        if span is None:
+            span = self._tracer.start_span(
+                operation,
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes={
+                    "gen_ai.operation.name": operation,
+                    "http.request.method": method,
+                    "url.path": path,
+                },
+            )
         request = RequestTrace(span, operation)
         request.token = _CURRENT.set(request)
         return request
+
+    def _unsampled(self, parent: Context | None) -> trace.Span | None:
+        """A non-recording span when the sampler would drop the request, made here: the SDK's
+        `start_span` costs several times more, on every request a low `sample_ratio` drops.
+        The decision is the sampler's own (parent-based, then the trace id against the ratio's
+        bound); a new trace it keeps is started by the SDK with the trace id drawn here."""
+        remote = trace.get_current_span(parent).get_span_context() if parent is not None else None
+        if remote is not None and remote.is_valid:
+            if remote.trace_flags.sampled:
+                return None
+            ids = trace.SpanContext(
+                remote.trace_id,
+                self._ids.generate_span_id(),
+                is_remote=False,
+                trace_flags=trace.TraceFlags(remote.trace_flags & ~trace.TraceFlags.SAMPLED),
+                trace_state=remote.trace_state,
+            )
+            return trace.NonRecordingSpan(ids)
+        trace_id = self._ids.generate_trace_id()
+        if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound:
+            self._ids.next_trace_id = trace_id
+            return None
+        flags = trace.TraceFlags(trace.TraceFlags.RANDOM_TRACE_ID)
+        return trace.NonRecordingSpan(
+            trace.SpanContext(trace_id, self._ids.generate_span_id(), is_remote=False, trace_flags=flags)
+        )
 
     def end(self, request: RequestTrace, state: Mapping[str, Any], status: int) -> None:
         """End the server span with what the request left in `scope["state"]` (its context and
@@ -219,7 +257,7 @@ class Tracing:
         if request is None:
             return headers
         if request.context is None:
-            traceparent = request.traceparent(request.span.get_span_context().span_id)
+            traceparent = request.traceparent()
         else:
             span_id = random.getrandbits(64) or 1
             _ATTEMPT.set(span_id)

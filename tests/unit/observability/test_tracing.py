@@ -100,3 +100,30 @@ async def test_with_tracing_the_middleware_hook_and_observer_are_installed() -> 
     assert isinstance(runtime.hooks.hooks[0], TracingHook)
     assert runtime.executor._observers == (runtime.tracing,)
     await runtime.aclose()
+
+
+def test_the_sampling_decision_is_the_samplers_own() -> None:
+    """Parent-based, then the trace id against the ratio: what the SDK's sampler decides,
+    made before its `start_span`, for new traces and continued ones alike."""
+    exporter = InMemorySpanExporter()
+    traced = tracing(exporter, ratio=0.5)
+    bound = round(0.5 * 2**64)
+    recorded = []
+    for _ in range(400):
+        request = traced.begin([], "openai.chat", "POST", "/v1/chat/completions")
+        ids = request.span.get_span_context()
+        assert request.span.is_recording() == (ids.trace_id & (2**64 - 1) < bound)
+        assert ids.trace_flags.sampled == request.span.is_recording()
+        recorded.append(request.span.is_recording())
+        traced.end(request, {}, 200)
+    assert 100 < sum(recorded) < 300
+    kept = traced.begin([(b"traceparent", f"00-{TRACE_ID}-{PARENT}-01".encode())], "openai.chat", "POST", "/")
+    dropped = traced.begin(
+        [(b"traceparent", f"00-{'1' * 32}-{PARENT}-00".encode())], "openai.chat", "POST", "/"
+    )
+    assert kept.span.is_recording() and not dropped.span.is_recording()
+    assert f"{dropped.span.get_span_context().trace_id:032x}" == "1" * 32
+    traced.end(dropped, {}, 200)
+    traced.end(kept, {}, 200)
+    traced.shutdown()
+    assert len(exporter.get_finished_spans()) == sum(recorded) + 1

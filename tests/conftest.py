@@ -25,7 +25,7 @@ from tests.fakes.azure import FakeAzure
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
-from tests.fakes.otlp import FakeOTLP
+from tests.fakes.otlp import FakeOTLP, GrpcOTLP
 from tests.fakes.raw import RawServer, RawUpstream
 from tests.fakes.responses import FakeResponses
 from tests.fakes.server import FakeServer
@@ -69,6 +69,16 @@ def otlp_receiver() -> Iterator[tuple[FakeOTLP, FakeServer]]:
     receiver = FakeOTLP()
     with running(receiver) as pair:
         yield pair
+
+
+@pytest.fixture(scope="session")
+def otlp_grpc_receiver(otlp_receiver: tuple[FakeOTLP, FakeServer]) -> Iterator[GrpcOTLP]:
+    """The OTLP/gRPC trace service, keeping spans with the HTTP receiver's."""
+    receiver = GrpcOTLP(otlp_receiver[0]).start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
-"""A real OTLP/HTTP receiver on loopback: what an OpenTelemetry collector would be sent.
+"""A real OTLP receiver on loopback: what an OpenTelemetry collector would be sent.
 
-It accepts `POST /v1/traces` and `POST /v1/metrics` in `application/x-protobuf` (gzip
-or not), decodes them with `opentelemetry-proto` (`ExportTraceServiceRequest`,
+`FakeOTLP` accepts `POST /v1/traces` and `POST /v1/metrics` in `application/x-protobuf`
+(gzip or not), decodes them with `opentelemetry-proto` (`ExportTraceServiceRequest`,
 `ExportMetricsServiceRequest`) and keeps every span and metric point as plain values,
-with the resource's `service.name`, so tests can tell gateways apart.
+with the resource's `service.name`, so tests can tell gateways apart. `GrpcOTLP` serves
+the OTLP/gRPC trace service into the same store.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import gzip
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 from aiohttp import web
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -23,6 +26,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import (
+    TraceServiceServicer,
+    add_TraceServiceServicer_to_server,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
@@ -94,7 +101,10 @@ class FakeOTLP:
         return body
 
     async def traces(self, request: web.Request) -> web.Response:
-        export = ExportTraceServiceRequest.FromString(await self._body(request))
+        self.keep(ExportTraceServiceRequest.FromString(await self._body(request)))
+        return _protobuf(ExportTraceServiceResponse().SerializeToString())
+
+    def keep(self, export: ExportTraceServiceRequest) -> None:
         spans = []
         for resource_spans in export.resource_spans:
             resource = attributes_of(resource_spans.resource.attributes)
@@ -117,7 +127,6 @@ class FakeOTLP:
                     )
         with self._lock:
             self.spans.extend(spans)
-        return _protobuf(ExportTraceServiceResponse().SerializeToString())
 
     async def metrics(self, request: web.Request) -> web.Response:
         export = ExportMetricsServiceRequest.FromString(await self._body(request))
@@ -174,3 +183,31 @@ class FakeOTLP:
 
 def _protobuf(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/x-protobuf")
+
+
+class GrpcOTLP(TraceServiceServicer):  # type: ignore[misc]
+    """The OTLP/gRPC trace service on a free loopback port, keeping spans in `store`."""
+
+    def __init__(self, store: FakeOTLP) -> None:
+        self.store = store
+        self._server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        add_TraceServiceServicer_to_server(self, self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
+        with self.store._lock:
+            self.store.headers.append(dict(context.invocation_metadata()))
+            self.store.raw.append(request.SerializeToString())
+        self.store.keep(request)
+        return ExportTraceServiceResponse()
+
+    def start(self) -> GrpcOTLP:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop(grace=None).wait(5)

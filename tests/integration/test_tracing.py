@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY, GatewayFactory
 from tests.fakes.openai import FakeOpenAI, Received
-from tests.fakes.otlp import FakeOTLP, Span
+from tests.fakes.otlp import FakeOTLP, GrpcOTLP, Span
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
 from tests.integration.routed import ordered, routed_config
@@ -335,3 +335,19 @@ def test_a_graceful_stop_flushes_the_queued_spans(
     assert gateway.stop() in (0, -15)
     request_id = raw.headers["x-request-id"]
     assert [s for s in otlp.spans if s.attributes.get("llm_gateway.request_id") == request_id]
+
+
+def test_spans_go_over_grpc_when_configured(
+    fake_openai: tuple[FakeOpenAI, FakeServer],
+    otlp_grpc_receiver: GrpcOTLP,
+    start_gateway: GatewayFactory,
+    otlp: FakeOTLP,
+) -> None:
+    block = {"otlp_endpoint": otlp_grpc_receiver.url, "protocol": "grpc", "service_name": "gw-grpc"}
+    gateway = start_gateway(routed_config(fake_openai[1].url, MODELS, tracing=block), FAST_EXPORT)
+    trace_id, parent_id = new_ids()
+    ask(gateway, "gpt-test", f"00-{trace_id}-{parent_id}-01")
+    server, (client,) = trace_of(otlp, trace_id, 2)
+    assert server.service == "gw-grpc"
+    assert server.attributes["gen_ai.usage.input_tokens"] == 3
+    assert client.parent_span_id == server.span_id

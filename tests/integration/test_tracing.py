@@ -10,6 +10,7 @@ import os
 import time
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -234,6 +235,27 @@ def test_an_error_names_its_type_from_the_closed_vocabulary(traced: GatewayProce
     assert server.attributes["http.response.status_code"] == 400
     assert server.status == 0  # a 4xx is the caller's: not a server span error
     assert client.attributes["error.type"] == "upstream_status_error"
+
+
+def test_the_anthropic_front_door_is_a_chat_span_with_its_stop_reason(
+    traced: GatewayProcess, otlp: FakeOTLP
+) -> None:
+    trace_id, parent_id = new_ids()
+    with anthropic.Anthropic(base_url=traced.url, api_key=MASTER_KEY, max_retries=0, timeout=10) as client:
+        message = client.messages.create(
+            model="gpt-test",
+            max_tokens=32,
+            messages=[{"role": "user", "content": "hello from claude"}],
+            extra_headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+        )
+
+    server, (attempt,) = trace_of(otlp, trace_id, 2)
+    assert server.name == "chat gpt-test"
+    assert server.attributes["llm_gateway.front_door"] == "anthropic.messages"
+    assert server.attributes["gen_ai.response.finish_reasons"] == [message.stop_reason]
+    assert server.attributes["gen_ai.usage.input_tokens"] == message.usage.input_tokens == 3
+    assert server.attributes["gen_ai.request.max_tokens"] == 32
+    assert attempt.parent_span_id == server.span_id
 
 
 def test_a_new_trace_starts_without_a_client_traceparent(traced: GatewayProcess, otlp: FakeOTLP) -> None:

@@ -23,6 +23,7 @@ the hedge's) takes the oldest unclaimed one sent to its provider.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Iterable, Mapping
@@ -134,7 +135,14 @@ class Tracing:
         OTLP exporter (an embedding application's own)."""
         self.settings = settings
         self._providers = dict(providers)
-        resource = Resource.create({"service.name": settings.service_name, "service.version": __version__})
+        # One instance id per process: `serve --workers N` exports N cumulative metric streams.
+        resource = Resource.create(
+            {
+                "service.name": settings.service_name,
+                "service.version": __version__,
+                "service.instance.id": os.urandom(8).hex(),
+            }
+        )
         ratio = TraceIdRatioBased(settings.sample_ratio)
         sampler = ParentBased(ratio)
         self._bound = ratio.bound
@@ -156,7 +164,7 @@ class Tracing:
         if span is None:
             span = self._tracer.start_span(
                 operation,
-                context=parent,
+                context=parent or Context(),  # the client's trace or a new one, never an ambient span
                 kind=SpanKind.SERVER,
                 attributes={
                     "gen_ai.operation.name": operation,

@@ -62,27 +62,41 @@ _CARRIED = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
 
 
 class RequestTrace:
-    """One request's server span while it is served."""
+    """One request's trace while it is served: its server span when recorded (`span` and
+    `context`), its ids either way (a dropped request has no OpenTelemetry object at all)."""
 
-    __slots__ = ("_prefix", "context", "operation", "sent", "span", "token", "tracestate")
+    __slots__ = (
+        "context",
+        "flags",
+        "operation",
+        "sent",
+        "span",
+        "span_id",
+        "token",
+        "trace_id",
+        "tracestate",
+    )
 
-    def __init__(self, span: trace.Span, operation: str) -> None:
-        self.span = span
+    def __init__(
+        self,
+        operation: str,
+        span: trace.Span | None,
+        ids: tuple[int, int, int],
+        tracestate: str = "",
+    ) -> None:
         self.operation = operation
-        self.context: Context | None = trace.set_span_in_context(span) if span.is_recording() else None
+        self.span = span
+        self.context: Context | None = trace.set_span_in_context(span) if span is not None else None
+        self.trace_id, self.span_id, self.flags = ids
+        self.tracestate = tracestate
         self.token: Token[RequestTrace | None] | None = None
         self.sent: dict[str, list[int]] = {}
         """Attempt span ids sent upstream and not yet claimed by a report, by provider."""
-        self._prefix = ""
-        self.tracestate = ""
 
     def traceparent(self, span_id: int | None = None) -> str:
         """The `traceparent` naming `span_id` (by default the server span's) as the parent."""
-        ids = self.span.get_span_context()
-        if not self._prefix:
-            self._prefix = f"00-{ids.trace_id:032x}-"
-            self.tracestate = ids.trace_state.to_header() if ids.trace_state else ""
-        return f"{self._prefix}{ids.span_id if span_id is None else span_id:016x}-{ids.trace_flags:02x}"
+        parent = self.span_id if span_id is None else span_id
+        return f"00-{self.trace_id:032x}-{parent:016x}-{self.flags:02x}"
 
     def claim(self, provider: str) -> int | None:
         """The span id the reported attempt sent upstream, if it sent one."""
@@ -160,8 +174,8 @@ class Tracing:
         carrier = {_CARRIED[name]: value.decode("latin-1") for name, value in headers if name in _CARRIED}
         parent = _PROPAGATOR.extract(carrier) if carrier else None
         operation = OPERATIONS.get(dialect, dialect)
-        span = self._unsampled(parent)
-        if span is None:
+        request = self._dropped(operation, parent)
+        if request is None:
             span = self._tracer.start_span(
                 operation,
                 context=parent or Context(),  # the client's trace or a new one, never an ambient span
@@ -172,35 +186,29 @@ class Tracing:
                     "url.path": path,
                 },
             )
-        request = RequestTrace(span, operation)
+            ids = span.get_span_context()
+            tracestate = ids.trace_state.to_header() if ids.trace_state else ""
+            request = RequestTrace(operation, span, (ids.trace_id, ids.span_id, ids.trace_flags), tracestate)
         request.token = _CURRENT.set(request)
         return request
 
-    def _unsampled(self, parent: Context | None) -> trace.Span | None:
-        """A non-recording span when the sampler would drop the request, made here: the SDK's
-        `start_span` costs several times more, on every request a low `sample_ratio` drops.
-        The decision is the sampler's own (parent-based, then the trace id against the ratio's
-        bound); a new trace it keeps is started by the SDK with the trace id drawn here."""
+    def _dropped(self, operation: str, parent: Context | None) -> RequestTrace | None:
+        """The trace of a request the sampler drops, without a span: the SDK's `start_span`
+        costs several times more, on every request a low `sample_ratio` drops. The decision is
+        the sampler's own (parent-based, then the trace id against the ratio's bound); a new
+        trace it keeps is started by the SDK with the trace id drawn here. None: recorded."""
         remote = trace.get_current_span(parent).get_span_context() if parent is not None else None
         if remote is not None and remote.is_valid:
             if remote.trace_flags.sampled:
                 return None
-            ids = trace.SpanContext(
-                remote.trace_id,
-                self._ids.generate_span_id(),
-                is_remote=False,
-                trace_flags=trace.TraceFlags(remote.trace_flags & ~trace.TraceFlags.SAMPLED),
-                trace_state=remote.trace_state,
-            )
-            return trace.NonRecordingSpan(ids)
-        trace_id = self._ids.generate_trace_id()
+            tracestate = remote.trace_state.to_header() if remote.trace_state else ""
+            flags = remote.trace_flags & ~trace.TraceFlags.SAMPLED
+            return RequestTrace(operation, None, (remote.trace_id, _span_id(), flags), tracestate)
+        trace_id = random.getrandbits(128) or 1
         if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound:
             self._ids.next_trace_id = trace_id
             return None
-        flags = trace.TraceFlags(trace.TraceFlags.RANDOM_TRACE_ID)
-        return trace.NonRecordingSpan(
-            trace.SpanContext(trace_id, self._ids.generate_span_id(), is_remote=False, trace_flags=flags)
-        )
+        return RequestTrace(operation, None, (trace_id, _span_id(), trace.TraceFlags.RANDOM_TRACE_ID))
 
     def end(self, request: RequestTrace, state: Mapping[str, Any], status: int) -> None:
         """End the server span with what the request left in `scope["state"]` (its context and
@@ -214,7 +222,7 @@ class Tracing:
         if self.metrics is not None and ctx is not None:
             self.metrics.request(ctx, request.operation, call, error, self._providers)
         span = request.span
-        if not span.is_recording():
+        if span is None:
             return
         answer = ctx.extras.get(ANSWER) if ctx is not None else None
         span.set_attributes(server_attributes(ctx, call, answer, error, status, self._providers))
@@ -267,7 +275,7 @@ class Tracing:
         if request.context is None:
             traceparent = request.traceparent()
         else:
-            span_id = random.getrandbits(64) or 1
+            span_id = _span_id()
             _ATTEMPT.set(span_id)
             request.sent.setdefault(provider, []).append(span_id)
             traceparent = request.traceparent(span_id)
@@ -281,6 +289,10 @@ class Tracing:
         self._provider.shutdown()
         if self.metrics is not None:
             self.metrics.shutdown()
+
+
+def _span_id() -> int:
+    return random.getrandbits(64) or 1
 
 
 def span_exporter(settings: TracingSettings) -> SpanExporter:

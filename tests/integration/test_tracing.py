@@ -294,6 +294,12 @@ def test_no_secret_reaches_the_collector_and_the_export_headers_do(
 
 def test_genai_metrics_are_exported_over_otlp(traced: GatewayProcess, otlp: FakeOTLP) -> None:
     ask(traced, "gpt-test")
+    with sdk(traced) as client:
+        assert list(
+            client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "s"}], stream=True
+            )
+        )
 
     def gateway_point(name: str) -> Any:
         return lambda p: p.service == "gw-traced" and p.metric == name and p.count > 0
@@ -310,6 +316,8 @@ def test_genai_metrics_are_exported_over_otlp(traced: GatewayProcess, otlp: Fake
     assert inputs[-1].attributes["gen_ai.provider.name"] == "openai"
     assert otlp.wait_for_points(gateway_point("gen_ai.client.operation.duration"))
     assert otlp.wait_for_points(gateway_point("gen_ai.server.request.duration"))
+    (first_token, *_) = otlp.wait_for_points(gateway_point("gen_ai.server.time_to_first_token"))
+    assert first_token.unit == "s" and first_token.sum > 0
 
 
 def test_content_is_on_spans_only_when_opted_in(

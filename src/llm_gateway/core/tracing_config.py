@@ -4,8 +4,9 @@ over OTLP (docs/observability.md, "Traces"). Absent: nothing is installed on the
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from llm_gateway.core.secrets import SecretHeaders, SecretUrl
 from llm_gateway.core.strict import Seconds, StrictModel
@@ -34,3 +35,13 @@ class TracingSettings(StrictModel):
     """Seconds between metric exports."""
     export_timeout: Seconds = 10.0
     """Seconds one export may take before it is dropped (exports run off the event loop)."""
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _no_query(cls, endpoint: SecretUrl) -> SecretUrl:
+        """Signal paths are appended to the endpoint, and an exporter's error names the URL it
+        posted to: a query (a token in it) would break the one and show in the other."""
+        parts = urlsplit(endpoint.get_secret_value())
+        if parts.query or parts.fragment:
+            raise ValueError("must carry no query or fragment; send credentials in tracing.headers")
+        return endpoint

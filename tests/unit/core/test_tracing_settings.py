@@ -32,6 +32,7 @@ def test_defaults() -> None:
     [
         {},
         {"otlp_endpoint": "collector:4318"},
+        {"otlp_endpoint": "http://collector:4318/?token=abc"},
         {"otlp_endpoint": "http://c:4318", "protocol": "thrift"},
         {"otlp_endpoint": "http://c:4318", "sample_ratio": 1.5},
         {"otlp_endpoint": "http://c:4318", "sample_ratio": -0.1},
@@ -48,7 +49,7 @@ def test_bad_blocks_are_refused(block: dict[str, object]) -> None:
 def test_headers_and_endpoint_credentials_are_never_shown() -> None:
     config = mock_config(
         tracing={
-            "otlp_endpoint": f"https://user:{TOKEN}@collector:4318/?key={TOKEN}",
+            "otlp_endpoint": f"https://user:{TOKEN}@collector:4318/",
             "headers": {"authorization": f"Bearer {TOKEN}"},
         }
     )

@@ -28,6 +28,7 @@ MODELS = {
     "lonely": ordered("flaky-99-500-t", routing={"max_attempts": 1}, fallbacks=["rescue"]),
     "rescue": ordered("upstream-rescue"),
     "bad-request": ordered("error-400"),
+    "midstream": ordered("midstream-error"),
     "hedged": ordered("slow-3000", "upstream-fast", routing={"hedge_after_ms": 100}),
 }
 # Export every 50 ms instead of the SDK's 5 s, so a test waits for its spans briefly.
@@ -256,6 +257,26 @@ def test_the_anthropic_front_door_is_a_chat_span_with_its_stop_reason(
     assert server.attributes["gen_ai.usage.input_tokens"] == message.usage.input_tokens == 3
     assert server.attributes["gen_ai.request.max_tokens"] == 32
     assert attempt.parent_span_id == server.span_id
+
+
+def test_a_stream_that_fails_after_its_first_chunk_is_an_error_span(
+    traced: GatewayProcess, otlp: FakeOTLP
+) -> None:
+    trace_id, parent_id = new_ids()
+    with sdk(traced) as client, pytest.raises(openai.APIError):
+        stream = client.chat.completions.create(
+            model="midstream",
+            messages=[{"role": "user", "content": "boom"}],
+            stream=True,
+            extra_headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+        )
+        list(stream)
+
+    server, (attempt,) = trace_of(otlp, trace_id, 2)
+    assert server.attributes["http.response.status_code"] == 200
+    assert server.attributes["error.type"] == attempt.attributes["error.type"]
+    assert server.status == 2
+    assert attempt.attributes["llm_gateway.outcome"] == "failed"
 
 
 def test_a_new_trace_starts_without_a_client_traceparent(traced: GatewayProcess, otlp: FakeOTLP) -> None:

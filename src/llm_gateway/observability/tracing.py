@@ -42,6 +42,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from llm_gateway import __version__
 from llm_gateway.core.context import Call, RequestContext
+from llm_gateway.core.errors import GatewayError
 from llm_gateway.core.tracing_config import TracingSettings
 from llm_gateway.observability.genai_metrics import GenAIMetrics
 from llm_gateway.observability.spans import (
@@ -230,7 +231,8 @@ class Tracing:
             span.update_name(span_name(request.operation, call.model))
             if self.settings.capture_content:
                 self._content(span, call, answer)
-        if status >= 500:
+        # A 5xx, or a stream that failed after its 200 by the gateway's or an upstream's fault.
+        if status >= 500 or (isinstance(error, GatewayError) and error.status_code >= 500):
             span.set_status(Status(StatusCode.ERROR, error_type(error) or str(status)))
         span.end()
 

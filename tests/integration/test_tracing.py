@@ -7,7 +7,6 @@ Each gateway exports under its own `service.name`, so tests tell their spans apa
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import anthropic
@@ -293,22 +292,35 @@ def test_a_client_that_sampled_out_is_respected(
     ask(traced, "gpt-test", f"00-{trace_id}-{parent_id}-00")
     assert traceparent(fake.last()).startswith(f"00-{trace_id}-")
     assert int(traceparent(fake.last()).rsplit("-", 1)[1], 16) & 1 == 0
-    ask(traced, "gpt-test", f"00-{new_ids()[0]}-{parent_id}-01")  # a later one is exported
-    time.sleep(0.3)
+    later = new_ids()[0]
+    ask(traced, "gpt-test", f"00-{later}-{parent_id}-01")
+    trace_of(otlp, later, 2)  # spans are exported in order: the first one would be here by now
     assert not [s for s in otlp.spans if s.trace_id == trace_id]
 
 
 def test_no_secret_reaches_the_collector_and_the_export_headers_do(
     traced: GatewayProcess, otlp: FakeOTLP
 ) -> None:
-    trace_id, parent_id = new_ids()
-    ask(traced, "after-500", f"00-{trace_id}-{parent_id}-01")
+    retried, refused, denied = (new_ids() for _ in range(3))
+    ask(traced, "after-500", f"00-{retried[0]}-{retried[1]}-01")
     with pytest.raises(openai.BadRequestError):
-        ask(traced, "bad-request")
-    trace_of(otlp, trace_id, 3)
-    time.sleep(0.3)
+        ask(traced, "bad-request", f"00-{refused[0]}-{refused[1]}-01")
+    wrong_key = "sk-gw-canary-not-a-key-31337"
+    with (
+        openai.OpenAI(base_url=f"{traced.url}/v1", api_key=wrong_key, max_retries=0) as stranger,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        stranger.chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"traceparent": f"00-{denied[0]}-{denied[1]}-01"},
+        )
+    trace_of(otlp, retried[0], 3)
+    trace_of(otlp, refused[0], 2)
+    (denial,) = otlp.wait_for_spans(lambda s: s.trace_id == denied[0])
+    assert denial.attributes["error.type"] == "authentication_failed"
     for payload in otlp.raw:
-        for secret in (MASTER_KEY, UPSTREAM_KEY, OTLP_TOKEN):
+        for secret in (MASTER_KEY, UPSTREAM_KEY, OTLP_TOKEN, wrong_key):
             assert secret.encode() not in payload
     assert any(h.get("Authorization") == f"Bearer {OTLP_TOKEN}" for h in otlp.headers)
 

@@ -162,11 +162,16 @@ def build_tracing(config: GatewayConfig) -> Tracing | None:
     """The tracer, when `tracing:` is configured; OpenTelemetry is imported only then."""
     if config.tracing is None:
         return None
-    from llm_gateway.observability.spans import PROVIDER_NAMES
+    from llm_gateway.observability.spans import PROVIDER_NAMES, server_address
     from llm_gateway.observability.tracing import Tracing
 
     names = {name: PROVIDER_NAMES.get(p.type, p.type) for name, p in config.providers.items()}
-    return Tracing(config.tracing, names)
+    addresses = {
+        name: address
+        for name, p in config.providers.items()
+        if (address := server_address(getattr(p, "base_url", None))) is not None
+    }
+    return Tracing(config.tracing, names, addresses=addresses)
 
 
 def tracing_problem(config: GatewayConfig) -> str | None:

@@ -102,7 +102,10 @@ def trace_of(otlp: FakeOTLP, trace_id: str, count: int) -> tuple[Span, list[Span
 
 
 def test_a_request_is_a_server_span_in_the_clients_trace_with_genai_attributes(
-    traced: GatewayProcess, fake: FakeOpenAI, otlp: FakeOTLP
+    traced: GatewayProcess,
+    fake: FakeOpenAI,
+    otlp: FakeOTLP,
+    fake_openai: tuple[FakeOpenAI, FakeServer],
 ) -> None:
     trace_id, parent_id = new_ids()
     raw = ask(traced, "gpt-test", f"00-{trace_id}-{parent_id}-01")
@@ -131,6 +134,8 @@ def test_a_request_is_a_server_span_in_the_clients_trace_with_genai_attributes(
     assert client.name == "chat upstream-gpt"
     assert client.attributes["gen_ai.request.model"] == "upstream-gpt"
     assert client.attributes["llm_gateway.outcome"] == "answered"
+    assert client.attributes["server.address"] == "127.0.0.1"
+    assert client.attributes["server.port"] == fake_openai[1].port
     assert server.start <= client.start <= client.end <= server.end
 
     # The upstream's parent is the attempt that called it.

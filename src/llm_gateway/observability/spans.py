@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -196,6 +197,19 @@ def attempt_attributes(report: Attempt, operation: str, providers: Mapping[str, 
     if report.error is not None:
         attributes["http.response.status_code"] = report.error.status_code
     return attributes
+
+
+def server_address(base_url: Any) -> tuple[str, int] | None:
+    """`server.address` and `server.port` of a provider's `base_url` (a `SecretUrl`): the host
+    and port only, never its userinfo, path or query."""
+    if base_url is None or not hasattr(base_url, "get_secret_value"):
+        return None
+    try:
+        parts = urlsplit(base_url.get_secret_value())
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return (parts.hostname, port) if parts.hostname else None
 
 
 def finish_reasons(answer: Any) -> list[str]:

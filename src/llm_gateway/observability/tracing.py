@@ -145,11 +145,14 @@ class Tracing:
         settings: TracingSettings,
         providers: Mapping[str, str],
         spans: SpanExporter | None = None,
+        addresses: Mapping[str, tuple[str, int]] | None = None,
     ) -> None:
-        """`providers`: each provider account's `gen_ai.provider.name`. `spans` replaces the
-        OTLP exporter (an embedding application's own)."""
+        """`providers`: each provider account's `gen_ai.provider.name`; `addresses`: its
+        upstream host and port, where it has a `base_url`. `spans` replaces the OTLP exporter
+        (an embedding application's own)."""
         self.settings = settings
         self._providers = dict(providers)
+        self._addresses = dict(addresses or {})
         # One instance id per process: `serve --workers N` exports N cumulative metric streams.
         resource = Resource.create(
             {
@@ -255,6 +258,9 @@ class Tracing:
             return
         end = time.time_ns()
         attributes = attempt_attributes(report, operation, self._providers)
+        address = self._addresses.get(report.provider)
+        if address is not None:
+            attributes["server.address"], attributes["server.port"] = address
         self._ids.next_span_id = request.claim(report.provider)
         span = self._tracer.start_span(
             span_name(operation, report.model),

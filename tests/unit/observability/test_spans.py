@@ -7,11 +7,13 @@ import orjson
 
 from llm_gateway.core import errors
 from llm_gateway.core.context import Call, Operation, Principal, RequestContext, Route
+from llm_gateway.core.secrets import SecretUrl
 from llm_gateway.observability.spans import (
     error_type,
     finish_reasons,
     input_messages,
     output_messages,
+    server_address,
     server_attributes,
     span_name,
 )
@@ -32,6 +34,15 @@ def test_error_types_come_from_the_hierarchy() -> None:
         pass
 
     assert error_type(OwnRefusal("no")) == "permission_denied"
+
+
+def test_server_address_is_host_and_port_only() -> None:
+    assert server_address(SecretUrl(f"https://user:{SECRET}@api.example.com/v1?key={SECRET}")) == (
+        "api.example.com",
+        443,
+    )
+    assert server_address(SecretUrl("http://127.0.0.1:8080/v1")) == ("127.0.0.1", 8080)
+    assert server_address(None) is None
 
 
 def test_span_names_follow_the_conventions() -> None:

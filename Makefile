@@ -55,7 +55,7 @@ bench: $(VENV)/.dev
 
 # Re-resolve pyproject.toml's dependencies into the hash-locked files; commit the result.
 lock: $(VENV)/.dev
-	$(BIN)/uv pip compile pyproject.toml requirements/build.in $(LOCK_FLAGS) -o $(LOCK_RUNTIME)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra tracing $(LOCK_FLAGS) -o $(LOCK_RUNTIME)
 	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev $(LOCK_FLAGS) -o $(LOCK_DEV)
 
 clean:

@@ -134,6 +134,7 @@ def skipped_targets(args: argparse.Namespace) -> dict[str, str]:
             targets.GATEWAY_ROUTING,
             targets.GATEWAY_GOV_SQLITE,
             targets.GATEWAY_GOV_REDIS,
+            targets.GATEWAY_TRACED,
         ):
             skipped[name] = "pending: .venv/bin/llm-gateway is not installed"
     return skipped

@@ -36,6 +36,7 @@ GATEWAY_GUARDRAILS = "llm-gateway (guardrails)"
 GATEWAY_CACHE = "llm-gateway (cache hit)"
 GATEWAY_GOV_SQLITE = "llm-gateway (governance, SQLite)"
 GATEWAY_GOV_REDIS = "llm-gateway (governance, Postgres+Redis)"
+GATEWAY_TRACED = "llm-gateway (traced, sampled out)"
 BASELINE_SRC = "BENCH_BASELINE_SRC"
 """The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
 LITELLM = "litellm"
@@ -170,8 +171,10 @@ BUILDERS: dict[str, Builder] = {
         "gateway-governance-redis.yaml",
         governed.postgres_redis_env,
     ),
+    GATEWAY_TRACED: _gateway(GATEWAY_TRACED, "llm-gateway-traced", "gateway-traced.yaml"),
 }
-# What a plain run measures; the routing and cache-hit variants are asked for by name.
+# What a plain run measures; the feature variants (routing, guardrails, cache hit,
+# governance, traced) are asked for by name.
 DEFAULT = (UPSTREAM, FLOOR, FLOOR_HTTPX2, GATEWAY, LITELLM)
 
 

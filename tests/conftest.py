@@ -26,6 +26,7 @@ from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.guardrail import FakeGuardrail
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.otlp import FakeOTLP, GrpcOTLP
 from tests.fakes.raw import RawServer, RawUpstream
 from tests.fakes.responses import FakeResponses
 from tests.fakes.scripted import ScriptedAgentUpstream
@@ -69,6 +70,24 @@ def fake_guardrail() -> Iterator[tuple[FakeGuardrail, FakeServer]]:
     """An external guardrail service on loopback (tests/fakes/guardrail.py)."""
     with running(FakeGuardrail()) as pair:
         yield pair
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver() -> Iterator[tuple[FakeOTLP, FakeServer]]:
+    """A real OTLP/HTTP receiver (tests/fakes/otlp.py) that gateways under test export to."""
+    receiver = FakeOTLP()
+    with running(receiver) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def otlp_grpc_receiver(otlp_receiver: tuple[FakeOTLP, FakeServer]) -> Iterator[GrpcOTLP]:
+    """The OTLP/gRPC trace service, keeping spans with the HTTP receiver's."""
+    receiver = GrpcOTLP(otlp_receiver[0]).start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
 
 
 @pytest.fixture(scope="session")

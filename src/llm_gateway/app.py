@@ -1,13 +1,15 @@
 """`create_app(config)`: the FastAPI application, its lifespan, middleware and routes.
 
-RequestIdMiddleware → [AccessMiddleware] → AllowedHostsMiddleware → [CORSMiddleware] → LimitsMiddleware
+RequestIdMiddleware → [TracingMiddleware] → [AccessMiddleware] → AllowedHostsMiddleware
+    → [CORSMiddleware] → LimitsMiddleware
     → RoutesMiddleware ─▶ Endpoint (per-request routes)
                      └──▶ FastAPI router (admin, health, models, OpenAPI for the master key)
 
 The access middleware (one record per request, for the access log and the metrics) is
-added unless both are off; CORS is added only when `server.cors` is configured; the
-router never redirects to add or drop a trailing slash (the redirect would reflect the
-`Host` header).
+added unless both are off; tracing only when `tracing:` is configured (outside the access
+middleware, so the access line carries the span's trace id); CORS only when `server.cors`
+is; the router never redirects to add or drop a trailing slash (the redirect would reflect
+the `Host` header).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from llm_gateway.api.middleware.access import AccessMiddleware, current_trace_id
 from llm_gateway.api.middleware.hosts import AllowedHostsMiddleware
 from llm_gateway.api.middleware.limits import LimitsMiddleware
 from llm_gateway.api.middleware.request_id import RequestIdMiddleware
+from llm_gateway.api.middleware.tracing import TracingMiddleware
 from llm_gateway.api.routes import RoutesMiddleware, default_routes
 from llm_gateway.core.config import GatewayConfig, is_loopback
 from llm_gateway.observability.logging import access_sink
@@ -106,6 +109,8 @@ def create_app(
         app.add_middleware(CORSMiddleware, **server.cors.middleware_options())
     app.add_middleware(AllowedHostsMiddleware, routes=routes, allowed_hosts=server.hosts())
     _add_access(app, config, metrics)
+    if config.tracing is not None:
+        app.add_middleware(TracingMiddleware, routes=routes)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -52,9 +52,9 @@ def _load(
     except ConfigError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
-    from llm_gateway.runtime import hook_problem  # the runtime's imports only when needed
+    from llm_gateway.runtime import hook_problem, tracing_problem  # the runtime's imports only when needed
 
-    problem = shared_state_problem(config) or hook_problem(config)
+    problem = shared_state_problem(config) or hook_problem(config) or tracing_problem(config)
     if problem is not None:
         print(f"config error in {path or '<embedded default>'}: {problem}", file=sys.stderr)
         raise SystemExit(2)

@@ -42,6 +42,7 @@ RESTART_KEYS = (
     "auth",
     "logging",
     "metrics",
+    "tracing",
 )
 """Top-level keys a reload may not change (their resources are made once per process)."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.observability.attempts import UpstreamTiming
@@ -38,6 +39,7 @@ from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.services.policies import build_policy
 from llm_gateway.services.pricing import list_price
 from llm_gateway.services.templates import Templates
+from llm_gateway.services.tracing import TracingHook
 from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
@@ -51,6 +53,9 @@ class Lifecycle(Protocol):
 
     async def aclose(self) -> None: ...
 
+
+if TYPE_CHECKING:
+    from llm_gateway.observability.tracing import Tracing
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 """(ready, a line for `/ready`); a False makes `/ready` answer 503."""
@@ -98,6 +103,8 @@ class Runtime:
     metrics: Metrics | None = None
     """Prometheus metrics (`metrics.enabled`), fed by the access middleware and the executor."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    tracing: Tracing | None = None
+    """OpenTelemetry traces (`tracing:`), read by the tracing middleware; None: not configured."""
 
     @classmethod
     def build(
@@ -112,7 +119,9 @@ class Runtime:
     ) -> Runtime:
         """A runtime for `config`; with `previous`, its successor after a reload (which
         `reloader.restart_needed` has checked changes nothing that needs a restart)."""
-        providers = build_providers(config, previous.providers if previous is not None else None)
+        tracing = previous.tracing if previous is not None else build_tracing(config)
+        propagate = tracing.upstream_headers if tracing is not None else None
+        providers = build_providers(config, previous.providers if previous is not None else None, propagate)
         if previous is not None and metrics is None:
             metrics = previous.metrics  # one registry per process, fed by whichever runtime serves
         catalog = ModelCatalog(config, providers, cost=list_price)
@@ -122,6 +131,7 @@ class Runtime:
         timing: list[AttemptObserver] = [
             *([UpstreamTiming()] if watching else []),
             *([metrics] if metrics else []),
+            *([tracing] if tracing is not None else []),
         ]
         executor = Executor(rng, catalog=catalog, health=health, observers=[*observers, *timing])
         breakers = previous.breakers if previous is not None else _shared_breakers(config, health)
@@ -137,7 +147,9 @@ class Runtime:
         governance = build_governance(
             config, catalog, identities.database, previous.governance if previous is not None else None
         )
-        chain = HookChain([*_first_hooks(config, catalog, access, governance), *hooks])
+        # The tracing hook first: it sees every call, and its `after` the final answer.
+        traced: list[Hook] = [TracingHook()] if tracing is not None else []
+        chain = HookChain([*traced, *_first_hooks(config, catalog, access, governance), *hooks])
         responses = previous.responses if previous is not None else MemoryResponseStore()
         templates = Templates(config.templates)
         if metrics is not None:
@@ -166,6 +178,7 @@ class Runtime:
             inherited=previous is not None,
             metrics=metrics,
             background=previous.background if previous is not None else [],
+            tracing=tracing,
         )
 
     async def start(self) -> None:
@@ -222,6 +235,41 @@ class Runtime:
             await self.identities.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # flushes: blocking, off the loop
+
+
+def build_tracing(config: GatewayConfig) -> Tracing | None:
+    """The tracer, when `tracing:` is configured; OpenTelemetry is imported only then."""
+    if config.tracing is None:
+        return None
+    from llm_gateway.observability.spans import PROVIDER_NAMES, server_address
+    from llm_gateway.observability.tracing import Tracing
+
+    names = {name: PROVIDER_NAMES.get(p.type, p.type) for name, p in config.providers.items()}
+    addresses = {
+        name: address
+        for name, p in config.providers.items()
+        if (address := server_address(getattr(p, "base_url", None))) is not None
+    }
+    return Tracing(config.tracing, names, addresses=addresses)
+
+
+def tracing_problem(config: GatewayConfig) -> str | None:
+    """Why `tracing:` cannot be served (its optional packages are not installed), or None."""
+    if config.tracing is None:
+        return None
+    needed = {"opentelemetry.sdk": "tracing", "opentelemetry.exporter.otlp.proto.http": "tracing"}
+    if config.tracing.protocol == "grpc":
+        needed["opentelemetry.exporter.otlp.proto.grpc"] = "tracing-grpc"
+    for module, extra in needed.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"at tracing: {module} is not installed; pip install 'llm-gateway[{extra}]'"
+    return None
 
 
 def _first_hooks(

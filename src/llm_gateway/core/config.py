@@ -39,6 +39,7 @@ from llm_gateway.core.secrets import (
     RedisUrl,
 )
 from llm_gateway.core.strict import Seconds, StrictModel
+from llm_gateway.core.tracing_config import TracingSettings
 
 MiB = 1024 * 1024
 DEFAULT_DATABASE_URL = "sqlite:///./llm-gateway.db"
@@ -302,6 +303,8 @@ class GatewayConfig(StrictModel):
     """System policies by name, attached to models, teams and keys (docs/policies.md)."""
     cache: CacheSettings | None = None
     """The cache defaults for keys and teams that turn caching on (`cache` in metadata)."""
+    tracing: TracingSettings | None = None
+    """OpenTelemetry traces over OTLP; absent: no tracing middleware, observer or hook."""
     aliases: dict[Annotated[str, Field(min_length=1)], str] = Field(default_factory=dict)
     """Other names for configured models: an exact name or a glob (`claude-3-5-haiku-*`) →
     the name of a configured, non-wildcard model (docs/agents.md, "Model names: aliases and wildcards")."""

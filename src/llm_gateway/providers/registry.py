@@ -6,7 +6,7 @@ Adding a provider is one module under `providers/` and one line here.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 
 from llm_gateway.core.config import GatewayConfig, ProviderSettings
@@ -37,10 +37,14 @@ def settings_model(type_name: str) -> type[ProviderSettings] | None:
     return provider_class(type_name).settings_model
 
 
-def build_providers(config: GatewayConfig, keep: Mapping[str, Provider] | None = None) -> dict[str, Provider]:
-    """Instantiate every configured provider with its own pooled HTTP client; a provider in
-    `keep` (a reloaded config's previous ones) with the same name and settings is reused,
-    pool and all."""
+def build_providers(
+    config: GatewayConfig,
+    keep: Mapping[str, Provider] | None = None,
+    propagate: Callable[[str, Mapping[str, str]], Mapping[str, str]] | None = None,
+) -> dict[str, Provider]:
+    """Instantiate every configured provider with its own pooled HTTP client (`propagate`:
+    see `HttpClient`); a provider in `keep` (a reloaded config's previous ones) with the same
+    name and settings is reused, pool and all."""
     kept = keep or {}
     providers: dict[str, Provider] = {}
     for name, settings in config.providers.items():
@@ -48,5 +52,6 @@ def build_providers(config: GatewayConfig, keep: Mapping[str, Provider] | None =
         if previous is not None and previous.settings == settings:
             providers[name] = previous
         else:
-            providers[name] = provider_class(settings.type)(name, settings, HttpClient(name, settings))
+            http = HttpClient(name, settings, propagate)
+            providers[name] = provider_class(settings.type)(name, settings, http)
     return providers

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import math
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,11 +39,21 @@ class HttpClient:
     the prompt, and maybe the key, elsewhere), asks for uncompressed answers and decodes none
     itself (upstream.py bounds what a compressed one may inflate to), and turns every transport
     or protocol failure into a `ProviderError`, so each is retried elsewhere and counted.
+
+    `propagate(provider, headers)`, when given, returns the headers to send in place of a
+    request's own: how tracing adds the current `traceparent` to every upstream request,
+    whatever the provider.
     """
 
-    def __init__(self, provider: str, settings: ProviderSettings) -> None:
+    def __init__(
+        self,
+        provider: str,
+        settings: ProviderSettings,
+        propagate: Callable[[str, Mapping[str, str]], Mapping[str, str]] | None = None,
+    ) -> None:
         self.provider = provider
         self._settings = settings
+        self._propagate = propagate
         self._session: aiohttp.ClientSession | None = None
         self.max_response_bytes = settings.max_response_bytes
         self.max_event_bytes = settings.max_event_bytes
@@ -94,6 +104,8 @@ class HttpClient:
         instead of returning a half-read one to the pool.
         """
         session = self._session or self._open()
+        if self._propagate is not None:
+            headers = self._propagate(self.provider, headers)
         try:
             async with session.request(
                 method,

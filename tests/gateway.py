@@ -73,6 +73,16 @@ class GatewayProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def logged(self, text: str, timeout: float = 5.0) -> bool:
+        """Whether `text` reaches the log within `timeout` (a writer thread writes it in
+        batches, so a line logged during a request may land just after its answer)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def terminate(self) -> None:
         """Send SIGTERM (a graceful shutdown) without waiting."""
         if self.process is not None and self.process.poll() is None:

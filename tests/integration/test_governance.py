@@ -221,7 +221,7 @@ def test_redis_unreachable(
     else:
         assert ready.status_code == 200 and "failing open" in ready.json()["checks"]["governance"]
         assert answer.status_code == 200
-    assert "governance store unreachable" in gateway.log()
+    assert gateway.logged("governance store unreachable")
 
 
 def test_several_workers_without_redis_are_refused(

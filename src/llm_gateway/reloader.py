@@ -36,6 +36,7 @@ log = logging.getLogger("llm_gateway.reload")
 RESTART_KEYS = (
     "master_key",
     "database_url",
+    "responses",
     "redis_url",
     "redis_prefix",
     "server",

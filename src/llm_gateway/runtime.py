@@ -44,6 +44,7 @@ from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
 from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
+from llm_gateway.store.responses_db import DatabaseResponseStore
 
 HookT = TypeVar("HookT", bound=Hook)
 
@@ -150,7 +151,7 @@ class Runtime:
         # The tracing hook first: it sees every call, and its `after` the final answer.
         traced: list[Hook] = [TracingHook()] if tracing is not None else []
         chain = HookChain([*traced, *_first_hooks(config, catalog, access, governance), *hooks])
-        responses = previous.responses if previous is not None else MemoryResponseStore()
+        responses = previous.responses if previous is not None else _responses(config, identities.database)
         templates = Templates(config.templates)
         if metrics is not None:
             metrics.probes = metric_probes(catalog, health, governance, identities.index)
@@ -192,6 +193,7 @@ class Runtime:
             return
         if self.identities is not None:
             await self.identities.start(master_key=self.master_key is not None)
+        await self.responses.start()
         if self.jwt is not None:
             await self.jwt.start()
         if self.breakers is not None:
@@ -231,6 +233,7 @@ class Runtime:
             await self.breakers.aclose()
         if self.jwt is not None:
             await self.jwt.aclose()
+        await self.responses.aclose()
         if self.identities is not None:
             await self.identities.aclose()
         for provider in self.providers.values():
@@ -316,6 +319,14 @@ def _shared_breakers(config: GatewayConfig, health: HealthBoard) -> SharedBreake
     health.on_change = lambda key, _state, until: breakers.publish(key, until)
     health.claim_probe = breakers.claim_probe
     return breakers
+
+
+def _responses(config: GatewayConfig, database: Database) -> ResponseStore:
+    """Stored responses in the gateway's database (migrated by `identities.start`), or in memory."""
+    settings = config.responses
+    if settings.store == "memory":
+        return MemoryResponseStore(ttl=settings.ttl_seconds)
+    return DatabaseResponseStore(database, settings.ttl_seconds)
 
 
 def _identities(config: GatewayConfig) -> Identities:

@@ -87,7 +87,7 @@ async def retrieve_response(response_id: str, request: Request, runtime: Runtime
     owner = owner_of(
         await authenticate_request(request.headers, runtime.master_key, runtime.keys, runtime.jwt)
     )
-    record = runtime.responses.get(owner, response_id)
+    record = await runtime.responses.get(owner, response_id, cached=False)
     if record is None:
         raise not_found(response_id)
     return Response(content=orjson.dumps(record.response), media_type="application/json")
@@ -98,7 +98,7 @@ async def delete_response(response_id: str, request: Request, runtime: RuntimeDe
     owner = owner_of(
         await authenticate_request(request.headers, runtime.master_key, runtime.keys, runtime.jwt)
     )
-    if not runtime.responses.delete(owner, response_id):
+    if not await runtime.responses.delete(owner, response_id):
         raise not_found(response_id)
     body = {"id": response_id, "object": "response", "deleted": True}
     return Response(content=orjson.dumps(body), media_type="application/json")

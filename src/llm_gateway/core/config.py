@@ -34,6 +34,7 @@ from llm_gateway.core.governance_config import AuthSettings, GovernanceSettings
 from llm_gateway.core.guardrail_config import Guardrails
 from llm_gateway.core.observability_config import LoggingSettings, MetricsSettings
 from llm_gateway.core.policy_config import CacheSettings, Policy, TemplateSpec, unknown_policy
+from llm_gateway.core.responses_config import ResponsesSettings
 from llm_gateway.core.secrets import (
     DatabaseUrl,
     RedisUrl,
@@ -299,6 +300,8 @@ class GatewayConfig(StrictModel):
     metrics: MetricsSettings = MetricsSettings()
     templates: dict[Annotated[str, Field(min_length=1)], TemplateSpec] = Field(default_factory=dict)
     """Prompt templates by name (docs/policies.md)."""
+    responses: ResponsesSettings = ResponsesSettings()
+    """Where stored Responses API conversations live, and for how long (docs/responses.md)."""
     policies: dict[Annotated[str, Field(min_length=1)], Policy] = Field(default_factory=dict)
     """System policies by name, attached to models, teams and keys (docs/policies.md)."""
     cache: CacheSettings | None = None

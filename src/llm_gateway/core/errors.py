@@ -192,6 +192,13 @@ class GovernanceUnavailable(GatewayError):
     default_code = "governance_unavailable"
 
 
+class ResponsesUnavailable(GatewayError):
+    """The database holding stored Responses API conversations cannot be read."""
+
+    status = 503
+    default_code = "responses_store_unavailable"
+
+
 class ProviderError(GatewayError):
     """An upstream call failed. `retryable` tells routing whether another attempt may help."""
 

@@ -111,6 +111,7 @@ class Pipeline:
         return group
 
     async def _routed(self, ctx: RequestContext, call: Call, service: Service, group: Group) -> Any:
+        await service.prepare(call)
         local = service.local_answer(call, group)
         if local is not None:
             return local
@@ -123,6 +124,7 @@ class Pipeline:
     async def _routed_stream(
         self, ctx: RequestContext, call: Call, service: Service, group: Group
     ) -> AsyncIterator[Any]:
+        await service.prepare(call)
         served = await self._executor.open_stream(
             group,
             service.stream_attempt(call),

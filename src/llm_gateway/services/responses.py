@@ -22,7 +22,7 @@ dropped, reasoning without `encrypted_content` left out: that upstream could not
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any, cast
 
@@ -54,6 +54,8 @@ from llm_gateway.services.usage import ResponseEventMeter
 from llm_gateway.store.responses import ResponseStore, StoredResponse
 
 OWNER = "owner"
+PREVIOUS = "previous_response"
+"""`call.options` key of the stored response `previous_response_id` names, loaded by `prepare`."""
 TRANSLATABLE_HISTORY = frozenset(
     {"message", "function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output"}
 )
@@ -80,12 +82,10 @@ class ResponsesRequest:
         self.owner: str = call.options.get(OWNER, "open")
         self.store = store
         self.items = input_items(call.body)
-        self.previous: StoredResponse | None = None
+        self.previous: StoredResponse | None = call.options.get(PREVIOUS)
         previous_id = call.body.get("previous_response_id")
-        if previous_id:
-            self.previous = store.get(self.owner, previous_id)
-            if self.previous is None:
-                raise not_found(previous_id, "previous_response_id")
+        if previous_id and self.previous is None:
+            raise not_found(previous_id, "previous_response_id")
         self._tools: ToolIndex | None = None
         self._chat: ChatRequest | None = None
 
@@ -117,7 +117,7 @@ class ResponsesRequest:
     def base(self, target: Target) -> JSON:
         return base_response(self.body, new_id("resp"), self.model or target.model, int(time.time()))
 
-    def record(self, response: JSON, target: Target, *, native: bool) -> None:
+    async def record(self, response: JSON, target: Target, *, native: bool) -> None:
         """Keep `response` for `GET` and follow-ups, unless the request said `store: false`."""
         response_id = response.get("id")
         if self.body.get("store") is False or not isinstance(response_id, str):
@@ -125,7 +125,9 @@ class ResponsesRequest:
         output = response.get("output")
         conversation = (*self.history, *self.items, *(output if isinstance(output, list) else ()))
         deployment = target.key if native else None
-        self.store.put(StoredResponse(response_id, self.owner, response, conversation, deployment, native))
+        await self.store.put(
+            StoredResponse(response_id, self.owner, response, conversation, deployment, native)
+        )
 
 
 def replayable(items: tuple[JSON, ...]) -> list[JSON]:
@@ -139,10 +141,26 @@ def replayable(items: tuple[JSON, ...]) -> list[JSON]:
     return kept
 
 
+async def load_previous(call: Call, store: ResponseStore) -> None:
+    """Put the stored response `previous_response_id` names into `call.options` (a 404 when
+    it is missing, expired or another caller's): the one await the store needs, made once
+    per call before routing."""
+    previous_id = call.body.get("previous_response_id")
+    if not previous_id or PREVIOUS in call.options:
+        return
+    previous = await store.get(call.options.get(OWNER, "open"), str(previous_id))
+    if previous is None:
+        raise not_found(str(previous_id), "previous_response_id")
+    call.options[PREVIOUS] = previous
+
+
 class ResponsesService(Service):
     def __init__(self, store: ResponseStore) -> None:
         self.store = store
         self._native: dict[str, tuple[tuple[Target, ...], Group]] = {}
+
+    async def prepare(self, call: Call) -> None:
+        await load_previous(call, self.store)
 
     def group(self, catalog: ModelCatalog, call: Call) -> Group:
         """Every deployment of the model; only the native ones for a built-in tool."""
@@ -183,7 +201,7 @@ class ResponsesService(Service):
                     request.chat, target.model, timeout=target.timeout
                 )
                 response = to_response(completion, request.base(target), request.tools)
-            request.record(response, target, native=provider is not None)
+            await request.record(response, target, native=provider is not None)
             return response
 
         return attempt
@@ -219,6 +237,9 @@ class InputTokensService(Service):
     def __init__(self, store: ResponseStore) -> None:
         self.store = store
 
+    async def prepare(self, call: Call) -> None:
+        await load_previous(call, self.store)
+
     def local_answer(self, call: Call, group: Group) -> Any | None:
         body = {k: v for k, v in call.body.items() if k not in ("stream", "tool_choice")}
         tools = body.get("tools")
@@ -233,7 +254,7 @@ class InputTokensService(Service):
 
 
 async def translated(
-    chunks: AsyncIterator[ChatChunk], machine: ResponseEvents, record: Callable[[JSON], None]
+    chunks: AsyncIterator[ChatChunk], machine: ResponseEvents, record: Callable[[JSON], Awaitable[None]]
 ) -> AsyncIterator[JSON]:
     """A chat chunk stream as Responses events, recorded before its terminal event is sent;
     closing this closes the upstream stream."""
@@ -242,7 +263,7 @@ async def translated(
             for event in machine.feed(chunk):
                 yield event
         closing = machine.finish()
-        record(machine.response)
+        await record(machine.response)
         for event in closing:
             yield event
     finally:
@@ -251,7 +272,9 @@ async def translated(
             await aclose()
 
 
-async def recorded(events: AsyncIterator[JSON], record: Callable[[JSON], None]) -> AsyncIterator[JSON]:
+async def recorded(
+    events: AsyncIterator[JSON], record: Callable[[JSON], Awaitable[None]]
+) -> AsyncIterator[JSON]:
     """A native event stream, its final response recorded before its terminal event is sent."""
     try:
         async for event in events:
@@ -261,7 +284,7 @@ async def recorded(events: AsyncIterator[JSON], record: Callable[[JSON], None]) 
                 and event.get("type") != "response.failed"
                 and isinstance(response, dict)
             ):
-                record(response)
+                await record(response)
             yield event
     finally:
         aclose = getattr(events, "aclose", None)

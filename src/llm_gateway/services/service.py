@@ -50,6 +50,11 @@ class Service:
         """The routed stream as the client (and the hook chain) will read it."""
         return chunks
 
+    async def prepare(self, call: Call) -> None:
+        """Load what the call needs from a store before it is answered (once, after the
+        hooks admitted it); nothing by default."""
+        return None
+
     def local_answer(self, call: Call, group: Group) -> Any | None:
         """A result made here without routing (an estimate no deployment can give), or None."""
         return None

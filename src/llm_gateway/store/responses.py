@@ -1,12 +1,14 @@
 """Stored Responses API answers: what `store: true` keeps for `GET /v1/responses/{id}` and
 `previous_response_id`, per caller.
 
-`ResponseStore` is the contract (get, put, delete; each scoped to an owner, so one caller
-never sees another's responses); `MemoryResponseStore` is the bounded in-process one, an
-LRU with a maximum entry count and a time to live. A database-backed store replaces it by
-implementing the same three methods. A record holds the whole conversation up to and
-including its answer (earlier input, this input, the output items) as references to the
-same item dicts its predecessor holds, so a long chain of turns costs pointers, not copies.
+`ResponseStore` is the contract (async get, put, delete; each scoped to an owner, so one
+caller never sees another's responses; start and aclose for what it runs in the background);
+`MemoryResponseStore` is the bounded in-process one, an LRU with a maximum entry count and a
+time to live (`responses.store: memory`); store/responses_db.py keeps records in the
+gateway's database (the default), so any instance sharing it continues a conversation.
+A record holds the whole conversation up to and including its answer (earlier input, this
+input, the output items) as references to the same item dicts its predecessor holds, so in
+memory a long chain of turns costs pointers, not copies.
 """
 
 from __future__ import annotations
@@ -40,15 +42,20 @@ class StoredResponse:
 
 
 class ResponseStore(Protocol):
-    def get(self, owner: str, response_id: str) -> StoredResponse | None:
-        """The record, or None when it is missing, expired, or someone else's."""
+    async def get(self, owner: str, response_id: str, *, cached: bool = True) -> StoredResponse | None:
+        """The record, or None when it is missing, expired, or someone else's. `cached=False`
+        asks the authoritative copy (a shared store may keep a local one)."""
         ...
 
-    def put(self, record: StoredResponse) -> None: ...
+    async def put(self, record: StoredResponse) -> None: ...
 
-    def delete(self, owner: str, response_id: str) -> bool:
+    async def delete(self, owner: str, response_id: str) -> bool:
         """Remove the record; False when there was none this owner could see."""
         ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class MemoryResponseStore:
@@ -72,7 +79,11 @@ class MemoryResponseStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, owner: str, response_id: str) -> StoredResponse | None:
+    async def get(self, owner: str, response_id: str, *, cached: bool = True) -> StoredResponse | None:
+        return self.lookup(owner, response_id)
+
+    def lookup(self, owner: str, response_id: str) -> StoredResponse | None:
+        """`get` without the coroutine: what a caller on the loop can use synchronously."""
         entry = self._entries.get(response_id)
         if entry is None:
             return None
@@ -85,14 +96,26 @@ class MemoryResponseStore:
         self._entries.move_to_end(response_id)
         return record
 
-    def put(self, record: StoredResponse) -> None:
+    async def put(self, record: StoredResponse) -> None:
+        self.keep(record)
+
+    def keep(self, record: StoredResponse) -> None:
         self._entries[record.id] = (self._clock() + self.ttl, record)
         self._entries.move_to_end(record.id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def delete(self, owner: str, response_id: str) -> bool:
-        if self.get(owner, response_id) is None:
+    async def delete(self, owner: str, response_id: str) -> bool:
+        return self.drop(owner, response_id)
+
+    def drop(self, owner: str, response_id: str) -> bool:
+        if self.lookup(owner, response_id) is None:
             return False
         del self._entries[response_id]
         return True
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

@@ -160,3 +160,20 @@ upserted with the rows they sum. A missing key, team, model or user is '' here (
 would never conflict, so every batch would add a new row). Cost is in nano-dollars, an
 exact integer every backend can sum; unpriced requests add nothing to it and are counted
 in `unpriced_requests` instead."""
+
+responses = sa.Table(
+    "responses",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(200), primary_key=True),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("conversation", sa.Text, nullable=False),
+    sa.Column("deployment", sa.String(200), nullable=True),
+    sa.Column("upstream_stored", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+"""Stored Responses API answers (`store: true`, store/responses_db.py): the response as the
+client got it and the whole conversation up to it, as JSON text, per owner (a key's id,
+`master` or `open`; never a secret). Rows past `expires_at` are never read and are deleted
+periodically."""

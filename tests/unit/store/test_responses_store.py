@@ -19,35 +19,35 @@ def record(response_id: str, owner: str = "a") -> StoredResponse:
     return StoredResponse(response_id, owner, {"id": response_id}, ({"role": "user", "content": "x"},))
 
 
-def test_an_owner_sees_only_its_own() -> None:
+async def test_an_owner_sees_only_its_own() -> None:
     store = MemoryResponseStore()
-    store.put(record("r1", "a"))
-    assert store.get("a", "r1") is not None
-    assert store.get("b", "r1") is None
-    assert store.delete("b", "r1") is False
-    assert store.delete("a", "r1") is True
-    assert store.get("a", "r1") is None
+    await store.put(record("r1", "a"))
+    assert await store.get("a", "r1") is not None
+    assert await store.get("b", "r1") is None
+    assert await store.delete("b", "r1") is False
+    assert await store.delete("a", "r1") is True
+    assert await store.get("a", "r1") is None
 
 
-def test_the_least_recently_used_goes_first() -> None:
+async def test_the_least_recently_used_goes_first() -> None:
     store = MemoryResponseStore(max_entries=2)
-    store.put(record("r1"))
-    store.put(record("r2"))
-    assert store.get("a", "r1") is not None  # r1 is now the most recent
-    store.put(record("r3"))
-    assert store.get("a", "r2") is None
-    assert store.get("a", "r1") is not None and store.get("a", "r3") is not None
+    await store.put(record("r1"))
+    await store.put(record("r2"))
+    assert await store.get("a", "r1") is not None  # r1 is now the most recent
+    await store.put(record("r3"))
+    assert await store.get("a", "r2") is None
+    assert await store.get("a", "r1") is not None and await store.get("a", "r3") is not None
     assert len(store) == 2
 
 
-def test_entries_expire_after_their_ttl() -> None:
+async def test_entries_expire_after_their_ttl() -> None:
     clock = Clock()
     store = MemoryResponseStore(ttl=10, clock=clock)
-    store.put(record("r1"))
+    await store.put(record("r1"))
     clock.now = 9.9
-    assert store.get("a", "r1") is not None
+    assert await store.get("a", "r1") is not None
     clock.now = 10.0
-    assert store.get("a", "r1") is None
+    assert await store.get("a", "r1") is None
     assert len(store) == 0
 
 

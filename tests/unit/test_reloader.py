@@ -60,6 +60,8 @@ async def test_a_successor_keeps_unchanged_providers_and_every_stateful_part() -
         ({"redis_url": "redis://127.0.0.1:6379/1"}, "redis_url"),
         ({"server": {"port": 9001}}, "server"),
         ({"governance": {"spend_log": {"sink": "memory"}}}, "governance.spend_log"),
+        ({"responses": {"store": "memory"}}, "responses"),
+        ({"responses": {"ttl_days": 1}}, "responses"),
     ],
 )
 def test_changes_only_a_restart_can_apply_are_named(change: dict[str, Any], named: str) -> None:

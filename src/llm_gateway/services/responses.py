@@ -10,9 +10,10 @@ typed event stream (services/responses_events.py). Deciding per deployment keeps
 working across mixed groups; a request with a built-in tool (`web_search`, ...) is routed
 to native deployments only, and is a 400 naming the tool when the model has none.
 
-Conversation state is the gateway's own (store/responses.py), per caller: a response is
-recorded unless the request says `store: false`, just before its terminal event is sent.
-`previous_response_id` names one of the caller's records (else a 404). A translated
+Conversation state is the gateway's own (store/responses.py; in the database by default,
+store/responses_db.py), per caller: a response is recorded unless the request says
+`store: false`, just before its terminal event is sent. `previous_response_id` names one of
+the caller's records (else a 404), loaded once by `prepare` before routing. A translated
 deployment gets the whole conversation rebuilt (the record's items, then the new input);
 a native one gets `previous_response_id` passed through when the same deployment served
 and stored the previous response, and the rebuilt conversation otherwise (item ids

@@ -5,7 +5,8 @@ spend log after it. First in the chain, so nothing a later hook does runs unadmi
              all of them (requests, estimated prompt tokens, a slot, the worst-case cost as a
              hold) → 429 / 402 naming the scope, or admitted; headers either way
     on_end   settle: the slot freed, the hold turned into the real cost (or released), the
-             TPM entry set to the real tokens; a spend row queued. Synchronous: no await.
+             TPM entry set to the real tokens; a spend row queued, with the request's
+             attempts (gathered by `services/attempt_log.py`). Synchronous: no await.
 
 Requests refused here, or by a later hook before any upstream call, consume nothing. When
 the counters' store is unreachable the hook refuses (503, `fail_closed`, the default) or
@@ -35,6 +36,8 @@ from llm_gateway.core.errors import (
 from llm_gateway.core.governance_config import GovernanceSettings, ScopeSettings
 from llm_gateway.core.types import Usage
 from llm_gateway.routing.deployments import ModelCatalog
+from llm_gateway.routing.observers import AttemptReport
+from llm_gateway.services.attempt_log import begin, records
 from llm_gateway.services.costing import (
     Costing,
     PricedCosting,
@@ -72,6 +75,9 @@ class Admitted:
 
     ask: Ask | None
     prompt_tokens: int | None
+    attempts: list[AttemptReport] | None = None
+    """The request's upstream attempts as they are reported (`services/attempt_log.py`);
+    None when there is no spend log to write them to."""
 
 
 def static_scope(settings: ScopeSettings) -> Scope:
@@ -123,9 +129,10 @@ class GovernanceHook(Hook):
         return tuple(seen.values())
 
     async def before(self, ctx: RequestContext, call: Call) -> Answer | None:
+        attempts = begin() if self.spend is not None else None
         scopes = self.scopes(ctx, call)
         if not scopes:
-            ctx.extras[EXTRAS_KEY] = Admitted(None, None)
+            ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts)
             return None
         now = self._clock()
         quotas = tuple(quota_of(scope, now) for scope in scopes)
@@ -136,7 +143,7 @@ class GovernanceHook(Hook):
         try:
             verdict = await self.counters.admit(ask)
         except StoreUnavailable as exc:
-            self._store_down(ctx, exc)
+            self._store_down(ctx, exc, attempts)
             return None
         self.store_error = None
         ctx.headers.extend(limit_headers(ask, verdict))
@@ -144,7 +151,7 @@ class GovernanceHook(Hook):
             raise refusal_error(verdict.refusal, scope_of(verdict.refusal.quota, scopes), verdict.now)
         if not verdict.admitted:  # the store refused without a reason this side can name
             raise LimitExceeded("refused by the rate limits", headers={"retry-after": "1"})
-        ctx.extras[EXTRAS_KEY] = Admitted(ask, tokens)
+        ctx.extras[EXTRAS_KEY] = Admitted(ask, tokens, attempts)
         return None
 
     def _hold(self, ctx: RequestContext, call: Call, scopes: tuple[Scope, ...], tokens: int) -> int:
@@ -165,13 +172,15 @@ class GovernanceHook(Hook):
         caps = [s.limits.max_hold_usd for s in scopes if s.limits.max_hold_usd is not None]
         return to_nanos(min([worst, *caps]), up=True)
 
-    def _store_down(self, ctx: RequestContext, exc: StoreUnavailable) -> None:
+    def _store_down(
+        self, ctx: RequestContext, exc: StoreUnavailable, attempts: list[AttemptReport] | None
+    ) -> None:
         self.store_error = str(exc)
         if self.settings.on_store_error == "fail_open":
             log.warning(
                 "governance store unreachable (%s): request %s is let through uncounted", exc, ctx.request_id
             )
-            ctx.extras[EXTRAS_KEY] = Admitted(None, None)
+            ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts)
             return
         log.error("governance store unreachable (%s): request %s refused", exc, ctx.request_id)
         raise GovernanceUnavailable("rate limits and budgets cannot be checked right now; retry shortly")
@@ -194,7 +203,7 @@ class GovernanceHook(Hook):
                 refund=refund,
             )
         if self.spend is not None:
-            self.spend.put(self._row(ctx, call, usage, error, cost, admitted.prompt_tokens))
+            self.spend.put(self._row(ctx, call, usage, error, cost, admitted))
 
     def _row(
         self,
@@ -203,9 +212,10 @@ class GovernanceHook(Hook):
         usage: Usage | None,
         error: BaseException | None,
         cost: Decimal | None,
-        estimate: int | None,
+        admitted: Admitted,
     ) -> SpendRow:
         now = time.monotonic()
+        estimate = admitted.prompt_tokens
         principal, route = ctx.principal, ctx.route
         prompt, completion, cached, reasoning = tokens_of(usage) if usage else (estimate or 0, 0, 0, 0)
         attempts = (
@@ -238,6 +248,7 @@ class GovernanceHook(Hook):
             cache_saved_usd=ctx.cache_saved_usd,
             template_id=ctx.template[0] if ctx.template else None,
             template_version=ctx.template[1] if ctx.template else None,
+            attempt_log=records(admitted.attempts) if admitted.attempts else (),
         )
 
     async def spent_usd(self, scope: Scope) -> Decimal | None:

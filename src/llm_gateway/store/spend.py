@@ -6,7 +6,8 @@ logged and the batch retried on the next flush; rows beyond `max_queue` are drop
 counted) rather than let a dead sink grow memory without end. `stop` flushes what is
 queued, so a graceful shutdown loses nothing.
 
-A row never holds a prompt, a completion or a secret: who, what model, where it went, the
+`attempt_log` lists the request's upstream attempts (deployment, outcome, timings, error
+type). A row never holds a prompt, a completion or a secret: who, what model, where it went, the
 token counts, the cost (None when unpriced, never 0 for unknown), timings and the outcome.
 The database sink (`store/spend_db.py`) implements `SpendSink` too, and `prune`: with a
 `retention_days`, the flusher deletes older rows through it at most once per `prune_every`.
@@ -29,6 +30,52 @@ from typing import Any, Protocol
 import orjson
 
 log = logging.getLogger("llm_gateway.spend")
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One upstream attempt of a request, as the request log keeps it (`store/request_log.py`)."""
+
+    deployment: str
+    provider: str
+    outcome: str
+    """`answered`, `failed` or `abandoned` (`routing.observers.Outcome`)."""
+    latency_s: float
+    ttft_s: float | None = None
+    error: str | None = None
+    """The failure's type name (`UpstreamServerError`, ...); never its message."""
+    status: int | None = None
+    """The status the failure maps to (the upstream's own for a 4xx)."""
+    group: str | None = None
+    """The public model the attempt served: differs from the row's `model` on a fallback."""
+    hedge: bool = False
+
+
+MAX_ATTEMPTS = 32
+"""Attempts kept per row (the executor's retries and fallbacks stay far below it)."""
+_OPTIONAL = ("ttft_s", "error", "status", "group")
+
+
+def encode_attempts(attempts: Sequence[AttemptRecord]) -> str | None:
+    """`attempts` as JSON text for `spend_logs.attempt_log`; None when there were none."""
+    if not attempts:
+        return None
+    items = []
+    for attempt in attempts[:MAX_ATTEMPTS]:
+        item: dict[str, Any] = {
+            "deployment": attempt.deployment,
+            "provider": attempt.provider,
+            "outcome": attempt.outcome,
+            "latency_s": round(attempt.latency_s, 6),
+        }
+        for name in _OPTIONAL:
+            value = getattr(attempt, name)
+            if value is not None:
+                item[name] = value
+        if attempt.hedge:
+            item["hedge"] = True
+        items.append(item)
+    return orjson.dumps(items).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +111,8 @@ class SpendRow:
     """On a hit: what the answer cost when it was first served (the hit itself costs 0)."""
     template_id: str | None = None
     template_version: str | None = None
+    attempt_log: tuple[AttemptRecord, ...] = ()
+    """Each upstream attempt in order, with its outcome (the request log's `attempts`)."""
     row_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Made with the row, unique in the log: a batch written again after a commit whose
     acknowledgement was lost (the sink raised, the rows stayed queued) adds nothing twice."""

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llm_gateway.store.counters import to_nanos, to_usd
 from llm_gateway.store.db import Database
-from llm_gateway.store.spend import SpendRow
+from llm_gateway.store.spend import SpendRow, encode_attempts
 from llm_gateway.store.tables import spend_logs, usage_daily
 
 GroupBy = Literal["key", "team", "model", "user", "day"]
@@ -84,6 +84,7 @@ def _record(row: SpendRow) -> dict[str, Any]:
         "cache_saved_usd": row.cache_saved_usd,
         "template_id": _text(row.template_id, 200),
         "template_version": _text(row.template_version, 64),
+        "attempt_log": encode_attempts(row.attempt_log),
     }
 
 
@@ -178,11 +179,11 @@ class BadCursor(ValueError):
     pass
 
 
-def _encode_cursor(at: datetime, row_id: int) -> str:
+def encode_cursor(at: datetime, row_id: int) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([at.isoformat(), row_id])).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         at, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         moment = datetime.fromisoformat(at)
@@ -263,7 +264,7 @@ class SpendStore:
         if end is not None:
             query = query.where(table.c.at < end)
         if cursor is not None:
-            at, row_id = _decode_cursor(cursor)
+            at, row_id = decode_cursor(cursor)
             query = query.where(sa.or_(table.c.at < at, sa.and_(table.c.at == at, table.c.id < row_id)))
         query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit + 1)
         async with self.database.engine.connect() as conn:
@@ -271,7 +272,7 @@ class SpendStore:
         more = len(found) > limit
         items = found[:limit]
         last = items[-1] if more else None
-        return LogPage(items, _encode_cursor(last["at"], last["id"]) if last is not None else None)
+        return LogPage(items, encode_cursor(last["at"], last["id"]) if last is not None else None)
 
 
 def retention_cutoff(now: datetime, days: int) -> datetime:

@@ -45,7 +45,8 @@ class AttemptRecord:
     error: str | None = None
     """The failure's type name (`UpstreamServerError`, ...); never its message."""
     status: int | None = None
-    """The status the failure maps to (the upstream's own for a 4xx)."""
+    """The status the gateway maps the failure to (502 for an upstream 5xx, the upstream's
+    own for a 4xx)."""
     group: str | None = None
     """The public model the attempt served: differs from the row's `model` on a fallback."""
     hedge: bool = False

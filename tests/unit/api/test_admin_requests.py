@@ -84,3 +84,22 @@ async def test_only_the_master_key_reads_requests() -> None:
         for headers in ({}, {"authorization": f"Bearer {key['key']}"}):
             for path in ("/admin/requests", "/admin/requests/anything"):
                 assert (await client.get(path, headers=headers)).status_code == 401
+
+
+async def test_a_streamed_request_logs_its_attempt_when_the_stream_ends() -> None:
+    async with priced_gateway() as (client, runtime):
+        key = await traffic(client, runtime)
+        async with client.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={**CHAT, "stream": True},
+            headers={"authorization": f"Bearer {key['key']}", "x-request-id": "req-stream-1"},
+        ) as answer:
+            assert answer.status_code == 200
+            assert [line async for line in answer.aiter_lines() if line.startswith("data:")]
+        assert runtime.governance is not None and runtime.governance.spend is not None
+        assert await runtime.governance.spend.flush()
+        found = (await client.get("/admin/requests/req-stream-1", headers=AUTH)).json()
+        assert found["stream"] and found["ttft_s"] is not None
+        (attempt,) = found["attempts"]
+        assert attempt["outcome"] == "answered" and attempt["ttft_s"] is not None

@@ -90,6 +90,8 @@ def fill(path: Path) -> None:
         conn.executemany(f"INSERT INTO spend_logs ({', '.join(COLUMNS)}) VALUES ({marks})", rows())
         for _name, sql in indexes:
             conn.execute(sql)
+        conn.commit()
+        conn.execute("PRAGMA journal_mode = WAL")  # as the gateway runs it (store/db.py)
 
 
 async def best(query: Callable[[], Awaitable[Any]]) -> float:

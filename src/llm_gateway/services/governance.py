@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.core.context import Call, Limits, RequestContext, Scope
@@ -35,6 +36,7 @@ from llm_gateway.core.errors import (
 )
 from llm_gateway.core.governance_config import GovernanceSettings, ScopeSettings
 from llm_gateway.core.types import Usage
+from llm_gateway.observability.redaction import Redactor, config_secrets
 from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.routing.observers import AttemptReport
 from llm_gateway.services.attempt_log import begin, records
@@ -78,6 +80,10 @@ class Admitted:
     attempts: list[AttemptReport] | None = None
     """The request's upstream attempts as they are reported (`services/attempt_log.py`);
     None when there is no spend log to write them to."""
+    capture: bool = False
+    """The key or team asks for its bodies in the request log (`log_bodies` metadata)."""
+    answer: Any = None
+    """The (non-streamed) answer, kept for the row when `capture`."""
 
 
 def static_scope(settings: ScopeSettings) -> Scope:
@@ -114,6 +120,8 @@ class GovernanceHook(Hook):
         self._prompt_tokens = prompt_tokens
         self._clock = clock
         self._static = tuple(static_scope(s) for s in settings.scopes)
+        self.capture_bodies = isinstance(getattr(spend, "sink", None), DatabaseSink)
+        """Bodies are kept only where they can be redacted and expire: the database sink."""
         self.store_error: str | None = None
         """The last store failure, until an admission succeeds again (for `/ready`)."""
 
@@ -132,7 +140,7 @@ class GovernanceHook(Hook):
         attempts = begin() if self.spend is not None else None
         scopes = self.scopes(ctx, call)
         if not scopes:
-            ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts)
+            ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts, self._captures(ctx))
             return None
         now = self._clock()
         quotas = tuple(quota_of(scope, now) for scope in scopes)
@@ -151,8 +159,24 @@ class GovernanceHook(Hook):
             raise refusal_error(verdict.refusal, scope_of(verdict.refusal.quota, scopes), verdict.now)
         if not verdict.admitted:  # the store refused without a reason this side can name
             raise LimitExceeded("refused by the rate limits", headers={"retry-after": "1"})
-        ctx.extras[EXTRAS_KEY] = Admitted(ask, tokens, attempts)
+        ctx.extras[EXTRAS_KEY] = Admitted(ask, tokens, attempts, self._captures(ctx))
         return None
+
+    def _captures(self, ctx: RequestContext) -> bool:
+        """Whether the caller's key or team has `log_bodies: true` in its metadata (and
+        there is a database spend log to keep them in)."""
+        if not self.capture_bodies:
+            return False
+        principal = ctx.principal
+        if principal.metadata.get("log_bodies") is True:
+            return True
+        return any(scope.metadata.get("log_bodies") is True for scope in principal.scopes)
+
+    async def after(self, ctx: RequestContext, call: Call, value: Any) -> Any:
+        admitted = ctx.extras.get(EXTRAS_KEY)
+        if isinstance(admitted, Admitted) and admitted.capture:
+            admitted.answer = value
+        return value
 
     def _hold(self, ctx: RequestContext, call: Call, scopes: tuple[Scope, ...], tokens: int) -> int:
         """The worst-case cost held against every budget, in nano-dollars."""
@@ -180,7 +204,7 @@ class GovernanceHook(Hook):
             log.warning(
                 "governance store unreachable (%s): request %s is let through uncounted", exc, ctx.request_id
             )
-            ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts)
+            ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts, self._captures(ctx))
             return
         log.error("governance store unreachable (%s): request %s refused", exc, ctx.request_id)
         raise GovernanceUnavailable("rate limits and budgets cannot be checked right now; retry shortly")
@@ -249,6 +273,7 @@ class GovernanceHook(Hook):
             template_id=ctx.template[0] if ctx.template else None,
             template_version=ctx.template[1] if ctx.template else None,
             attempt_log=records(admitted.attempts) if admitted.attempts else (),
+            bodies=(call.body, admitted.answer) if admitted.capture else None,
         )
 
     async def spent_usd(self, scope: Scope) -> Decimal | None:
@@ -332,7 +357,12 @@ def build_governance(
     if spend.sink == "jsonl" and spend.path:
         sink = JsonLinesSink(spend.path)
     elif spend.sink == "database" and database is not None:
-        sink = DatabaseSink(database)
+        sink = DatabaseSink(
+            database,
+            redact=Redactor(config_secrets(config)),
+            max_body_bytes=spend.max_body_bytes,
+            body_retention_days=spend.body_retention_days,
+        )
     else:
         sink = MemorySink()
     spend_log = SpendLog(

@@ -23,6 +23,9 @@ from llm_gateway.store.db import Database
 from llm_gateway.store.spend_db import LogPage, decode_cursor, encode_cursor
 from llm_gateway.store.tables import spend_logs
 
+BODY_COLUMNS = ("request_body", "response_body")
+"""Read by the lookup by id only: a page stays small."""
+
 
 def decode_attempts(text: str | None) -> list[dict[str, Any]]:
     """The stored attempts, every field present (None/False where it was not stored)."""
@@ -62,7 +65,7 @@ class RequestLog:
         """Requests newest first, `limit` at a time; `filters` are equalities on
         `tables.REQUEST_FILTERS` (None: any); `start` included, `end` excluded."""
         table = spend_logs
-        query = sa.select(table)
+        query = sa.select(*(c for c in table.c if c.name not in BODY_COLUMNS))
         for column, value in (filters or {}).items():
             if value is not None:
                 query = query.where(table.c[column] == value)

@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -114,12 +114,17 @@ class SpendRow:
     template_version: str | None = None
     attempt_log: tuple[AttemptRecord, ...] = ()
     """Each upstream attempt in order, with its outcome (the request log's `attempts`)."""
+    bodies: tuple[Any, Any] | None = field(default=None, repr=False)
+    """(request body, response) as the pipeline held them, for a key or team with
+    `log_bodies`; serialised, redacted and cut by the database sink, off the request's path.
+    Never written by another sink."""
     row_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Made with the row, unique in the log: a batch written again after a commit whose
     acknowledgement was lost (the sink raised, the rows stayed queued) adds nothing twice."""
 
     def to_json(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = asdict(replace(self, bodies=None))
+        del row["bodies"]  # only the database sink stores bodies, redacted
         row["at"] = self.at.isoformat()
         row["cost_usd"] = None if self.cost_usd is None else str(self.cost_usd)
         row["cache_saved_usd"] = None if self.cache_saved_usd is None else str(self.cache_saved_usd)
@@ -133,8 +138,8 @@ class SpendSink(Protocol):
 
 
 class PrunableSink(SpendSink, Protocol):
-    async def prune(self, before: datetime) -> int:
-        """Delete rows from before `before`; how many went."""
+    async def prune(self, before: datetime | None) -> int:
+        """Delete rows from before `before` (None: none); how many went."""
 
 
 class MemorySink:
@@ -217,19 +222,21 @@ class SpendLog:
     async def prune_if_due(self) -> int:
         """Delete rows past the retention if the sink can and the last prune is old enough."""
         prune = getattr(self.sink, "prune", None)
-        if self.retention_days is None or prune is None:
+        keeps_bodies = getattr(self.sink, "body_retention_days", None) is not None
+        if (self.retention_days is None and not keeps_bodies) or prune is None:
             return 0
         now = asyncio.get_running_loop().time()
         if self._pruned_at is not None and now - self._pruned_at < self._prune_every:
             return 0
         self._pruned_at = now
+        days = self.retention_days
         try:
-            deleted = int(await prune(datetime.now(UTC) - timedelta(days=self.retention_days)))
+            deleted = int(await prune(None if days is None else datetime.now(UTC) - timedelta(days=days)))
         except Exception:
-            log.exception("could not delete spend rows older than %d day(s)", self.retention_days)
+            log.exception("could not prune spend rows (retention: %s day(s))", self.retention_days)
             return 0
         if deleted:
-            log.info("deleted %d spend row(s) older than %d day(s)", deleted, self.retention_days)
+            log.info("deleted %d spend row(s) older than %s day(s)", deleted, self.retention_days)
         return deleted
 
     async def flush(self) -> bool:

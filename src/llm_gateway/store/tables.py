@@ -135,6 +135,8 @@ spend_logs = sa.Table(
     sa.Column("template_id", sa.String(200), nullable=True),
     sa.Column("template_version", sa.String(64), nullable=True),
     sa.Column("attempt_log", sa.Text, nullable=True),
+    sa.Column("request_body", sa.Text, nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
     sa.Index("uq_spend_logs_row_id", "row_id", unique=True),
     sa.Index("ix_spend_logs_request_id", "request_id"),
     *(sa.Index(f"ix_spend_logs_{column}_at", column, "at", "id") for column in REQUEST_FILTERS),

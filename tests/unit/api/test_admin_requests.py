@@ -103,3 +103,33 @@ async def test_a_streamed_request_logs_its_attempt_when_the_stream_ends() -> Non
         assert found["stream"] and found["ttft_s"] is not None
         (attempt,) = found["attempts"]
         assert attempt["outcome"] == "answered" and attempt["ttft_s"] is not None
+
+
+SECRET = "sk-live-abcdefghijklmnop0123"
+
+
+async def test_bodies_are_captured_redacted_only_for_keys_that_ask() -> None:
+    async with priced_gateway() as (client, runtime):
+        made = await client.post(
+            "/admin/keys", json={"name": "loud", "metadata": {"log_bodies": True}}, headers=AUTH
+        )
+        assert made.status_code == 201, made.text
+        quiet = (await client.post("/admin/keys", json={"name": "quiet"}, headers=AUTH)).json()
+        body = {**CHAT, "messages": [{"role": "user", "content": f"my key is {SECRET}"}]}
+        for key, rid in ((made.json(), "req-loud"), (quiet, "req-quiet")):
+            answer = await client.post(
+                "/v1/chat/completions",
+                json=body,
+                headers={"authorization": f"Bearer {key['key']}", "x-request-id": rid},
+            )
+            assert answer.status_code == 200
+        assert runtime.governance is not None and runtime.governance.spend is not None
+        assert await runtime.governance.spend.flush()
+        loud = (await client.get("/admin/requests/req-loud", headers=AUTH)).json()
+        assert loud["request_body"] and "my key is [redacted]" in loud["request_body"]
+        assert SECRET not in loud["request_body"] and SECRET not in (loud["response_body"] or "")
+        assert loud["response_body"] and "choices" in loud["response_body"]
+        silent = (await client.get("/admin/requests/req-quiet", headers=AUTH)).json()
+        assert silent["request_body"] is None and silent["response_body"] is None
+        listed = (await client.get("/admin/requests", headers=AUTH)).json()["data"]
+        assert all(item["request_body"] is None for item in listed)  # a page carries no bodies

@@ -4,16 +4,17 @@ rows written before migration 0006 read with no attempts."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 import sqlalchemy as sa
 
+from llm_gateway.observability.redaction import Redactor
 from llm_gateway.store.db import Database
 from llm_gateway.store.request_log import RequestLog, decode_attempts
 from llm_gateway.store.spend import MAX_ATTEMPTS, AttemptRecord, encode_attempts
-from llm_gateway.store.spend_db import BadCursor, DatabaseSink
+from llm_gateway.store.spend_db import BadCursor, DatabaseSink, body_text
 from tests.unit.store.test_spend_db import DAY, spend
 
 FAILED = AttemptRecord("m/0:p/bad", "p", "failed", 0.25, error="UpstreamServerError", status=502, group="m")
@@ -116,3 +117,38 @@ async def write_v5_row(db: Database) -> None:
     columns = sa.table("spend_logs", *(sa.column(name) for name in values))
     async with db.engine.begin() as conn:
         await conn.execute(sa.insert(columns), [values])
+
+
+def test_a_body_is_redacted_before_it_is_cut() -> None:
+    redact = Redactor()
+    secret = "sk-" + "a" * 40
+    text = body_text("x" * 290 + secret, 300, redact)
+    assert text == "x" * 290 + "[redacted]"  # redacted whole, then cut: no fragment of it left
+    assert body_text("plain", 300, None) == "plain" and body_text(None, 300, redact) is None
+    assert body_text({"n": object()}, 300, redact) is None
+
+
+async def test_bodies_are_stored_redacted_and_cleared_after_their_retention(database: Database) -> None:
+    sink = DatabaseSink(
+        database, redact=Redactor(["hunter2-secret"]), max_body_bytes=256, body_retention_days=7
+    )
+    now = datetime.now(UTC)
+    await sink.write(
+        [
+            spend(1, at=now - timedelta(days=8), bodies=({"q": "old hunter2-secret"}, {"a": "x"})),
+            spend(2, at=now - timedelta(hours=1), bodies=({"q": "new hunter2-secret"}, "answer")),
+        ]
+    )
+    log = RequestLog(database)
+    old, new = await log.get("r1"), await log.get("r2")
+    assert old is not None and old["request_body"] == '{"q":"old [redacted]"}'
+    assert new is not None and new["response_body"] == "answer"
+    assert await sink.prune(None) == 0  # no row retention: rows stay, old bodies go
+    old, new = await log.get("r1"), await log.get("r2")
+    assert old is not None and old["request_body"] is None and old["response_body"] is None
+    assert new is not None and new["request_body"] == '{"q":"new [redacted]"}'
+
+
+def test_other_sinks_never_see_bodies() -> None:
+    row = spend(1, bodies=({"q": "private"}, None))
+    assert "bodies" not in row.to_json() and "private" not in repr(row)

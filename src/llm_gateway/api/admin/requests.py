@@ -66,6 +66,10 @@ class RequestOut(BaseModel):
     cache: str | None
     attempt_count: int
     attempts: list[AttemptOut]
+    request_body: str | None = None
+    """Captured for keys or teams with `log_bodies` (lookup by id only): JSON text, secrets
+    redacted, cut to `spend_log.max_body_bytes` characters; null when not captured."""
+    response_body: str | None = None
 
 
 class RequestList(BaseModel):

@@ -2,7 +2,8 @@
 
 The single-column indexes on key_id, team_id and model give way to (column, at, id): a page
 filtered by one of them, newest first, is then a range scan of one index, and a time range
-narrows it further. `request_id` is indexed for the lookup by id.
+narrows it further. `request_id` is indexed for the lookup by id. `request_body` and
+`response_body` hold the bodies captured for keys or teams with `log_bodies` (redacted, cut).
 
 Revision ID: 0006_request_log
 Revises: 0005_templates_cache
@@ -22,11 +23,13 @@ depends_on = None
 
 REPLACED = ("key_id", "team_id", "model")
 FILTERS = ("key_id", "team_id", "model", "status")
+BODIES = ("attempt_log", "request_body", "response_body")
 
 
 def upgrade() -> None:
     with op.batch_alter_table("spend_logs") as batch:
-        batch.add_column(sa.Column("attempt_log", sa.Text, nullable=True))
+        for name in BODIES:
+            batch.add_column(sa.Column(name, sa.Text, nullable=True))
     for column in REPLACED:
         op.drop_index(f"ix_spend_logs_{column}", table_name="spend_logs")
     for column in FILTERS:
@@ -41,4 +44,5 @@ def downgrade() -> None:
     for column in REPLACED:
         op.create_index(f"ix_spend_logs_{column}", "spend_logs", [column])
     with op.batch_alter_table("spend_logs") as batch:
-        batch.drop_column("attempt_log")
+        for name in reversed(BODIES):
+            batch.drop_column(name)

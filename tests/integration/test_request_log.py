@@ -131,3 +131,46 @@ def test_a_streamed_failover_is_logged_when_the_stream_ends(
         ("failed", False),
         ("answered", True),
     ]
+
+
+SECRET = "sk-proj-abcdefghij0123456789"
+
+
+def test_a_team_with_log_bodies_has_its_bodies_kept_redacted(
+    gateway: GatewayProcess, fake: FakeOpenAI
+) -> None:
+    team = httpx.post(
+        f"{gateway.url}/admin/teams",
+        json={"name": "audited", "metadata": {"log_bodies": True}},
+        headers=ADMIN,
+        timeout=10,
+    )
+    assert team.status_code == 201, team.text
+    made = httpx.post(
+        f"{gateway.url}/admin/keys",
+        json={"name": "member", "team_id": team.json()["id"]},
+        headers=ADMIN,
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()
+    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key["key"], max_retries=0, timeout=10) as client:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.chat.completions.create(
+                    model="log-rescue",
+                    messages=[{"role": "user", "content": f"use {SECRET} please"}],
+                    extra_headers={"x-request-id": "reqlog-bodies-1"},
+                )
+                break
+            except openai.AuthenticationError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    row = logged(gateway, "reqlog-bodies-1")
+    assert row["team_id"] == team.json()["id"]
+    assert row["request_body"] and "use [redacted] please" in row["request_body"]
+    assert row["response_body"] and "echo" in row["response_body"]
+    assert SECRET not in row["request_body"] and SECRET not in row["response_body"]
+    other = logged(gateway, "reqlog-failover-1")  # a key without log_bodies: nothing kept
+    assert other["request_body"] is None and other["response_body"] is None

@@ -28,6 +28,7 @@ from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
 from llm_gateway.services.access import ModelAccess
+from llm_gateway.services.attempt_log import AttemptRecorder
 from llm_gateway.services.cache import CacheHook, build_cache
 from llm_gateway.services.governance import GovernanceHook, build_governance
 from llm_gateway.services.guardrails.hook import GuardrailHook, build_guardrails
@@ -134,7 +135,6 @@ class Runtime:
             *([metrics] if metrics else []),
             *([tracing] if tracing is not None else []),
         ]
-        executor = Executor(rng, catalog=catalog, health=health, observers=[*observers, *timing])
         breakers = previous.breakers if previous is not None else _shared_breakers(config, health)
         master_key = config.master_key.get_secret_value() if config.master_key else None
         if previous is not None and previous.identities is not None:
@@ -148,6 +148,9 @@ class Runtime:
         governance = build_governance(
             config, catalog, identities.database, previous.governance if previous is not None else None
         )
+        if governance is not None and governance.spend is not None:
+            timing.append(AttemptRecorder())  # each request's attempts, for its spend row
+        executor = Executor(rng, catalog=catalog, health=health, observers=[*observers, *timing])
         # The tracing hook first: it sees every call, and its `after` the final answer.
         traced: list[Hook] = [TracingHook()] if tracing is not None else []
         chain = HookChain([*traced, *_first_hooks(config, catalog, access, governance), *hooks])

@@ -90,6 +90,11 @@ class SpendLogSettings(StrictModel):
     retention_days: Annotated[int, Field(ge=1)] | None = 90
     """`sink: database`: log rows older than this are deleted (checked at most hourly);
     the daily rollup is kept. None: kept forever."""
+    max_body_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16_384
+    """Bodies captured for keys or teams with `log_bodies` metadata (`sink: database`): each
+    request and response body is cut to this many characters, after redaction."""
+    body_retention_days: Annotated[int, Field(ge=1)] = 7
+    """Captured bodies are cleared from rows older than this (checked with the retention)."""
 
     @model_validator(mode="after")
     def _path_for_files(self) -> SpendLogSettings:

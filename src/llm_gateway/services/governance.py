@@ -5,7 +5,8 @@ spend log after it. First in the chain, so nothing a later hook does runs unadmi
              all of them (requests, estimated prompt tokens, a slot, the worst-case cost as a
              hold) → 429 / 402 naming the scope, or admitted; headers either way
     on_end   settle: the slot freed, the hold turned into the real cost (or released), the
-             TPM entry set to the real tokens; a spend row queued. Synchronous: no await.
+             TPM entry set to the real tokens; a spend row queued, with the request's
+             attempts (gathered by `services/attempt_log.py`). Synchronous: no await.
 
 Requests refused here, or by a later hook before any upstream call, consume nothing. When
 the counters' store is unreachable the hook refuses (503, `fail_closed`, the default) or
@@ -20,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from llm_gateway.core.config import GatewayConfig
 from llm_gateway.core.context import Call, Limits, RequestContext, Scope
@@ -34,7 +36,10 @@ from llm_gateway.core.errors import (
 )
 from llm_gateway.core.governance_config import GovernanceSettings, ScopeSettings
 from llm_gateway.core.types import Usage
+from llm_gateway.observability.redaction import Redactor, config_secrets
 from llm_gateway.routing.deployments import ModelCatalog
+from llm_gateway.routing.observers import AttemptReport
+from llm_gateway.services.attempt_log import begin, records
 from llm_gateway.services.costing import (
     Costing,
     PricedCosting,
@@ -72,6 +77,13 @@ class Admitted:
 
     ask: Ask | None
     prompt_tokens: int | None
+    attempts: list[AttemptReport] | None = None
+    """The request's upstream attempts as they are reported (`services/attempt_log.py`);
+    None when there is no spend log to write them to."""
+    capture: bool = False
+    """The key or team asks for its bodies in the request log (`log_bodies` metadata)."""
+    answer: Any = None
+    """The (non-streamed) answer, kept for the row when `capture`."""
 
 
 def static_scope(settings: ScopeSettings) -> Scope:
@@ -108,6 +120,8 @@ class GovernanceHook(Hook):
         self._prompt_tokens = prompt_tokens
         self._clock = clock
         self._static = tuple(static_scope(s) for s in settings.scopes)
+        self.capture_bodies = isinstance(getattr(spend, "sink", None), DatabaseSink)
+        """Bodies are kept only where they can be redacted and expire: the database sink."""
         self.store_error: str | None = None
         """The last store failure, until an admission succeeds again (for `/ready`)."""
 
@@ -123,9 +137,10 @@ class GovernanceHook(Hook):
         return tuple(seen.values())
 
     async def before(self, ctx: RequestContext, call: Call) -> Answer | None:
+        attempts = begin() if self.spend is not None else None
         scopes = self.scopes(ctx, call)
         if not scopes:
-            ctx.extras[EXTRAS_KEY] = Admitted(None, None)
+            ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts, self._captures(ctx))
             return None
         now = self._clock()
         quotas = tuple(quota_of(scope, now) for scope in scopes)
@@ -136,7 +151,7 @@ class GovernanceHook(Hook):
         try:
             verdict = await self.counters.admit(ask)
         except StoreUnavailable as exc:
-            self._store_down(ctx, exc)
+            self._store_down(ctx, exc, attempts)
             return None
         self.store_error = None
         ctx.headers.extend(limit_headers(ask, verdict))
@@ -144,8 +159,24 @@ class GovernanceHook(Hook):
             raise refusal_error(verdict.refusal, scope_of(verdict.refusal.quota, scopes), verdict.now)
         if not verdict.admitted:  # the store refused without a reason this side can name
             raise LimitExceeded("refused by the rate limits", headers={"retry-after": "1"})
-        ctx.extras[EXTRAS_KEY] = Admitted(ask, tokens)
+        ctx.extras[EXTRAS_KEY] = Admitted(ask, tokens, attempts, self._captures(ctx))
         return None
+
+    def _captures(self, ctx: RequestContext) -> bool:
+        """Whether the caller's key or team has `log_bodies: true` in its metadata (and
+        there is a database spend log to keep them in)."""
+        if not self.capture_bodies:
+            return False
+        principal = ctx.principal
+        if principal.metadata.get("log_bodies") is True:
+            return True
+        return any(scope.metadata.get("log_bodies") is True for scope in principal.scopes)
+
+    async def after(self, ctx: RequestContext, call: Call, value: Any) -> Any:
+        admitted = ctx.extras.get(EXTRAS_KEY)
+        if isinstance(admitted, Admitted) and admitted.capture:
+            admitted.answer = value
+        return value
 
     def _hold(self, ctx: RequestContext, call: Call, scopes: tuple[Scope, ...], tokens: int) -> int:
         """The worst-case cost held against every budget, in nano-dollars."""
@@ -165,13 +196,15 @@ class GovernanceHook(Hook):
         caps = [s.limits.max_hold_usd for s in scopes if s.limits.max_hold_usd is not None]
         return to_nanos(min([worst, *caps]), up=True)
 
-    def _store_down(self, ctx: RequestContext, exc: StoreUnavailable) -> None:
+    def _store_down(
+        self, ctx: RequestContext, exc: StoreUnavailable, attempts: list[AttemptReport] | None
+    ) -> None:
         self.store_error = str(exc)
         if self.settings.on_store_error == "fail_open":
             log.warning(
                 "governance store unreachable (%s): request %s is let through uncounted", exc, ctx.request_id
             )
-            ctx.extras[EXTRAS_KEY] = Admitted(None, None)
+            ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts, self._captures(ctx))
             return
         log.error("governance store unreachable (%s): request %s refused", exc, ctx.request_id)
         raise GovernanceUnavailable("rate limits and budgets cannot be checked right now; retry shortly")
@@ -194,7 +227,7 @@ class GovernanceHook(Hook):
                 refund=refund,
             )
         if self.spend is not None:
-            self.spend.put(self._row(ctx, call, usage, error, cost, admitted.prompt_tokens))
+            self.spend.put(self._row(ctx, call, usage, error, cost, admitted))
 
     def _row(
         self,
@@ -203,9 +236,10 @@ class GovernanceHook(Hook):
         usage: Usage | None,
         error: BaseException | None,
         cost: Decimal | None,
-        estimate: int | None,
+        admitted: Admitted,
     ) -> SpendRow:
         now = time.monotonic()
+        estimate = admitted.prompt_tokens
         principal, route = ctx.principal, ctx.route
         prompt, completion, cached, reasoning = tokens_of(usage) if usage else (estimate or 0, 0, 0, 0)
         attempts = (
@@ -238,6 +272,8 @@ class GovernanceHook(Hook):
             cache_saved_usd=ctx.cache_saved_usd,
             template_id=ctx.template[0] if ctx.template else None,
             template_version=ctx.template[1] if ctx.template else None,
+            attempt_log=records(admitted.attempts) if admitted.attempts else (),
+            bodies=(call.body, admitted.answer) if admitted.capture else None,
         )
 
     async def spent_usd(self, scope: Scope) -> Decimal | None:
@@ -321,7 +357,12 @@ def build_governance(
     if spend.sink == "jsonl" and spend.path:
         sink = JsonLinesSink(spend.path)
     elif spend.sink == "database" and database is not None:
-        sink = DatabaseSink(database)
+        sink = DatabaseSink(
+            database,
+            redact=Redactor(config_secrets(config)),
+            max_body_bytes=spend.max_body_bytes,
+            body_retention_days=spend.body_retention_days,
+        )
     else:
         sink = MemorySink()
     spend_log = SpendLog(

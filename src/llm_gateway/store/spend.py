@@ -6,7 +6,8 @@ logged and the batch retried on the next flush; rows beyond `max_queue` are drop
 counted) rather than let a dead sink grow memory without end. `stop` flushes what is
 queued, so a graceful shutdown loses nothing.
 
-A row never holds a prompt, a completion or a secret: who, what model, where it went, the
+`attempt_log` lists the request's upstream attempts (deployment, outcome, timings, error
+type). A row never holds a prompt, a completion or a secret: who, what model, where it went, the
 token counts, the cost (None when unpriced, never 0 for unknown), timings and the outcome.
 The database sink (`store/spend_db.py`) implements `SpendSink` too, and `prune`: with a
 `retention_days`, the flusher deletes older rows through it at most once per `prune_every`.
@@ -20,7 +21,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +30,53 @@ from typing import Any, Protocol
 import orjson
 
 log = logging.getLogger("llm_gateway.spend")
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One upstream attempt of a request, as the request log keeps it (`store/request_log.py`)."""
+
+    deployment: str
+    provider: str
+    outcome: str
+    """`answered`, `failed` or `abandoned` (`routing.observers.Outcome`)."""
+    latency_s: float
+    ttft_s: float | None = None
+    error: str | None = None
+    """The failure's type name (`UpstreamServerError`, ...); never its message."""
+    status: int | None = None
+    """The status the gateway maps the failure to (502 for an upstream 5xx, the upstream's
+    own for a 4xx)."""
+    group: str | None = None
+    """The public model the attempt served: differs from the row's `model` on a fallback."""
+    hedge: bool = False
+
+
+MAX_ATTEMPTS = 32
+"""Attempts kept per row (the executor's retries and fallbacks stay far below it)."""
+_OPTIONAL = ("ttft_s", "error", "status", "group")
+
+
+def encode_attempts(attempts: Sequence[AttemptRecord]) -> str | None:
+    """`attempts` as JSON text for `spend_logs.attempt_log`; None when there were none."""
+    if not attempts:
+        return None
+    items = []
+    for attempt in attempts[:MAX_ATTEMPTS]:
+        item: dict[str, Any] = {
+            "deployment": attempt.deployment,
+            "provider": attempt.provider,
+            "outcome": attempt.outcome,
+            "latency_s": round(attempt.latency_s, 6),
+        }
+        for name in _OPTIONAL:
+            value = getattr(attempt, name)
+            if value is not None:
+                item[name] = value
+        if attempt.hedge:
+            item["hedge"] = True
+        items.append(item)
+    return orjson.dumps(items).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +112,19 @@ class SpendRow:
     """On a hit: what the answer cost when it was first served (the hit itself costs 0)."""
     template_id: str | None = None
     template_version: str | None = None
+    attempt_log: tuple[AttemptRecord, ...] = ()
+    """Each upstream attempt in order, with its outcome (the request log's `attempts`)."""
+    bodies: tuple[Any, Any] | None = field(default=None, repr=False)
+    """(request body, response) as the pipeline held them, for a key or team with
+    `log_bodies`; serialised, redacted and cut by the database sink, off the request's path.
+    Never written by another sink."""
     row_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Made with the row, unique in the log: a batch written again after a commit whose
     acknowledgement was lost (the sink raised, the rows stayed queued) adds nothing twice."""
 
     def to_json(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = asdict(replace(self, bodies=None))
+        del row["bodies"]  # only the database sink stores bodies, redacted
         row["at"] = self.at.isoformat()
         row["cost_usd"] = None if self.cost_usd is None else str(self.cost_usd)
         row["cache_saved_usd"] = None if self.cache_saved_usd is None else str(self.cache_saved_usd)
@@ -83,8 +138,8 @@ class SpendSink(Protocol):
 
 
 class PrunableSink(SpendSink, Protocol):
-    async def prune(self, before: datetime) -> int:
-        """Delete rows from before `before`; how many went."""
+    async def prune(self, before: datetime | None) -> int:
+        """Delete rows from before `before` (None: none); how many went."""
 
 
 class MemorySink:
@@ -167,19 +222,21 @@ class SpendLog:
     async def prune_if_due(self) -> int:
         """Delete rows past the retention if the sink can and the last prune is old enough."""
         prune = getattr(self.sink, "prune", None)
-        if self.retention_days is None or prune is None:
+        keeps_bodies = getattr(self.sink, "body_retention_days", None) is not None
+        if (self.retention_days is None and not keeps_bodies) or prune is None:
             return 0
         now = asyncio.get_running_loop().time()
         if self._pruned_at is not None and now - self._pruned_at < self._prune_every:
             return 0
         self._pruned_at = now
+        days = self.retention_days
         try:
-            deleted = int(await prune(datetime.now(UTC) - timedelta(days=self.retention_days)))
+            deleted = int(await prune(None if days is None else datetime.now(UTC) - timedelta(days=days)))
         except Exception:
-            log.exception("could not delete spend rows older than %d day(s)", self.retention_days)
+            log.exception("could not prune spend rows (retention: %s day(s))", self.retention_days)
             return 0
         if deleted:
-            log.info("deleted %d spend row(s) older than %d day(s)", deleted, self.retention_days)
+            log.info("deleted %d spend row(s) older than %s day(s)", deleted, self.retention_days)
         return deleted
 
     async def flush(self) -> bool:

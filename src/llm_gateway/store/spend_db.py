@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llm_gateway.store.counters import to_nanos, to_usd
 from llm_gateway.store.db import Database
-from llm_gateway.store.spend import SpendRow
+from llm_gateway.store.spend import SpendRow, encode_attempts
 from llm_gateway.store.tables import spend_logs, usage_daily
 
 GroupBy = Literal["key", "team", "model", "user", "day"]
@@ -53,6 +53,35 @@ def _text(value: str | None, size: int) -> str | None:
         return None
     clean = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     return clean[:size]
+
+
+BODY_OVERLAP = 4096
+"""Characters redacted past the cap before the cut, so a secret straddling the cap is
+redacted whole rather than left as a fragment no pattern matches."""
+
+
+def body_text(value: Any, cap: int, redact: Callable[[str], str] | None) -> str | None:
+    """A captured body as stored: JSON text (a string as it is), redacted, then cut to `cap`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = orjson.dumps(value, default=_plain).decode()
+        except TypeError:
+            return None  # not serialisable: not stored rather than stored wrong
+    text = text[: cap + BODY_OVERLAP]
+    if redact is not None:
+        text = redact(text)
+    return text[:cap]
+
+
+def _plain(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is None:
+        raise TypeError
+    return dump(mode="json")
 
 
 def _record(row: SpendRow) -> dict[str, Any]:
@@ -84,7 +113,17 @@ def _record(row: SpendRow) -> dict[str, Any]:
         "cache_saved_usd": row.cache_saved_usd,
         "template_id": _text(row.template_id, 200),
         "template_version": _text(row.template_version, 64),
+        "attempt_log": encode_attempts(row.attempt_log),
     }
+
+
+def _with_bodies(
+    record: dict[str, Any], row: SpendRow, cap: int, redact: Callable[[str], str] | None
+) -> dict[str, Any]:
+    bodies = row.bodies or (None, None)
+    record["request_body"] = body_text(bodies[0], cap, redact)
+    record["response_body"] = body_text(bodies[1], cap, redact)
+    return record
 
 
 def rollup(rows: Sequence[SpendRow]) -> list[dict[str, Any]]:
@@ -118,10 +157,22 @@ def rollup(rows: Sequence[SpendRow]) -> list[dict[str, Any]]:
 
 
 class DatabaseSink:
-    """Writes spend rows and their daily rollup to the gateway's database."""
+    """Writes spend rows and their daily rollup to the gateway's database, and the bodies
+    captured for keys or teams with `log_bodies`: redacted by `redact` (the secrets the log
+    filter scrubs), cut to `max_body_bytes` characters, cleared after `body_retention_days`."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        redact: Callable[[str], str] | None = None,
+        max_body_bytes: int = 16_384,
+        body_retention_days: int | None = None,
+    ) -> None:
         self.database = database
+        self.redact = redact
+        self.max_body_bytes = max_body_bytes
+        self.body_retention_days = body_retention_days
 
     async def write(self, rows: Sequence[SpendRow]) -> None:
         if not rows:
@@ -133,7 +184,9 @@ class DatabaseSink:
             .returning(spend_logs.c.row_id)
         )
         async with self.database.engine.begin() as conn:
-            result = await conn.execute(statement, [_record(row) for row in rows])
+            cap, redact = self.max_body_bytes, self.redact
+            records = [_with_bodies(_record(row), row, cap, redact) for row in rows]
+            result = await conn.execute(statement, records)
             inserted = {row_id for (row_id,) in result.all()}
             new = [row for row in rows if row.row_id in inserted]
             if new:
@@ -147,11 +200,24 @@ class DatabaseSink:
         )
         await conn.execute(statement, sums)
 
-    async def prune(self, before: datetime) -> int:
-        """Delete log rows from before `before`; how many went."""
+    async def prune(self, before: datetime | None) -> int:
+        """Delete log rows from before `before` (None: none), and clear the bodies of rows
+        past `body_retention_days`; how many rows were deleted."""
+        deleted = 0
         async with self.database.engine.begin() as conn:
-            result = await conn.execute(spend_logs.delete().where(spend_logs.c.at < before))
-        return int(result.rowcount or 0)
+            if before is not None:
+                result = await conn.execute(spend_logs.delete().where(spend_logs.c.at < before))
+                deleted = int(result.rowcount or 0)
+            if self.body_retention_days is not None:
+                cutoff = datetime.now(UTC) - timedelta(days=self.body_retention_days)
+                table = spend_logs
+                await conn.execute(
+                    table.update()
+                    .where(table.c.at < cutoff)
+                    .where(sa.or_(table.c.request_body.is_not(None), table.c.response_body.is_not(None)))
+                    .values(request_body=None, response_body=None)
+                )
+        return deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +244,11 @@ class BadCursor(ValueError):
     pass
 
 
-def _encode_cursor(at: datetime, row_id: int) -> str:
+def encode_cursor(at: datetime, row_id: int) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([at.isoformat(), row_id])).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         at, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         moment = datetime.fromisoformat(at)
@@ -263,7 +329,7 @@ class SpendStore:
         if end is not None:
             query = query.where(table.c.at < end)
         if cursor is not None:
-            at, row_id = _decode_cursor(cursor)
+            at, row_id = decode_cursor(cursor)
             query = query.where(sa.or_(table.c.at < at, sa.and_(table.c.at == at, table.c.id < row_id)))
         query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit + 1)
         async with self.database.engine.connect() as conn:
@@ -271,7 +337,7 @@ class SpendStore:
         more = len(found) > limit
         items = found[:limit]
         last = items[-1] if more else None
-        return LogPage(items, _encode_cursor(last["at"], last["id"]) if last is not None else None)
+        return LogPage(items, encode_cursor(last["at"], last["id"]) if last is not None else None)
 
 
 def retention_cutoff(now: datetime, days: int) -> datetime:

@@ -97,6 +97,10 @@ revisions = sa.Table(
 """A counter per kind of data (`keys`: keys and teams), bumped in every write's transaction:
 what instances compare to know they must reload (no clock is involved, so no skew)."""
 
+REQUEST_FILTERS = ("key_id", "team_id", "model", "status")
+"""The request log's equality filters: each has an index (column, at, id), so a filtered page
+newest first is an index range scan however large the log (migration 0006)."""
+
 spend_logs = sa.Table(
     "spend_logs",
     metadata,
@@ -106,10 +110,10 @@ spend_logs = sa.Table(
     sa.Column("row_id", sa.String(32), nullable=True),
     sa.Column("at", UtcDateTime, nullable=False, index=True),
     sa.Column("request_id", sa.String(200), nullable=False),
-    sa.Column("key_id", sa.String(64), nullable=True, index=True),
-    sa.Column("team_id", sa.String(64), nullable=True, index=True),
+    sa.Column("key_id", sa.String(64), nullable=True),
+    sa.Column("team_id", sa.String(64), nullable=True),
     sa.Column("end_user", sa.String(200), nullable=True),
-    sa.Column("model", sa.String(200), nullable=True, index=True),
+    sa.Column("model", sa.String(200), nullable=True),
     sa.Column("deployment", sa.String(200), nullable=True),
     sa.Column("provider", sa.String(64), nullable=True),
     sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
@@ -130,12 +134,18 @@ spend_logs = sa.Table(
     sa.Column("cache_saved_usd", DecimalText, nullable=True),
     sa.Column("template_id", sa.String(200), nullable=True),
     sa.Column("template_version", sa.String(64), nullable=True),
+    sa.Column("attempt_log", sa.Text, nullable=True),
+    sa.Column("request_body", sa.Text, nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
     sa.Index("uq_spend_logs_row_id", "row_id", unique=True),
+    sa.Index("ix_spend_logs_request_id", "request_id"),
+    *(sa.Index(f"ix_spend_logs_{column}_at", column, "at", "id") for column in REQUEST_FILTERS),
 )
 """One row per governed request (`store/spend.SpendRow`); deleted after `retention_days`.
 `row_id` is made with the row in memory and unique here, so a batch written again (its
 commit went through but the acknowledgement was lost) adds nothing (NULL only in rows
-written before migration 0004)."""
+written before migration 0004). `attempt_log` is the request's attempts as compact JSON
+(`store/request_log.py`; NULL in rows written before migration 0006)."""
 
 usage_daily = sa.Table(
     "usage_daily",

@@ -84,7 +84,7 @@ def config_models() -> dict[str, type[BaseModel]]:
     return found
 
 
-MODELS = config_models()
+MODELS = dict(sorted(config_models().items()))  # a stable order: pytest-xdist workers must agree
 
 
 NOT_CREDENTIALS = {"per_key_labels"}

@@ -4,6 +4,7 @@
     POST/GET /admin/keys, GET/PATCH/DELETE /admin/keys/{id}, POST …/rotate   keys.py
     POST/GET /admin/teams, GET/PATCH/DELETE /admin/teams/{id}                teams.py
     GET  /admin/usage?group_by=…, GET /admin/spend/logs                      usage.py
+    GET  /admin/requests?…, GET /admin/requests/{request_id}                 requests.py
     POST /admin/config/reload, GET /admin/config                             config.py
 
 Bad input is a 400 naming the field (`api/errors.py` renders validation errors), an
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from llm_gateway.api.admin import config, deployments, keys, teams, usage
+from llm_gateway.api.admin import config, deployments, keys, requests, teams, usage
 from llm_gateway.api.auth import require_master_key
 
 
@@ -23,5 +24,5 @@ async def _master_key_only(request: Request) -> None:
 
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(_master_key_only)])
-for _module in (deployments, keys, teams, usage, config):
+for _module in (deployments, keys, teams, usage, requests, config):
     router.include_router(_module.router)

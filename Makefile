@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CONFIG ?=
 ARGS ?=
+# Test processes (pytest-xdist); each test file stays in one process (its servers are shared).
+JOBS ?= auto
 # Hash-locked dependencies (requirements/README.md): installs take exactly these files.
 LOCK_RUNTIME := requirements/runtime.txt
 LOCK_DEV := requirements/dev.txt
@@ -32,7 +34,7 @@ run: $(BIN)/llm-gateway
 	$(BIN)/llm-gateway serve --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench

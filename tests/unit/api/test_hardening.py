@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx2
 import orjson
 import pytest
 
@@ -16,6 +17,8 @@ from llm_gateway.app import warn_if_open
 from llm_gateway.core.config import ServerSettings
 from llm_gateway.core.loader import build_config
 from llm_gateway.providers.registry import settings_model
+from tests.stubs import gateway_config
+from tests.unit.api.asgi import running
 from tests.unit.api.inprocess import MOCK, ROUTES, error_of, gateway
 
 JSON = {"content-type": "application/json"}
@@ -245,3 +248,28 @@ def test_default_allowed_hosts_follow_the_bind_address() -> None:
     assert ServerSettings(host="::1").hosts() == ["localhost", "127.0.0.1", "[::1]"]
     assert ServerSettings(host="0.0.0.0").hosts() == ["*"]
     assert ServerSettings(host="0.0.0.0", allowed_hosts=["a.example"]).hosts() == ["a.example"]
+
+
+async def test_ready_reports_each_models_healthy_deployments() -> None:
+    config = gateway_config(
+        {
+            "providers": {"mock": {"type": "mock"}},
+            "models": {
+                "two": {"deployments": [{"provider": "mock"}, {"provider": "mock", "model": "other"}]},
+                "one": {"deployments": [{"provider": "mock"}]},
+            },
+            "database_url": "sqlite:///:memory:",
+        }
+    )
+    async with running(config) as app:
+        board = app.state.runtime.executor.health
+        first = app.state.runtime.catalog.groups[0].targets[0]
+        board.of(first).breaker.failure(board.clock(), trip_for=60)
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            response = await client.get("/ready")
+    assert response.status_code == 200  # reported, not judged
+    name = app.state.runtime.catalog.groups[0].name
+    expected = {"two": {"healthy": 2, "deployments": 2}, "one": {"healthy": 1, "deployments": 1}}
+    expected[name]["healthy"] -= 1
+    assert response.json()["deployments"] == expected

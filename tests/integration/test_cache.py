@@ -23,6 +23,7 @@ from tests.conftest import MASTER_KEY, GatewayFactory, openai_config
 from tests.fakes.openai import FakeOpenAI, last_user_text
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
+from tests.integration.observed import scrape, total
 
 ADMIN = {"authorization": f"Bearer {MASTER_KEY}"}
 PRICE = {"input_per_mtok": 1000, "output_per_mtok": 2000}
@@ -253,6 +254,7 @@ def test_cache_control_headers(gateway: GatewayProcess, fake: FakeOpenAI) -> Non
 
 def test_a_hit_costs_nothing_and_records_the_saving(gateway: GatewayProcess, spend_path: Path) -> None:
     text = unique()
+    before = scrape(gateway)
     miss = ask(gateway, text)
     hit = ask(gateway, text)
     ids = miss.headers["x-request-id"], hit.headers["x-request-id"]
@@ -262,6 +264,12 @@ def test_a_hit_costs_nothing_and_records_the_saving(gateway: GatewayProcess, spe
     assert second["cache"] == "hit" and float(second["cost_usd"]) == 0
     assert second["cache_saved_usd"] == first["cost_usd"]
     assert text not in spend_path.read_text()
+    after = scrape(gateway)
+    for result in ("hit", "miss"):
+        name = "llm_gateway_response_cache_lookups_total"
+        assert total(after, name, result=result) - total(before, name, result=result) == 1
+    saved = "llm_gateway_response_cache_saved_usd_total"
+    assert abs(total(after, saved) - total(before, saved) - float(first["cost_usd"])) < 1e-9
 
 
 def spend_rows(path: Path, *request_ids: str) -> dict[str, dict[str, Any]]:

@@ -24,6 +24,7 @@ from tests.fakes.guardrail import FakeGuardrail
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
+from tests.integration.observed import scrape, total
 
 MASTER = "sk-gateway-guardrails-master"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
@@ -93,7 +94,11 @@ def upstream_text(fake: FakeOpenAI) -> str:
     return str(fake.last().body["messages"][-1]["content"])
 
 
-def test_input_redaction_reaches_the_upstream_redacted(sdk: openai.OpenAI, fake: FakeOpenAI) -> None:
+def test_input_redaction_reaches_the_upstream_redacted(
+    sdk: openai.OpenAI, fake: FakeOpenAI, gateway: GatewayProcess
+) -> None:
+    counted = "llm_gateway_guardrail_results_total"
+    before = total(scrape(gateway), counted, guardrail="pii-guard", result="redacted")
     raw = sdk.chat.completions.with_raw_response.create(
         model="redact-in", messages=ask(f"card {CARD}, mail jane@example.com")
     )
@@ -102,6 +107,8 @@ def test_input_redaction_reaches_the_upstream_redacted(sdk: openai.OpenAI, fake:
     assert (
         raw.parse().choices[0].message.content == "echo: card [REDACTED:credit_card], mail [REDACTED:email]"
     )
+    after = total(scrape(gateway), counted, guardrail="pii-guard", result="redacted")
+    assert after - before == 1  # and in the metrics
 
 
 def test_input_redaction_on_the_messages_front_door(claude: anthropic.Anthropic, fake: FakeOpenAI) -> None:

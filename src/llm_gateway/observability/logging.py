@@ -67,6 +67,7 @@ def access_fields(record: RequestRecord) -> dict[str, Any]:
         "fallback": record.fallback,
         "hedged": record.hedged,
         "cache": record.cache,
+        "guardrails": dict(record.guardrails) or None,
         "prompt_tokens": tokens.prompt,
         "completion_tokens": tokens.completion,
         "cached_tokens": tokens.cached,

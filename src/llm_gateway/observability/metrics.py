@@ -179,6 +179,13 @@ class Metrics:
         self.spend_failures = counter("spend_log_flush_failures", "Spend-log writes that failed.")
         self.spend_dropped = counter("spend_log_dropped_rows", "Spend rows dropped (queue full).")
         self.key_lookups = counter("key_cache_lookups", "Virtual-key index lookups.", ("result",))
+        self.cache_lookups = counter(
+            "response_cache_lookups", "Response-cache lookups: hit, miss or bypass.", ("model", "result")
+        )
+        self.cache_saved = counter("response_cache_saved_usd", "What cache hits would have cost.", ("model",))
+        self.guardrail_results = counter(
+            "guardrail_results", "Guardrail results per request.", ("guardrail", "result")
+        )
         self._seen: dict[str, int] = {}
 
     def observe(self, record: RequestRecord) -> None:
@@ -216,6 +223,12 @@ class Metrics:
         reason = REJECTIONS.get(error)
         if reason is not None:
             self.rejections(reason, record.rejected_scope or "none").inc()
+        if record.cache is not None:
+            self.cache_lookups(model, record.cache).inc()
+            if record.cache_saved_usd is not None:
+                self.cache_saved(model).inc(float(record.cache_saved_usd))
+        for name, result in record.guardrails:
+            self.guardrail_results(name, result).inc()
 
     def on_attempt(self, report: Attempt) -> None:
         """The attempt observer: attempts by outcome, retries, hedges and hedge wins."""

@@ -136,6 +136,10 @@ class RequestRecord(NamedTuple):
     """Seconds during which at least one upstream attempt was outstanding."""
     overhead: float | None = None
     """`latency - upstream`: the gateway's own time (None when no attempt was made)."""
+    cache_saved_usd: Decimal | None = None
+    """A response-cache hit: what the answer cost when it was first served."""
+    guardrails: tuple[tuple[str, str], ...] = ()
+    """Each guardrail that ran and its result (`passed`, `redacted`, `blocked`, ...)."""
 
     @property
     def status_class(self) -> str:

@@ -60,6 +60,20 @@ def test_a_request_counts_once_everywhere() -> None:
     assert value(metrics, "llm_gateway_requests_total", key_id="k1") == 0  # not labelled by key
 
 
+def test_cache_lookups_savings_and_guardrail_results_are_counted() -> None:
+    metrics = Metrics()
+    metrics.observe(served(cache="miss", guardrails=(("pii", "redacted"), ("words", "passed"))))
+    metrics.observe(served(cache="hit", cost_usd=Decimal(0), cache_saved_usd=Decimal("0.25")))
+    metrics.observe(served(cache="bypass"))
+    metrics.observe(served(status=400, error_type="guardrail_blocked", guardrails=(("pii", "blocked"),)))
+    for result in ("hit", "miss", "bypass"):
+        assert value(metrics, "llm_gateway_response_cache_lookups_total", model="m", result=result) == 1
+    assert value(metrics, "llm_gateway_response_cache_saved_usd_total", model="m") == 0.25
+    assert value(metrics, "llm_gateway_guardrail_results_total", guardrail="pii", result="redacted") == 1
+    assert value(metrics, "llm_gateway_guardrail_results_total", guardrail="pii", result="blocked") == 1
+    assert value(metrics, "llm_gateway_guardrail_results_total", guardrail="words", result="passed") == 1
+
+
 def test_per_key_labels_are_opt_in() -> None:
     metrics = Metrics(MetricsSettings(per_key_labels=True))
     metrics.observe(served())

@@ -148,4 +148,13 @@ def build_record(
         None if first is None else first - started,
         upstream,
         None if upstream is None else max(latency - upstream, 0.0),
+        ctx.cache_saved_usd,
+        guardrail_results(ctx),
     )  # fmt: skip
+
+
+def guardrail_results(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
+    """The guardrails' results the guardrail hook left (`ctx.extras["guardrails"]`)."""
+    outcomes = ctx.extras.get("guardrails")
+    results = getattr(outcomes, "results", None)
+    return tuple(results.items()) if isinstance(results, dict) else ()

@@ -125,6 +125,9 @@ def server_attributes(
         _put(attributes, "llm_gateway.key_name", principal.name)
         _put(attributes, "llm_gateway.team_id", principal.team_id)
         _put(attributes, "llm_gateway.cache", ctx.cache)
+        guardrails = getattr(ctx.extras.get("guardrails"), "results", None)
+        if isinstance(guardrails, dict) and guardrails:
+            attributes["llm_gateway.guardrails"] = [f"{name}={result}" for name, result in guardrails.items()]
         if ctx.first_chunk_at is not None:
             attributes["gen_ai.response.time_to_first_chunk"] = ctx.first_chunk_at - ctx.started
         _route(attributes, ctx, providers)

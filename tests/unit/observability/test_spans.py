@@ -79,6 +79,20 @@ def test_server_attributes_carry_route_usage_and_principal_without_secrets() -> 
     assert SECRET not in str(attributes)
 
 
+def test_guardrail_results_and_cache_status_are_on_the_server_span() -> None:
+    from llm_gateway.services.guardrails.outcomes import Outcomes
+
+    ctx = RequestContext("req-2", Principal("master"), "openai.chat")
+    ctx.cache = "miss"
+    outcomes = Outcomes()
+    outcomes.record("pii-guard", "redacted")
+    outcomes.record("words", "passed")
+    ctx.extras["guardrails"] = outcomes
+    attributes = server_attributes(ctx, None, None, None, 200, {})
+    assert attributes["llm_gateway.cache"] == "miss"
+    assert attributes["llm_gateway.guardrails"] == ["pii-guard=redacted", "words=passed"]
+
+
 def test_an_unanswered_request_has_only_what_is_known() -> None:
     attributes = server_attributes(None, None, None, errors.AuthenticationFailed("no key"), 401, {})
     assert attributes == {"http.response.status_code": 401, "error.type": "authentication_failed"}

@@ -22,7 +22,8 @@ from opentelemetry.sdk.resources import Resource
 
 from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.tracing_config import TracingSettings
-from llm_gateway.observability.spans import Attempt, Attributes, error_type
+from llm_gateway.observability.record import error_type
+from llm_gateway.observability.spans import Attempt, Attributes
 
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]

@@ -20,7 +20,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -34,6 +34,7 @@ from prometheus_client import generate_latest as _generate
 
 from llm_gateway.core.observability_config import MetricsSettings
 from llm_gateway.observability.record import RequestRecord
+from llm_gateway.observability.spans import Attempt
 
 BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -44,23 +45,6 @@ BUCKETS = (
 log = logging.getLogger("llm_gateway.metrics")
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REJECTIONS = {"limit_exceeded": "rate_limit", "budget_exceeded": "budget", "permission_denied": "policy"}
-
-
-class Attempt(Protocol):
-    """The fields of `routing.observers.AttemptReport` read here."""
-
-    @property
-    def group(self) -> str: ...
-    @property
-    def deployment(self) -> str: ...
-    @property
-    def provider(self) -> str: ...
-    @property
-    def number(self) -> int: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def hedge(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

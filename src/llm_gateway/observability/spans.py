@@ -9,7 +9,6 @@ it was charged, the error it was answered with); each client span one upstream a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ import orjson
 from llm_gateway.core import errors
 from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.types import JSON
+from llm_gateway.observability.record import error_type
 
 Attributes = dict[str, Any]
 
@@ -75,29 +75,6 @@ class Attempt(Protocol):
     def hedge(self) -> bool: ...
     @property
     def error(self) -> errors.ProviderError | None: ...
-
-
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def _type_name(cls: type[BaseException]) -> str:
-    for base in cls.__mro__:
-        if base.__module__ == errors.__name__ and issubclass(base, errors.GatewayError):
-            return _CAMEL.sub("_", base.__name__).lower()
-        if base.__name__ == "ClientDisconnected":  # api's own, below this layer's sight
-            return "client_disconnected"
-    return "internal"
-
-
-def error_type(error: BaseException | None) -> str | None:
-    """`error.type`: the snake-cased name of the most specific `core/errors.py` class `error`
-    is (`AllDeploymentsFailed`: its deciding cause's), `internal` for anything else; the same
-    closed vocabulary as the access log's and the metrics' error type."""
-    if error is None:
-        return None
-    if isinstance(error, errors.AllDeploymentsFailed) and not isinstance(error, errors.NoDeploymentAvailable):
-        return _type_name(type(error.cause))
-    return _type_name(type(error))
 
 
 def span_name(operation: str, model: str | None) -> str:

@@ -45,13 +45,13 @@ from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.errors import GatewayError
 from llm_gateway.core.tracing_config import TracingSettings
 from llm_gateway.observability.genai_metrics import GenAIMetrics
+from llm_gateway.observability.record import error_type
 from llm_gateway.observability.spans import (
     ANSWER,
     CALL,
     OPERATIONS,
     Attempt,
     attempt_attributes,
-    error_type,
     input_messages,
     output_messages,
     server_attributes,

@@ -8,8 +8,8 @@ import orjson
 from llm_gateway.core import errors
 from llm_gateway.core.context import Call, Operation, Principal, RequestContext, Route
 from llm_gateway.core.secrets import SecretUrl
+from llm_gateway.observability.record import error_type
 from llm_gateway.observability.spans import (
-    error_type,
     finish_reasons,
     input_messages,
     output_messages,

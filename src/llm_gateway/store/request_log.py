@@ -20,7 +20,7 @@ import orjson
 import sqlalchemy as sa
 
 from llm_gateway.store.db import Database
-from llm_gateway.store.spend_db import LogPage, decode_cursor, encode_cursor
+from llm_gateway.store.spend_db import LogPage, newest_first
 from llm_gateway.store.tables import spend_logs
 
 BODY_COLUMNS = ("request_body", "response_body")
@@ -64,24 +64,9 @@ class RequestLog:
     ) -> LogPage:
         """Requests newest first, `limit` at a time; `filters` are equalities on
         `tables.REQUEST_FILTERS` (None: any); `start` included, `end` excluded."""
-        table = spend_logs
-        query = sa.select(*(c for c in table.c if c.name not in BODY_COLUMNS))
-        for column, value in (filters or {}).items():
-            if value is not None:
-                query = query.where(table.c[column] == value)
-        if start is not None:
-            query = query.where(table.c.at >= start)
-        if end is not None:
-            query = query.where(table.c.at < end)
-        if cursor is not None:
-            at, row_id = decode_cursor(cursor)
-            query = query.where(sa.or_(table.c.at < at, sa.and_(table.c.at == at, table.c.id < row_id)))
-        query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit + 1)
-        async with self.database.engine.connect() as conn:
-            found = [_entry(row) for row in (await conn.execute(query)).all()]
-        items = found[:limit]
-        last = items[-1] if len(found) > limit else None
-        return LogPage(items, encode_cursor(last["at"], last["id"]) if last is not None else None)
+        query = sa.select(*(c for c in spend_logs.c if c.name not in BODY_COLUMNS))
+        rows, next_cursor = await newest_first(self.database, query, filters or {}, start, end, cursor, limit)
+        return LogPage([_entry(row) for row in rows], next_cursor)
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
         """The request with that id (the newest, should a client have reused an id), or None."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -319,26 +319,42 @@ class SpendStore:
         end: datetime | None = None,
     ) -> LogPage:
         """Log rows newest first, `limit` at a time; `start` included, `end` excluded."""
-        table = spend_logs
-        query = sa.select(table)
-        for column, value in (("key_id", key_id), ("team_id", team_id), ("model", model)):
-            if value is not None:
-                query = query.where(table.c[column] == value)
-        if start is not None:
-            query = query.where(table.c.at >= start)
-        if end is not None:
-            query = query.where(table.c.at < end)
-        if cursor is not None:
-            at, row_id = decode_cursor(cursor)
-            query = query.where(sa.or_(table.c.at < at, sa.and_(table.c.at == at, table.c.id < row_id)))
-        query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit + 1)
-        async with self.database.engine.connect() as conn:
-            found = [dict(row._mapping) for row in (await conn.execute(query)).all()]
-        more = len(found) > limit
-        items = found[:limit]
-        last = items[-1] if more else None
-        return LogPage(items, encode_cursor(last["at"], last["id"]) if last is not None else None)
+        filters = {"key_id": key_id, "team_id": team_id, "model": model}
+        rows, next_cursor = await newest_first(
+            self.database, sa.select(spend_logs), filters, start, end, cursor, limit
+        )
+        return LogPage([dict(row._mapping) for row in rows], next_cursor)
 
 
 def retention_cutoff(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
+
+
+async def newest_first(
+    database: Database,
+    query: sa.Select[Any],
+    filters: Mapping[str, str | int | None],
+    start: datetime | None,
+    end: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[sa.Row[Any]], str | None]:
+    """One page of `spend_logs` rows, newest first: `filters` are equalities (None: any),
+    `start` included, `end` excluded, resumed after `cursor`; and the next page's cursor."""
+    table = spend_logs
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    if start is not None:
+        query = query.where(table.c.at >= start)
+    if end is not None:
+        query = query.where(table.c.at < end)
+    if cursor is not None:
+        at, row_id = decode_cursor(cursor)
+        query = query.where(sa.or_(table.c.at < at, sa.and_(table.c.at == at, table.c.id < row_id)))
+    query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit + 1)
+    async with database.engine.connect() as conn:
+        found = list((await conn.execute(query)).all())
+    rows = found[:limit]
+    last = rows[-1] if len(found) > limit else None
+    return rows, encode_cursor(last.at, last.id) if last is not None else None

@@ -192,7 +192,13 @@ class CorsSettings(StrictModel):
 
     allow_origins: Annotated[list[str], Field(min_length=1)]
     allow_methods: list[str] = ["GET", "POST"]
-    allow_header_names: list[str] = ["authorization", "content-type", "x-api-key", "anthropic-version"]
+    allow_header_names: list[str] = [
+        "authorization",
+        "content-type",
+        "x-api-key",
+        "anthropic-version",
+        "x-goog-api-key",
+    ]
     allow_cookies: bool = False
     expose_header_names: list[str] = ["x-request-id"]
     max_age: Annotated[int, Field(ge=0)] = 600

@@ -196,6 +196,17 @@ async def test_configured_cors_answers_preflights_for_its_origins() -> None:
     assert "x-request-id" in chat.headers["access-control-expose-headers"]
 
 
+@pytest.mark.parametrize("header", ["x-api-key", "anthropic-version", "x-goog-api-key"])
+async def test_cors_defaults_allow_each_front_doors_key_header(header: str) -> None:
+    """A browser page using the Anthropic or Gemini SDK sends its key in its own header."""
+    async with gateway(server={"cors": {"allow_origins": ["https://app.example"]}}) as client:
+        preflight = await client.options(
+            "/v1/chat/completions", headers={**PREFLIGHT, "access-control-request-headers": header}
+        )
+    assert preflight.status_code == 200
+    assert header in preflight.headers["access-control-allow-headers"].lower()
+
+
 @pytest.mark.parametrize("path", ["/health/", "/ready/", "/v1/chat/completions/", "/admin/"])
 async def test_a_trailing_slash_is_a_plain_404(path: str) -> None:
     async with gateway() as client:

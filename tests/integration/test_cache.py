@@ -232,6 +232,33 @@ def test_a_whole_stream_fills_the_cache_and_a_cut_one_does_not(
     assert calls(fake, text) == 3
 
 
+def test_a_whole_anthropic_stream_fills_the_cache_and_a_cut_one_does_not(
+    gateway: GatewayProcess, fake: FakeOpenAI
+) -> None:
+    text = unique()
+    body: dict[str, Any] = {"max_tokens": 50, "messages": [{"role": "user", "content": text}]}
+    with anthropic.Anthropic(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0, timeout=10) as sdk:
+        with sdk.messages.with_streaming_response.create(model="cached", stream=True, **body) as raw:
+            assert raw.headers["x-llm-gateway-cache"] == "miss"
+            raw.read()
+        whole = sdk.messages.with_raw_response.create(model="cached", **body)
+        assert whole.headers["x-llm-gateway-cache"] == "hit"
+        message = whole.parse()
+        with sdk.messages.with_streaming_response.create(model="cached", stream=True, **body) as raw:
+            assert raw.headers["x-llm-gateway-cache"] == "hit"
+        with sdk.messages.stream(model="cached", **body) as stream:
+            replayed = stream.get_final_message()
+        assert calls(fake, text) == 1
+        for _ in range(2):
+            with pytest.raises(anthropic.APIError), sdk.messages.stream(model="cut", **body) as cut:
+                cut.get_final_message()
+    assert message.content[0].type == "text" and message.content[0].text == f"echo: {text}"
+    assert replayed.content[0].type == "text" and replayed.content[0].text == f"echo: {text}"
+    assert message.stop_reason == replayed.stop_reason == "end_turn"
+    assert message.usage.output_tokens > 0
+    assert calls(fake, text) == 3
+
+
 def test_cache_control_headers(gateway: GatewayProcess, fake: FakeOpenAI) -> None:
     text = unique()
     kept = ask(gateway, text, extra_headers={"cache-control": "no-store"})

@@ -7,8 +7,8 @@
              answers (a stream is replayed in the client's dialect), a miss goes on
     after    a complete 2xx answer is stored (never an error, an answer calling tools only
              with `tool_calls: true`), with its cost
-    streams  a chat stream that ends normally is stored as the completion it spells out
-             (`wrap_stream`); a failed, cut or abandoned one never is
+    streams  a chat or Messages stream that ends normally is stored as the completion or
+             message it spells out (`wrap_stream`); a failed, cut or abandoned one never is
 
 Scope `team` (the default) shares answers within the caller's team, or the key's own when
 it has none; `key` within a key; `global` across tenants only when configured so. The
@@ -37,7 +37,7 @@ from llm_gateway.core.context import Call, Operation, Principal, RequestContext
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.policy_config import CacheSettings
 from llm_gateway.routing.deployments import ModelCatalog
-from llm_gateway.services.cache_replay import ChatCollector, chat_chunks, message_events
+from llm_gateway.services.cache_replay import ChatCollector, MessageCollector, chat_chunks, message_events
 from llm_gateway.services.costing import Costing, PricedCosting
 from llm_gateway.services.hooks import Answer, Hook
 from llm_gateway.services.pricing import PriceBook
@@ -235,10 +235,10 @@ class CacheHook(Hook):
         await lookup.store.put(lookup.key, orjson.dumps(entry), lookup.ttl)
 
     def wrap_stream(self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        """A chat stream that ends normally fills the cache (as the completion it spells out);
-        one that fails, is cut or is closed early stores nothing."""
+        """A chat or Messages stream that ends normally fills the cache (as the completion or
+        message it spells out); one that fails, is cut or is closed early stores nothing."""
         lookup = ctx.extras.get(EXTRAS_KEY)
-        if call.operation is not Operation.CHAT or ctx.cache == "hit" or not isinstance(lookup, Lookup):
+        if call.operation not in CACHED or ctx.cache == "hit" or not isinstance(lookup, Lookup):
             return chunks
         if not lookup.keep or lookup.ttl <= 0:
             return chunks
@@ -247,13 +247,17 @@ class CacheHook(Hook):
     async def _filling(
         self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any], lookup: Lookup
     ) -> AsyncIterator[Any]:
-        collector = ChatCollector()
+        collector: ChatCollector | MessageCollector
+        collector = ChatCollector() if call.operation is Operation.CHAT else MessageCollector()
         try:
             async for chunk in chunks:
                 if not collector.lossy:
                     collector.feed(chunk)
                 yield chunk
-            completion = collector.completion(ctx.usage)
+            if isinstance(collector, ChatCollector):
+                completion = collector.completion(ctx.usage)
+            else:
+                completion = collector.message()
             if completion is not None and storable(call, completion, lookup.settings):
                 await self._store(ctx, lookup, completion)
         finally:

@@ -1,6 +1,7 @@
 """Cached answers and streams, both ways: an answer played back as the stream the client
 asked for, in its own dialect, and a finished chat stream collected into the completion it
-spells out (`ChatCollector`, so a stream can fill the cache).
+spells out (`ChatCollector`, and `MessageCollector` for Anthropic events, so a stream can
+fill the cache).
 
 Entries are whole answers (services/cache.py), so a streamed request that hits gets the
 answer cut into the chunks an upstream would send: OpenAI chat chunks
@@ -125,3 +126,65 @@ class ChatCollector:
         ]
         head = {key: value for key, value in self._head.items() if value is not None}
         return {**head, "object": "chat.completion", "choices": choices, "usage": self._usage or usage}
+
+
+class MessageCollector:
+    """Anthropic Messages events (`(name, data bytes)`) put back together as the message they
+    stand for. Text and `tool_use` blocks are reproduced exactly; any other block (thinking,
+    with its signature) or an `error` event makes it give up. Complete only at `message_stop`."""
+
+    def __init__(self) -> None:
+        self._message: JSON = {}
+        self._blocks: dict[int, JSON] = {}
+        self._inputs: dict[int, list[str]] = {}
+        self._usage: JSON = {}
+        self._stopped = False
+        self.lossy = False
+
+    def feed(self, event: SSEEvent) -> None:
+        name, raw = event
+        data = orjson.loads(raw)
+        if name == "message_start":
+            self._message = dict(data.get("message") or {})
+            self._usage.update(self._message.get("usage") or {})
+        elif name == "content_block_start":
+            block = dict(data.get("content_block") or {})
+            if block.get("type") not in ("text", "tool_use"):
+                self.lossy = True
+            self._blocks[data.get("index", 0)] = block
+        elif name == "content_block_delta":
+            self._delta(data.get("index", 0), data.get("delta") or {})
+        elif name == "message_delta":
+            self._message.update(data.get("delta") or {})
+            self._usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+        elif name == "message_stop":
+            self._stopped = True
+        elif name == "error":
+            self.lossy = True
+
+    def _delta(self, index: int, delta: JSON) -> None:
+        block = self._blocks.get(index)
+        kind = delta.get("type")
+        if block is None:
+            self.lossy = True
+        elif kind == "text_delta" and block.get("type") == "text":
+            block["text"] = block.get("text", "") + str(delta.get("text", ""))
+        elif kind == "input_json_delta" and block.get("type") == "tool_use":
+            self._inputs.setdefault(index, []).append(str(delta.get("partial_json", "")))
+        else:
+            self.lossy = True
+
+    def message(self) -> JSON | None:
+        """The whole message, or None when it cannot be reproduced or did not finish."""
+        if self.lossy or not self._stopped or not self._message:
+            return None
+        content = []
+        for index, block in sorted(self._blocks.items()):
+            if block.get("type") == "tool_use":
+                joined = "".join(self._inputs.get(index, []))
+                try:
+                    block = {**block, "input": orjson.loads(joined) if joined else {}}
+                except orjson.JSONDecodeError:
+                    return None
+            content.append(block)
+        return {**self._message, "content": content, "usage": self._usage}

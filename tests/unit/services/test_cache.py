@@ -11,7 +11,7 @@ from llm_gateway.core.context import MASTER, Call, Operation, Principal
 from llm_gateway.core.errors import InvalidRequest
 from llm_gateway.core.policy_config import CacheSettings
 from llm_gateway.services.cache import cache_key, client_directives, decoded, storable, tenant
-from llm_gateway.services.cache_replay import ChatCollector, chat_chunks, message_events
+from llm_gateway.services.cache_replay import ChatCollector, MessageCollector, chat_chunks, message_events
 from llm_gateway.store.response_cache import MemoryCache
 
 KEY = Principal("key", key_id="k1", team_id="t1")
@@ -158,3 +158,34 @@ def test_an_unfinished_or_unreproducible_stream_is_not_collected() -> None:
         {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0}]}, "finish_reason": "tool_calls"}]}
     )
     assert tools.lossy and tools.completion(None) is None
+
+
+async def test_a_finished_messages_stream_is_collected_into_its_message() -> None:
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [
+            {"type": "text", "text": "hey"},
+            {"type": "tool_use", "id": "t1", "name": "f", "input": {"a": [1, 2]}},
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 5},
+    }
+    events = [event async for event in message_events(message)]
+    whole = MessageCollector()
+    for event in events:
+        whole.feed(event)
+    assert whole.message() == message
+    cut = MessageCollector()
+    for event in events[:-1]:
+        cut.feed(event)
+    assert cut.message() is None
+    thinking = MessageCollector()
+    for event in [
+        e async for e in message_events({**message, "content": [{"type": "thinking", "thinking": "x"}]})
+    ]:
+        thinking.feed(event)
+    assert thinking.lossy and thinking.message() is None

@@ -297,6 +297,10 @@ def test_a_hit_costs_nothing_and_records_the_saving(gateway: GatewayProcess, spe
         assert total(after, name, result=result) - total(before, name, result=result) == 1
     saved = "llm_gateway_response_cache_saved_usd_total"
     assert abs(total(after, saved) - total(before, saved) - float(first["cost_usd"])) < 1e-9
+    name = "llm_gateway_response_cache_bytes_total"
+    written = total(after, name, direction="written") - total(before, name, direction="written")
+    read = total(after, name, direction="read") - total(before, name, direction="read")
+    assert written > len(hit.parse().choices[0].message.content or "") and read == written
 
 
 def spend_rows(path: Path, *request_ids: str) -> dict[str, dict[str, Any]]:

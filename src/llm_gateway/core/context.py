@@ -139,6 +139,8 @@ class RequestContext:
     """`hit` when a hook answered from cache, `miss` or `bypass`; None when no cache applies."""
     cache_saved_usd: Decimal | None = None
     """On a hit: what the cached answer cost when it was first served (the spend row's saving)."""
+    cache_bytes: int = 0
+    """Bytes of the cache entry read on a hit, or written when the answer was stored."""
     template: tuple[str, str] | None = None
     """The prompt template (id, version) the request was rendered from, for the spend row."""
     headers: list[tuple[str, str]] = field(default_factory=list)

@@ -167,6 +167,11 @@ class Metrics:
             "response_cache_lookups", "Response-cache lookups: hit, miss or bypass.", ("model", "result")
         )
         self.cache_saved = counter("response_cache_saved_usd", "What cache hits would have cost.", ("model",))
+        self.cache_bytes = counter(
+            "response_cache_bytes",
+            "Response-cache entry bytes: read on hits, written when stored.",
+            ("model", "direction"),
+        )
         self.guardrail_results = counter(
             "guardrail_results", "Guardrail results per request.", ("guardrail", "result")
         )
@@ -211,6 +216,10 @@ class Metrics:
             self.cache_lookups(model, record.cache).inc()
             if record.cache_saved_usd is not None:
                 self.cache_saved(model).inc(float(record.cache_saved_usd))
+            if record.cache_bytes:
+                self.cache_bytes(model, "read" if record.cache == "hit" else "written").inc(
+                    record.cache_bytes
+                )
         for name, result in record.guardrails:
             self.guardrail_results(name, result).inc()
 

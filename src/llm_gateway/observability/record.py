@@ -140,6 +140,8 @@ class RequestRecord(NamedTuple):
     """A response-cache hit: what the answer cost when it was first served."""
     guardrails: tuple[tuple[str, str], ...] = ()
     """Each guardrail that ran and its result (`passed`, `redacted`, `blocked`, ...)."""
+    cache_bytes: int = 0
+    """Bytes of the response-cache entry read (on a hit) or written (when stored)."""
 
     @property
     def status_class(self) -> str:

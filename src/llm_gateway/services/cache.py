@@ -199,12 +199,14 @@ class CacheHook(Hook):
         if no_cache:
             self._status(ctx, "bypass")
             return None
-        entry = decoded(await store.get(key))
-        if entry is None or (client_ttl is not None and time.time() - entry.at > client_ttl):
+        raw = await store.get(key)
+        entry = decoded(raw)
+        if raw is None or entry is None or (client_ttl is not None and time.time() - entry.at > client_ttl):
             self._status(ctx, "miss")
             return None
         ctx.cache = "hit"
         ctx.cache_saved_usd = entry.cost
+        ctx.cache_bytes = len(raw)
         return Answer(self._replay(call, entry.value) if call.stream else entry.value)
 
     @staticmethod
@@ -232,7 +234,9 @@ class CacheHook(Hook):
     async def _store(self, ctx: RequestContext, lookup: Lookup, value: Any) -> None:
         cost = self._costing.cost(ctx) if self._costing is not None else None
         entry = {"at": time.time(), "cost": None if cost is None else str(cost), "value": value}
-        await lookup.store.put(lookup.key, orjson.dumps(entry), lookup.ttl)
+        raw = orjson.dumps(entry)
+        await lookup.store.put(lookup.key, raw, lookup.ttl)
+        ctx.cache_bytes = len(raw)
 
     def wrap_stream(self, ctx: RequestContext, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """A chat or Messages stream that ends normally fills the cache (as the completion or

@@ -62,13 +62,17 @@ def test_a_request_counts_once_everywhere() -> None:
 
 def test_cache_lookups_savings_and_guardrail_results_are_counted() -> None:
     metrics = Metrics()
-    metrics.observe(served(cache="miss", guardrails=(("pii", "redacted"), ("words", "passed"))))
-    metrics.observe(served(cache="hit", cost_usd=Decimal(0), cache_saved_usd=Decimal("0.25")))
+    metrics.observe(
+        served(cache="miss", cache_bytes=40, guardrails=(("pii", "redacted"), ("words", "passed")))
+    )
+    metrics.observe(served(cache="hit", cost_usd=Decimal(0), cache_saved_usd=Decimal("0.25"), cache_bytes=30))
     metrics.observe(served(cache="bypass"))
     metrics.observe(served(status=400, error_type="guardrail_blocked", guardrails=(("pii", "blocked"),)))
     for result in ("hit", "miss", "bypass"):
         assert value(metrics, "llm_gateway_response_cache_lookups_total", model="m", result=result) == 1
     assert value(metrics, "llm_gateway_response_cache_saved_usd_total", model="m") == 0.25
+    assert value(metrics, "llm_gateway_response_cache_bytes_total", model="m", direction="written") == 40
+    assert value(metrics, "llm_gateway_response_cache_bytes_total", model="m", direction="read") == 30
     assert value(metrics, "llm_gateway_guardrail_results_total", guardrail="pii", result="redacted") == 1
     assert value(metrics, "llm_gateway_guardrail_results_total", guardrail="pii", result="blocked") == 1
     assert value(metrics, "llm_gateway_guardrail_results_total", guardrail="words", result="passed") == 1

@@ -150,6 +150,7 @@ def build_record(
         None if upstream is None else max(latency - upstream, 0.0),
         ctx.cache_saved_usd,
         guardrail_results(ctx),
+        ctx.cache_bytes,
     )  # fmt: skip
 
 

@@ -237,10 +237,13 @@ def test_a_whole_anthropic_stream_fills_the_cache_and_a_cut_one_does_not(
 ) -> None:
     text = unique()
     body: dict[str, Any] = {"max_tokens": 50, "messages": [{"role": "user", "content": text}]}
+    before = scrape(gateway)
     with anthropic.Anthropic(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0, timeout=10) as sdk:
         with sdk.messages.with_streaming_response.create(model="cached", stream=True, **body) as raw:
             assert raw.headers["x-llm-gateway-cache"] == "miss"
             raw.read()
+        name = "llm_gateway_response_cache_bytes_total"
+        assert total(scrape(gateway), name, direction="written") > total(before, name, direction="written")
         whole = sdk.messages.with_raw_response.create(model="cached", **body)
         assert whole.headers["x-llm-gateway-cache"] == "hit"
         message = whole.parse()

@@ -16,9 +16,10 @@ store/responses_db.py), per caller: a response is recorded unless the request sa
 stored redacted, a refused one not at all), just before its terminal event is sent.
 `previous_response_id` names one of the caller's records (else a 404), loaded once by
 `prepare` before routing. A translated deployment gets the whole conversation rebuilt (the
-record's items, then the new input); a native one gets `previous_response_id` passed through when the same deployment served
-and stored the previous response, and the rebuilt conversation otherwise (item ids
-dropped, reasoning without `encrypted_content` left out: that upstream could not resolve them).
+record's items, then the new input); a native one gets `previous_response_id` passed
+through when the same deployment served and stored the previous response, and the rebuilt
+conversation otherwise (item ids dropped, reasoning without `encrypted_content` left out:
+that upstream could not resolve them).
 """
 
 from __future__ import annotations

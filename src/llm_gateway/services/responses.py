@@ -134,11 +134,12 @@ class ResponsesRequest:
     async def record(self, response: Any) -> None:
         """Keep `response`, as the client gets it, for `GET` and follow-ups, unless the
         request said `store: false` or no attempt of this call answered it."""
-        response_id = response.get("id") if isinstance(response, dict) else None
-        served = self.served.get(response_id) if isinstance(response_id, str) else None
-        if self.body.get("store") is False or served is None:
+        if self.body.get("store") is False or not isinstance(response, dict):
             return
-        assert isinstance(response_id, str) and isinstance(response, dict)
+        response_id = response.get("id")
+        served = self.served.get(response_id) if isinstance(response_id, str) else None
+        if served is None or not isinstance(response_id, str):
+            return
         target, native = served
         output = response.get("output")
         conversation = (*self.history, *self.items, *(output if isinstance(output, list) else ()))

@@ -3,7 +3,8 @@
 Input redaction reaches the fake upstream redacted; an input block is a 400 naming the
 guardrail, the upstream never called, no spend row and no rate-limit token used; output
 redaction works on answers and on streams (a card number the fake streams over three
-chunks); a block mid-stream ends the stream with one error event; an external guardrail
+chunks); a block mid-stream ends the stream with one error event; a stored Responses answer
+is the redacted one the client got, and a refused one is not stored; an external guardrail
 that errors blocks by default (fails closed) and lets through with `on_error: allow`.
 """
 
@@ -36,6 +37,7 @@ MODELS = {
     "redact-out": ("upstream-gpt", ["out-pii"]),
     "redact-out-chars": ("chars-7", ["out-pii"]),
     "block-out": ("upstream-gpt", ["out-words"]),
+    "block-out-end": ("upstream-gpt", ["ext-out"]),
     "ext-check": ("upstream-gpt", ["ext-check"]),
     "ext-down": ("upstream-gpt", ["ext-down"]),
     "ext-down-allow": ("upstream-gpt", ["ext-down-allow"]),
@@ -68,6 +70,7 @@ def gateway(
         "out-pii": {"type": "pii", "stage": "output", "action": "redact", "stream_buffer_chars": 48},
         "out-words": {"type": "words", "words": ["forbidden"], "stage": "output", "action": "block"},
         "ext-check": {"type": "http", "url": f"{service}/check", "timeout": 2},
+        "ext-out": {"type": "http", "url": f"{service}/check", "timeout": 2, "stage": "output"},
         "ext-down": {"type": "http", "url": f"{service}/error", "timeout": 2},
         "ext-down-allow": {"type": "http", "url": f"{service}/error", "timeout": 2, "on_error": "allow"},
     }
@@ -288,3 +291,41 @@ def test_responses_input_and_streamed_output(sdk: openai.OpenAI, fake: FakeOpenA
     assert deltas == "echo: my card [REDACTED:credit_card] thanks, and that is all for today"
     completed = [e for e in events if e.type == "response.completed"]
     assert completed and CARD not in completed[0].response.output_text
+
+
+def test_a_stored_response_is_the_redacted_answer(sdk: openai.OpenAI) -> None:
+    answer = sdk.responses.create(
+        model="redact-out", input=f"it is {CARD}, mail ops@corp.example", store=True
+    )
+    assert answer.output_text == "echo: it is [REDACTED:credit_card], mail [REDACTED:email]"
+    stored = sdk.responses.retrieve(answer.id)
+    assert stored.output_text == answer.output_text
+    kept = stored.model_dump_json()
+    assert CARD not in kept and "ops@corp.example" not in kept
+
+
+def test_a_stored_streamed_response_is_the_redacted_answer(sdk: openai.OpenAI) -> None:
+    prompt = f"my card {CARD} thanks, and that is all for today"
+    events = list(sdk.responses.create(model="redact-out-chars", input=prompt, stream=True, store=True))
+    completed = [e for e in events if e.type == "response.completed"]
+    assert len(completed) == 1
+    stored = sdk.responses.retrieve(completed[0].response.id)
+    assert stored.output_text == "echo: my card [REDACTED:credit_card] thanks, and that is all for today"
+    assert CARD not in stored.model_dump_json()
+
+
+def test_a_response_refused_at_the_end_of_its_stream_is_not_stored(sdk: openai.OpenAI) -> None:
+    """The whole-text check runs when the upstream has finished, after the answer is complete:
+    the refusal must still keep it out of the store."""
+    seen: list[Any] = []
+    try:
+        for event in sdk.responses.create(model="block-out-end", input="a forbidden thing", stream=True):
+            seen.append(event)
+    except openai.APIError as error:
+        assert "ext-out" in error.message
+    else:
+        assert [e for e in seen if e.type == "error" and "ext-out" in e.message]
+    created = [e for e in seen if e.type == "response.created"]
+    assert created and not [e for e in seen if e.type == "response.completed"]
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.retrieve(created[0].response.id)

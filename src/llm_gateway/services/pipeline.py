@@ -4,6 +4,7 @@
     → resolve the model (narrowed to deployments able to serve the operation)
     → check the client's fallbacks → hooks.before → executor (routing → provider)
     → hooks.after, or hooks.on_end when a stream ends        (services/hooks.py)
+    → service.delivered: the result as the client gets it (a Responses answer stored)
 
 The endpoint wrapper (api/endpoint.py) calls `complete` or `stream` with the request's
 context and the call its dialect parsed; what served, and the usage, land in the context.
@@ -77,12 +78,15 @@ class Pipeline:
         service = self._services[call.operation]
         group = self._prepare(ctx, call, service)
         if not self._hooks:
-            return await self._routed(ctx, call, service, group)
+            value = await self._routed(ctx, call, service, group)
+        else:
 
-        async def proceed() -> Any:
-            return await self._routed(ctx, call, service, group)
+            async def proceed() -> Any:
+                return await self._routed(ctx, call, service, group)
 
-        return await self._hooks.complete(ctx, call, proceed, service.usage)
+            value = await self._hooks.complete(ctx, call, proceed, service.usage)
+        await service.delivered(call, value)
+        return value
 
     async def stream(self, ctx: RequestContext, call: Call) -> AsyncIterator[Any]:
         """The stream, its first chunk already received (failures before it are ordinary
@@ -90,12 +94,14 @@ class Pipeline:
         service = self._services[call.operation]
         group = self._prepare(ctx, call, service)
         if not self._hooks:
-            return await self._routed_stream(ctx, call, service, group)
+            chunks = await self._routed_stream(ctx, call, service, group)
+        else:
 
-        async def proceed() -> AsyncIterator[Any]:
-            return await self._routed_stream(ctx, call, service, group)
+            async def proceed() -> AsyncIterator[Any]:
+                return await self._routed_stream(ctx, call, service, group)
 
-        return await self._hooks.stream(ctx, call, proceed, service.meter)
+            chunks = await self._hooks.stream(ctx, call, proceed, service.meter)
+        return service.delivered_stream(call, chunks)
 
     def _prepare(self, ctx: RequestContext, call: Call, service: Service) -> Group:
         if call.operation is Operation.CHAT and PROMPT_FIELD in call.body:

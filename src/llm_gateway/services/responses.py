@@ -12,18 +12,20 @@ to native deployments only, and is a 400 naming the tool when the model has none
 
 Conversation state is the gateway's own (store/responses.py; in the database by default,
 store/responses_db.py), per caller: a response is recorded unless the request says
-`store: false`, just before its terminal event is sent. `previous_response_id` names one of
-the caller's records (else a 404), loaded once by `prepare` before routing. A translated
-deployment gets the whole conversation rebuilt (the record's items, then the new input);
-a native one gets `previous_response_id` passed through when the same deployment served
-and stored the previous response, and the rebuilt conversation otherwise (item ids
-dropped, reasoning without `encrypted_content` left out: that upstream could not resolve them).
+`store: false`, as the client gets it: after the output guardrails (a redacted answer is
+stored redacted, a refused one not at all), just before its terminal event is sent.
+`previous_response_id` names one of the caller's records (else a 404), loaded once by
+`prepare` before routing. A translated deployment gets the whole conversation rebuilt (the
+record's items, then the new input); a native one gets `previous_response_id` passed
+through when the same deployment served and stored the previous response, and the rebuilt
+conversation otherwise (item ids dropped, reasoning without `encrypted_content` left out:
+that upstream could not resolve them).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, cast
 
@@ -55,6 +57,8 @@ from llm_gateway.services.usage import ResponseEventMeter
 from llm_gateway.store.responses import ResponseStore, StoredResponse
 
 OWNER = "owner"
+REQUEST = "responses.request"
+"""`call.options` key of the call's `ResponsesRequest`, read by `delivered` once the hooks are done."""
 PREVIOUS = "previous_response"
 """`call.options` key of the stored response `previous_response_id` names, loaded by `prepare`."""
 TRANSLATABLE_HISTORY = frozenset(
@@ -89,6 +93,9 @@ class ResponsesRequest:
             raise not_found(previous_id, "previous_response_id")
         self._tools: ToolIndex | None = None
         self._chat: ChatRequest | None = None
+        self.served: dict[str, tuple[Target, bool]] = {}
+        """Response id → the deployment that answered it and whether natively; by id, so a
+        hedge's losing attempt cannot claim the answer."""
 
     @property
     def history(self) -> tuple[JSON, ...]:
@@ -118,11 +125,22 @@ class ResponsesRequest:
     def base(self, target: Target) -> JSON:
         return base_response(self.body, new_id("resp"), self.model or target.model, int(time.time()))
 
-    async def record(self, response: JSON, target: Target, *, native: bool) -> None:
-        """Keep `response` for `GET` and follow-ups, unless the request said `store: false`."""
-        response_id = response.get("id")
-        if self.body.get("store") is False or not isinstance(response_id, str):
+    def answered(self, response: Any, target: Target, *, native: bool) -> None:
+        """Note who answered `response`; it is stored once the client gets it (`record`)."""
+        response_id = response.get("id") if isinstance(response, dict) else None
+        if isinstance(response_id, str):
+            self.served[response_id] = (target, native)
+
+    async def record(self, response: Any) -> None:
+        """Keep `response`, as the client gets it, for `GET` and follow-ups, unless the
+        request said `store: false` or no attempt of this call answered it."""
+        if self.body.get("store") is False or not isinstance(response, dict):
             return
+        response_id = response.get("id")
+        served = self.served.get(response_id) if isinstance(response_id, str) else None
+        if served is None or not isinstance(response_id, str):
+            return
+        target, native = served
         output = response.get("output")
         conversation = (*self.history, *self.items, *(output if isinstance(output, list) else ()))
         deployment = target.key if native else None
@@ -190,7 +208,7 @@ class ResponsesService(Service):
         return narrowed
 
     def attempt(self, call: Call) -> Attempt:
-        request = ResponsesRequest(call, self.store)
+        request = call.options[REQUEST] = ResponsesRequest(call, self.store)
 
         async def attempt(target: Target) -> JSON:
             provider = native_responses(target.provider)
@@ -202,27 +220,36 @@ class ResponsesService(Service):
                     request.chat, target.model, timeout=target.timeout
                 )
                 response = to_response(completion, request.base(target), request.tools)
-            await request.record(response, target, native=provider is not None)
+            request.answered(response, target, native=provider is not None)
             return response
 
         return attempt
 
     def stream_attempt(self, call: Call) -> StreamAttempt:
-        request = ResponsesRequest(call, self.store)
+        request = call.options[REQUEST] = ResponsesRequest(call, self.store)
 
         def attempt(target: Target) -> AsyncIterator[JSON]:
             provider = native_responses(target.provider)
             if provider is not None:
                 body = request.native_body(target)
                 events = provider.responses_stream(body, target.model, timeout=target.timeout)
-                return recorded(events, lambda response: request.record(response, target, native=True))
+                return answered(events, lambda response: request.answered(response, target, native=True))
             chunks = target.provider.stream(request.chat, target.model, timeout=target.timeout)
             machine = ResponseEvents(request.base(target), request.tools)
             return translated(
-                chunks, machine, lambda response: request.record(response, target, native=False)
+                chunks, machine, lambda: request.answered(machine.response, target, native=False)
             )
 
         return attempt
+
+    async def delivered(self, call: Call, value: Any) -> None:
+        request = call.options.get(REQUEST)
+        if isinstance(request, ResponsesRequest):
+            await request.record(value)
+
+    def delivered_stream(self, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        request = call.options.get(REQUEST)
+        return RecordedStream(chunks, request) if isinstance(request, ResponsesRequest) else chunks
 
     def usage(self, value: Any) -> Usage | None:
         return chat_usage(value.get("usage")) if isinstance(value, dict) else None
@@ -255,16 +282,16 @@ class InputTokensService(Service):
 
 
 async def translated(
-    chunks: AsyncIterator[ChatChunk], machine: ResponseEvents, record: Callable[[JSON], Awaitable[None]]
+    chunks: AsyncIterator[ChatChunk], machine: ResponseEvents, answered: Callable[[], None]
 ) -> AsyncIterator[JSON]:
-    """A chat chunk stream as Responses events, recorded before its terminal event is sent;
-    closing this closes the upstream stream."""
+    """A chat chunk stream as Responses events, `answered()` before its terminal event is
+    sent; closing this closes the upstream stream."""
     try:
         async for chunk in chunks:
             for event in machine.feed(chunk):
                 yield event
         closing = machine.finish()
-        await record(machine.response)
+        answered()
         for event in closing:
             yield event
     finally:
@@ -273,21 +300,50 @@ async def translated(
             await aclose()
 
 
-async def recorded(
-    events: AsyncIterator[JSON], record: Callable[[JSON], Awaitable[None]]
-) -> AsyncIterator[JSON]:
-    """A native event stream, its final response recorded before its terminal event is sent."""
+def final_response(event: Any) -> JSON | None:
+    """The response a completed or incomplete terminal event carries (None for any other)."""
+    if not isinstance(event, dict) or event.get("type") not in TERMINAL or event["type"] == "response.failed":
+        return None
+    response = event.get("response")
+    return response if isinstance(response, dict) else None
+
+
+async def answered(events: AsyncIterator[JSON], note: Callable[[JSON], None]) -> AsyncIterator[JSON]:
+    """A native event stream, its final response noted before its terminal event is sent."""
     try:
         async for event in events:
-            response = event.get("response")
-            if (
-                event.get("type") in TERMINAL
-                and event.get("type") != "response.failed"
-                and isinstance(response, dict)
-            ):
-                await record(response)
+            response = final_response(event)
+            if response is not None:
+                note(response)
             yield event
     finally:
         aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class RecordedStream(AsyncIterator[Any]):
+    """The events as the client reads them (after the output guardrails), the final
+    response recorded just before its terminal event is handed on. A class, not a
+    generator, so that closing it unread still closes the stream inside."""
+
+    __slots__ = ("_events", "_request")
+
+    def __init__(self, events: AsyncIterator[Any], request: ResponsesRequest) -> None:
+        self._events = events
+        self._request = request
+
+    def __aiter__(self) -> RecordedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        event = await self._events.__anext__()
+        response = final_response(event)
+        if response is not None:
+            await self._request.record(response)
+        return event
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -50,6 +50,16 @@ class Service:
         """The routed stream as the client (and the hook chain) will read it."""
         return chunks
 
+    async def delivered(self, call: Call, value: Any) -> None:
+        """The result exactly as the client gets it (every hook's `after` applied: output
+        guardrails' redactions made, a refusal never reaching here); nothing by default."""
+        return None
+
+    def delivered_stream(self, call: Call, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """The stream as the client reads it, outside every hook's `wrap_stream`; the one
+        returned must close `chunks` when it is closed, even unread. As given by default."""
+        return chunks
+
     async def prepare(self, call: Call) -> None:
         """Load what the call needs from a store before it is answered (once, after the
         hooks admitted it); nothing by default."""

@@ -26,7 +26,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from llm_gateway import __version__
-from llm_gateway.api import admin, gemini_models, health, me, openai, responses
+from llm_gateway.api import admin, gemini_models, health, me, openai, responses, ui
 from llm_gateway.api import metrics as metrics_route
 from llm_gateway.api.auth import require_master_key
 from llm_gateway.api.errors import install_error_handlers
@@ -92,6 +92,7 @@ def create_app(
     )
     for module in (health, openai, responses, gemini_models, me, admin, metrics_route):
         app.include_router(module.router)
+    ui.mount(app)
     if config.server.openapi and config.master_key is not None:
         _serve_openapi(app)
     install_error_handlers(app)

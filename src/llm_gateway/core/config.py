@@ -41,6 +41,7 @@ from llm_gateway.core.secrets import (
 )
 from llm_gateway.core.strict import Seconds, StrictModel
 from llm_gateway.core.tracing_config import TracingSettings
+from llm_gateway.core.ui_config import UISettings
 
 MiB = 1024 * 1024
 DEFAULT_DATABASE_URL = "sqlite:///./llm-gateway.db"
@@ -314,6 +315,8 @@ class GatewayConfig(StrictModel):
     """The cache defaults for keys and teams that turn caching on (`cache` in metadata)."""
     tracing: TracingSettings | None = None
     """OpenTelemetry traces over OTLP; absent: no tracing middleware, observer or hook."""
+    ui: UISettings = UISettings()
+    """The admin web UI under `/ui/` (docs/ui.md)."""
     aliases: dict[Annotated[str, Field(min_length=1)], str] = Field(default_factory=dict)
     """Other names for configured models: an exact name or a glob (`claude-3-5-haiku-*`) →
     the name of a configured, non-wildcard model (docs/agents.md, "Model names: aliases and wildcards")."""

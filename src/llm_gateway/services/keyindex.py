@@ -16,6 +16,7 @@ use and the failure is logged.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -94,6 +95,12 @@ def attached_guardrails(metadata: JSON) -> tuple[str, ...]:
     return tuple(str(name) for name in names) if isinstance(names, list) else ()
 
 
+def fingerprint_of(secret_hash: str) -> str:
+    """A short digest of a secret's stored hash: enough to tell which secret a session
+    used, too little to stand in for it anywhere."""
+    return secret_hash[:16]
+
+
 def index_of(keys: list[KeyRecord], teams: list[TeamRecord]) -> dict[str, Entry]:
     by_team = {team.id: team for team in teams}
     index: dict[str, Entry] = {}
@@ -117,6 +124,7 @@ class KeyIndex:
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self._entries: dict[str, Entry] = {}
+        self._by_id: dict[str, tuple[Entry, ...]] = {}
         self._teams_by_name: dict[str, Scope] = {}
         self._revision: int | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -136,6 +144,22 @@ class KeyIndex:
             self.misses += 1
             raise AuthenticationFailed("invalid API key: no such key")
         self.hits += 1
+        return self._usable(entry)
+
+    def session(self, key_id: str, fingerprint: str) -> Principal:
+        """For a signed-in UI session: the key's principal while the secret it signed in with
+        (`fingerprint(entry.hash)`) is still one of the key's usable secrets. So revoking,
+        blocking, expiring or rotating the key (once a grace period ends) ends the session."""
+        for entry in self._by_id.get(key_id, ()):
+            if hmac.compare_digest(fingerprint_of(entry.hash), fingerprint):
+                return self._usable(entry)
+        raise AuthenticationFailed("the key this session signed in with is no longer valid")
+
+    def fingerprint(self, secret: str) -> str:
+        """What a session keeps of the secret it signed in with (never the secret itself)."""
+        return fingerprint_of(hash_secret(secret))
+
+    def _usable(self, entry: Entry) -> Principal:
         if entry.revoked:
             raise AuthenticationFailed(f"API key {entry.key_id} was revoked", code="key_revoked")
         if entry.blocked:
@@ -158,7 +182,11 @@ class KeyIndex:
         async with self._lock:
             revision, keys = await self._keys.snapshot()
             teams = await self._teams.all()
-            self._entries = index_of(keys, teams)
+            entries = index_of(keys, teams)
+            by_id: dict[str, tuple[Entry, ...]] = {}
+            for entry in entries.values():
+                by_id[entry.key_id] = (*by_id.get(entry.key_id, ()), entry)
+            self._entries, self._by_id = entries, by_id
             by_name = {team.id: team_scope(team) for team in teams}
             by_name.update((team.name, team_scope(team)) for team in teams)
             self._teams_by_name = by_name

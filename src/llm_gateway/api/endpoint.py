@@ -16,7 +16,7 @@ before FastAPI's router; everything else (admin, health, models) stays on FastAP
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -70,7 +70,7 @@ class Endpoint:
         ctx: RequestContext | None = None
         try:
             headers = Headers(scope=scope)
-            principal = authenticate_any(headers, runtime.master_key, runtime.keys, runtime.jwt)
+            principal = self.authenticate(runtime, headers, scope)
             if not isinstance(principal, Principal):  # a JWT whose signing key is being fetched
                 principal = await principal
             check_content_type(headers.get("content-type"))
@@ -100,6 +100,13 @@ class Endpoint:
             await send_event_stream(frames, served_headers(ctx), receive, send, farewell=self._farewell)
         finally:
             await close_iterator(chunks)  # the pipeline's stream: hooks' on_end and the upstream
+
+    def authenticate(
+        self, runtime: Runtime, headers: Headers, scope: Scope
+    ) -> Principal | Awaitable[Principal]:
+        """Who is calling: the presented key (or JWT). The UI's playground signs in by its
+        session instead (`api/ui/playground.py`)."""
+        return authenticate_any(headers, runtime.master_key, runtime.keys, runtime.jwt)
 
     async def _frames(
         self,

@@ -22,6 +22,8 @@ from llm_gateway.api.gemini import METHODS, MODEL, GeminiDialect, key_from_query
 from llm_gateway.api.openai import OpenAIChat
 from llm_gateway.api.responses import OpenAIResponses, ResponsesInputTokens
 from llm_gateway.api.simple import SimpleChat
+from llm_gateway.api.ui.playground import PATH as PLAYGROUND
+from llm_gateway.api.ui.playground import PlaygroundChat
 from llm_gateway.core.errors import MethodNotAllowed
 
 OPENAI_ERRORS = Dialect()
@@ -72,6 +74,7 @@ def default_routes() -> RouteTable:
             "/v1/completions": Endpoint(OpenAICompletions()),
             "/v1/responses": Endpoint(OpenAIResponses()),
             "/v1/responses/input_tokens": Endpoint(ResponsesInputTokens()),
+            PLAYGROUND: PlaygroundChat(),
         },
         {method: Endpoint(dialect) for method, dialect in METHODS.items()},
     )

@@ -50,9 +50,10 @@ def _epoch(database: Database) -> sa.ColumnElement[Any]:
     return sa.cast(sa.func.extract("epoch", at), sa.BigInteger)
 
 
-def _scoped(query: sa.Select[Any], since: datetime, key_id: str | None) -> sa.Select[Any]:
-    query = query.where(spend_logs.c.at >= since)
-    return query.where(spend_logs.c.key_id == key_id) if key_id is not None else query
+def _scope(since: datetime, key_id: str | None) -> list[sa.ColumnElement[bool]]:
+    """The rows a chart reads: from `since`, of one key or of all."""
+    found = [spend_logs.c.at >= since]
+    return [*found, spend_logs.c.key_id == key_id] if key_id is not None else found
 
 
 def percentile(sorted_values: list[float], share: float) -> float | None:
@@ -79,7 +80,7 @@ class Traffic:
             sa.func.sum(table.c.prompt_tokens + table.c.completion_tokens),
             sa.func.sum(sa.cast(table.c.cost_usd, sa.Numeric(24, 9))),
         )
-        query = _scoped(query, since, key_id).group_by(slot).order_by(slot)
+        query = query.where(*_scope(since, key_id)).group_by(slot).order_by(slot)
         async with self.database.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
@@ -97,7 +98,7 @@ class Traffic:
         """p50 and p95 of latency and time to first token over the newest `SAMPLE` requests."""
         table = spend_logs
         query = sa.select(table.c.latency_s, table.c.ttft_s)
-        query = _scoped(query, since, key_id).order_by(table.c.at.desc()).limit(SAMPLE)
+        query = query.where(*_scope(since, key_id)).order_by(table.c.at.desc()).limit(SAMPLE)
         async with self.database.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         latencies = sorted(float(row[0]) for row in rows)

@@ -28,8 +28,10 @@ def bars(
         f'<svg class="chart tone-{escape(tone)}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" preserveAspectRatio="none">',
         f"<title>{escape(title)}</title>",
-        f'<line class="axis" x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH - 4}" y2="{PAD_TOP + plot_h}"/>',
-        f'<text class="tick" x="{PAD_LEFT - 6}" y="{PAD_TOP + 8}" text-anchor="end">{escape(fmt(top))}</text>',
+        f'<line class="axis" x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" '
+        f'x2="{WIDTH - 4}" y2="{PAD_TOP + plot_h}"/>',
+        f'<text class="tick" x="{PAD_LEFT - 6}" y="{PAD_TOP + 8}" '
+        f'text-anchor="end">{escape(fmt(top))}</text>',
         f'<text class="tick" x="{PAD_LEFT - 6}" y="{PAD_TOP + plot_h}" text-anchor="end">0</text>',
     ]
     for index, (label, value) in enumerate(points):
@@ -67,13 +69,16 @@ def spans(segments: Sequence[tuple[str, float, float, str]], total: float, title
         x = label_w + plot_w * min(start / total, 1.0)
         w = max(plot_w * min(length / total, 1.0), 2.0)
         parts.append(
-            f'<text class="tick" x="{label_w - 8}" y="{y + 15}" text-anchor="end">{escape(label[:28])}</text>'
-            f'<rect class="span {escape(outcome)}" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 8}">'
-            f"<title>{escape(label)}: {start * 1000:.1f} ms + {length * 1000:.1f} ms ({escape(outcome)})</title></rect>"
+            f'<text class="tick" x="{label_w - 8}" y="{y + 15}" '
+            f'text-anchor="end">{escape(label[:28])}</text>'
+            f'<rect class="span {escape(outcome)}" x="{x:.1f}" y="{y}" '
+            f'width="{w:.1f}" height="{row - 8}"><title>{escape(label)}: '
+            f"{start * 1000:.1f} ms + {length * 1000:.1f} ms ({escape(outcome)})</title></rect>"
         )
     axis_y = row * max(len(segments), 1) + 18
     parts.append(
         f'<text class="tick" x="{label_w}" y="{axis_y}">0 ms</text>'
-        f'<text class="tick" x="{WIDTH - 8}" y="{axis_y}" text-anchor="end">{total * 1000:,.1f} ms</text></svg>'
+        f'<text class="tick" x="{WIDTH - 8}" y="{axis_y}" '
+        f'text-anchor="end">{total * 1000:,.1f} ms</text></svg>'
     )
     return Markup("".join(parts))

@@ -50,6 +50,11 @@ def runtime_of(request: Request) -> Runtime:
 
 
 async def _viewer(request: Request) -> Viewer:
+    return viewer_for(request)
+
+
+def viewer_for(request: Request) -> Viewer:
+    """The viewer of `request`, or `Refused` / `SessionEnded` (shared with the playground)."""
     runtime = runtime_of(request)
     sessions = sessions_of(runtime)
     if sessions is None and not is_loopback(request.client.host if request.client else ""):
@@ -90,7 +95,9 @@ async def form_of(request: Request, viewer: Viewer) -> dict[str, str]:
         raise Refused(400, "Bad form", "The form had too many fields.") from None
     token = fields.pop(CSRF_FIELD, None) or request.headers.get(CSRF_HEADER) or ""
     if not hmac.compare_digest(token.encode(), viewer.csrf.encode()):
-        raise Refused(403, "Refused", "The form's security token is missing or stale: reload the page and retry.")
+        raise Refused(
+            403, "Refused", "The form's security token is missing or stale: reload the page and retry."
+        )
     return fields
 
 

@@ -20,6 +20,9 @@ from starlette.responses import HTMLResponse
 from llm_gateway import __version__
 from llm_gateway.api.ui.session import CSRF_FIELD, Viewer
 
+NONE = "\u2013"
+"""What a missing figure shows (an en dash)."""
+
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -42,19 +45,19 @@ def money(value: Decimal | float | None, unpriced: str = "unpriced") -> str:
 
 def duration(seconds: float | None) -> str:
     if seconds is None:
-        return "–"
+        return NONE
     if seconds < 1:
         return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
     return f"{seconds:.2f} s"
 
 
 def count(value: int | float | None) -> str:
-    return "–" if value is None else f"{value:,.0f}"
+    return NONE if value is None else f"{value:,.0f}"
 
 
 def moment(value: datetime | float | None) -> str:
     if value is None:
-        return "–"
+        return NONE
     if isinstance(value, (int, float)):
         value = datetime.fromtimestamp(value, UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import openai
@@ -391,3 +392,28 @@ def bedrock_gateway(
 @pytest.fixture
 def bedrock_client(bedrock_gateway: GatewayProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{bedrock_gateway.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=10)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's Chromium (`apt-get install -y chromium`; `.ci/run` installs it). Playwright is
+pointed at it: it never downloads a browser of its own."""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium driven by Playwright: skip loudly without one, fail under CI."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not CHROMIUM.exists():
+        message = f"browser tests need playwright and {CHROMIUM} (apt-get install -y chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {message}")
+        pytest.skip(f"!!! SKIPPED: {message}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()

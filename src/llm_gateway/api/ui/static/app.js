@@ -125,7 +125,7 @@ async function loadCost(requestId, facts) {
     dt.textContent = "Cost";
     const dd = document.createElement("dd");
     dd.textContent = found.cost;
-    dd.dataset.test = "cost";
+    dd.dataset.testid = "cost";
     facts.append(dt, dd);
     return;
   }

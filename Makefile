@@ -14,7 +14,7 @@ LOCK_RUNTIME := requirements/runtime.txt
 LOCK_DEV := requirements/dev.txt
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --quiet
 
-.PHONY: run test install dev lint typecheck bench lock clean agents
+.PHONY: run test install dev lint typecheck bench lock clean agents screenshots
 
 $(BIN)/llm-gateway: pyproject.toml $(LOCK_RUNTIME)
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ run: $(BIN)/llm-gateway
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(ARGS)
+
+# Re-take the UI screenshots in docs/images (the browser tests, writing there).
+screenshots: $(VENV)/.dev
+	LLM_GATEWAY_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q tests/integration/test_ui_browser.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench

@@ -84,5 +84,7 @@ def render(
 ) -> HTMLResponse:
     """`template` rendered for `viewer`, with the security headers."""
     page = ENVIRONMENT.get_template(template)
-    html = page.render(request=request, viewer=viewer, path=request.url.path, **values)
+    runtime = getattr(request.app.state, "runtime", None)
+    recording = runtime is not None and runtime.governance is not None
+    html = page.render(request=request, viewer=viewer, path=request.url.path, recording=recording, **values)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

@@ -194,6 +194,7 @@ async def test_without_a_master_key_the_ui_is_read_only_and_loopback_only() -> N
     async with client(mock_config()) as http:
         page = await http.get("/ui/")
         assert page.status_code == 200 and "read-only" in page.text and "master_key" in page.text
+        assert "not being recorded" in page.text, "without governance the page says why it is empty"
         assert (await http.get("/ui/login")).status_code == 303
         response = await http.post("/ui/teams", content="name=x", headers=FORM)
         assert response.status_code == 403 and "Read-only" in response.text

@@ -72,7 +72,7 @@ class Traffic:
         """Sums per `step_seconds` bucket from `since` (included), oldest first; empty buckets
         are left out (the chart fills them)."""
         table = spend_logs
-        slot = (_epoch(self.database) / step_seconds).label("slot")
+        slot = (_epoch(self.database) // step_seconds).label("slot")
         query = sa.select(
             slot,
             sa.func.count(),

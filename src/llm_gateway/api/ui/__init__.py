@@ -20,9 +20,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from llm_gateway.api.ui import guard, overview, signin
+from llm_gateway.api.ui import guard, overview, requests, signin
 
-PAGES = (signin, overview)
+PAGES = (signin, overview, requests)
 
 
 def mount(app: FastAPI) -> None:

@@ -261,3 +261,12 @@ def test_the_timeline_lays_attempts_in_turn_and_hedges_from_the_start() -> None:
     assert drawn.segments[-2][0] == "gateway overhead" and drawn.segments[-1] == ("total", 0.0, 1.0, "total")
     slow = timeline({**item, "latency_s": 0.5})  # the upstream times overrun the total (clocks)
     assert slow.overhead_s == 0.0 and slow.segments[-2][1] == 0.5
+
+
+async def test_without_a_master_key_the_loopback_viewer_reads_every_request() -> None:
+    async with ui_gateway(master_key=None) as (client, runtime):
+        await seed(runtime, [row(1), row(2, key_id="k-other", request_id="other")])
+        page = await client.get("/ui/requests")
+        assert page.status_code == 200 and ids(page.text) == ["row-1", "other"]
+        assert "read-only" in page.text and 'name="key_id"' in page.text
+        assert (await client.get("/ui/requests/other")).status_code == 200

@@ -20,9 +20,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from llm_gateway.api.ui import guard, keys, overview, playground, signin, teams
+from llm_gateway.api.ui import guard, keys, overview, playground, requests, signin, teams
 
-PAGES = (signin, overview, keys, teams, playground)
+PAGES = (signin, overview, keys, teams, requests, playground)
 
 
 def mount(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ store (Redis) uses to tell other gateway instances; their changes come back thro
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -26,10 +27,22 @@ ChangeListener = Callable[[str, Circuit, float | None], None]
 """(deployment key, new circuit state, open-until as wall-clock time or None)."""
 ProbeClaim = Callable[[str, float], Awaitable[bool]]
 """Ask other instances for the half-open probe of a deployment, for so many seconds."""
+RECENT_ERRORS = 5
+"""Failures kept per deployment for the UI's deployments page: the newest only, so a
+failing deployment costs a bounded deque append per failure and nothing per success."""
 
 
 class DeploymentHealth:
-    __slots__ = ("_board", "breaker", "capacity", "ewma", "in_flight", "last_error", "target")
+    __slots__ = (
+        "_board",
+        "breaker",
+        "capacity",
+        "ewma",
+        "in_flight",
+        "last_error",
+        "recent_errors",
+        "target",
+    )
 
     def __init__(self, target: Target, board: HealthBoard) -> None:
         self.target = target
@@ -38,6 +51,8 @@ class DeploymentHealth:
         self.ewma = PeakEwma()
         self.in_flight = 0
         self.last_error: ProviderError | None = None
+        self.recent_errors: deque[tuple[float, str, int | None]] = deque(maxlen=RECENT_ERRORS)
+        """(wall-clock time, error type, status) of the newest failures that counted."""
         self.capacity = Capacity(target.rpm, target.tpm) if (target.rpm or target.tpm) else None
 
     def admits(self, now: float) -> bool:
@@ -58,8 +73,11 @@ class DeploymentHealth:
 
     def failed(self, now: float, elapsed: float, error: BaseException) -> None:
         counts, trip_for = breaker_verdict(error, self._board.settings)
-        if counts and isinstance(error, ProviderError):
-            self.last_error = error
+        if counts:
+            status = error.status_code if isinstance(error, ProviderError) else None
+            self.recent_errors.append((self._board.wall(), type(error).__name__, status))
+            if isinstance(error, ProviderError):
+                self.last_error = error
         if isinstance(error, UpstreamTimeout):
             self.ewma.observe(elapsed, now)
         if not counts:
@@ -179,6 +197,12 @@ class HealthBoard:
                         "recent_error_rate": round(bad / (good + bad), 4) if good + bad else 0.0,
                         "rpm_used": _used(health.capacity.rpm, now) if health.capacity else None,
                         "tpm_used": _used(health.capacity.tpm, now) if health.capacity else None,
+                        "rpm_limit": target.rpm,
+                        "tpm_limit": target.tpm,
+                        "recent_errors": [
+                            {"at": at, "type": kind, "status": status}
+                            for at, kind, status in reversed(health.recent_errors)
+                        ],
                     }
                 )
         return rows

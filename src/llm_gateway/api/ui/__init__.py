@@ -20,9 +20,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from llm_gateway.api.ui import guard, keys, overview, playground, requests, signin, teams
+from llm_gateway.api.ui import (
+    deployments,
+    guard,
+    keys,
+    overview,
+    playground,
+    requests,
+    settings,
+    signin,
+    teams,
+    usage,
+)
 
-PAGES = (signin, overview, keys, teams, requests, playground)
+PAGES = (signin, overview, keys, teams, usage, requests, deployments, playground, settings)
 
 
 def mount(app: FastAPI) -> None:

@@ -39,11 +39,15 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="module")
 def gateway(
-    fake_openai: tuple[FakeOpenAI, FakeServer], start_gateway: GatewayFactory, tmp_path_factory: pytest.TempPathFactory
+    fake_openai: tuple[FakeOpenAI, FakeServer],
+    start_gateway: GatewayFactory,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> GatewayProcess:
     deployment = {"provider": "fake", "pricing": PRICED}
     config = {
-        "providers": {"fake": {"type": "openai", "base_url": f"{fake_openai[1].url}/v1", "api_key": UPSTREAM_KEY}},
+        "providers": {
+            "fake": {"type": "openai", "base_url": f"{fake_openai[1].url}/v1", "api_key": UPSTREAM_KEY}
+        },
         "models": {
             "ui-chat": {"deployments": [{**deployment, "model": "upstream-ui"}]},
             "ui-drip": {"deployments": [{**deployment, "model": "drip-120-12"}]},
@@ -91,7 +95,9 @@ def sign_in(page: Any, gateway: GatewayProcess, key: str) -> None:
 
 
 def new_key(gateway: GatewayProcess, name: str, **fields: Any) -> dict[str, Any]:
-    created = httpx.post(f"{gateway.url}/admin/keys", json={"name": name, **fields}, headers=ADMIN, timeout=10)
+    created = httpx.post(
+        f"{gateway.url}/admin/keys", json={"name": name, **fields}, headers=ADMIN, timeout=10
+    )
     assert created.status_code == 201, created.text
     key: dict[str, Any] = created.json()
     return key
@@ -114,7 +120,9 @@ def chat(gateway: GatewayProcess, key: str, text: str, **extra: Any) -> Any:
 
 def logged(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 10
-    while (found := httpx.get(f"{gateway.url}/admin/requests/{request_id}", headers=ADMIN)).status_code == 404:
+    while (
+        found := httpx.get(f"{gateway.url}/admin/requests/{request_id}", headers=ADMIN)
+    ).status_code == 404:
         assert time.monotonic() < deadline, f"{request_id} never reached the request log"
         time.sleep(0.1)
     row: dict[str, Any] = found.json()
@@ -174,9 +182,11 @@ def test_sign_in_create_a_key_use_it_find_it_in_the_log_and_revoke_it(
     page.get_by_role("button", name="Revoke").click()
     page.wait_for_load_state()
     assert page.get_by_test_id("state").inner_text() == "revoked"
-    with pytest.raises(openai.AuthenticationError, match="revoked"):
-        with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=secret, max_retries=0) as client:
-            client.chat.completions.create(model="ui-chat", messages=[{"role": "user", "content": "again"}])
+    with (
+        openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=secret, max_retries=0) as client,
+        pytest.raises(openai.AuthenticationError, match="revoked"),
+    ):
+        client.chat.completions.create(model="ui-chat", messages=[{"role": "user", "content": "again"}])
 
     for name, path in [("keys", "/ui/keys"), ("teams", "/ui/teams"), ("usage", "/ui/usage?group_by=model"),
                        ("deployments", "/ui/deployments"), ("config", "/ui/config")]:  # fmt: skip
@@ -190,7 +200,9 @@ def test_sign_in_create_a_key_use_it_find_it_in_the_log_and_revoke_it(
     snap(page, shots, "overview-phone")
 
 
-def test_the_playground_streams_a_reply_through_the_api(gateway: GatewayProcess, page: Any, shots: Path) -> None:
+def test_the_playground_streams_a_reply_through_the_api(
+    gateway: GatewayProcess, page: Any, shots: Path
+) -> None:
     sign_in(page, gateway, MASTER_KEY)
     page.goto(f"{gateway.url}/ui/playground")
     page.get_by_label("Model").select_option("ui-drip")
@@ -288,7 +300,10 @@ def test_user_supplied_names_render_as_text(gateway: GatewayProcess, page: Any) 
 def test_a_revoked_keys_session_ends(gateway: GatewayProcess, page: Any) -> None:
     key = new_key(gateway, "short-lived")
     deadline = time.monotonic() + 10
-    while httpx.get(f"{gateway.url}/v1/models", headers={"authorization": f"Bearer {key['key']}"}).status_code != 200:
+    while (
+        httpx.get(f"{gateway.url}/v1/models", headers={"authorization": f"Bearer {key['key']}"}).status_code
+        != 200
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     sign_in(page, gateway, key["key"])

@@ -90,7 +90,9 @@ async def test_the_session_cookie_flags_and_contents() -> None:
         assert "Max-Age=28800" in cookie and "Secure" not in cookie
         assert MASTER not in cookie
     async with client(scheme="https") as http:
-        response = await http.post("/ui/login", content=f"key={MASTER}", headers={**FORM, "origin": "https://127.0.0.1"})
+        response = await http.post(
+            "/ui/login", content=f"key={MASTER}", headers={**FORM, "origin": "https://127.0.0.1"}
+        )
         assert "Secure" in response.headers["set-cookie"]
 
 
@@ -217,7 +219,7 @@ async def test_pages_carry_the_security_headers(path: str) -> None:
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["cache-control"] == "no-store"
         assert '<meta charset="utf-8">' in response.text
-        assert 'src="http' not in response.text and "href=\"http" not in response.text, "nothing from a CDN"
+        assert 'src="http' not in response.text and 'href="http' not in response.text, "nothing from a CDN"
 
 
 async def test_static_assets_ship_in_the_package() -> None:

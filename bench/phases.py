@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import fixed_rate
 import orjson
 import probe
 import procstat
@@ -40,6 +41,10 @@ class Tally:
     latency_0ms: probe.Samples = field(default_factory=probe.Samples)
     latency_50ms: probe.Samples = field(default_factory=probe.Samples)
     ttft: probe.Samples = field(default_factory=probe.Samples)
+    at_rate: probe.Samples = field(default_factory=probe.Samples)
+    at_rate_errors: int = 0
+    at_rate_answers: int = 0
+    at_rate_seconds: float = 0.0
 
     def result(self, server: Running) -> TargetResult:
         """The target's figures from all rounds, plus notes on anything that disturbed them."""
@@ -54,6 +59,10 @@ class Tally:
         r.latency_0ms, r.latency_50ms, r.ttft = (
             s.paired() for s in (self.latency_0ms, self.latency_50ms, self.ttft)
         )
+        if self.at_rate.target:
+            r.at_rate = self.at_rate.paired()
+            r.at_rate_rps = self.at_rate_answers / self.at_rate_seconds if self.at_rate_seconds else None
+            r.at_rate_errors = self.at_rate_errors
         r.peak_rss_mb = procstat.peak_rss_mb(server.pid)
         if r.server_busy is not None and r.server_busy < 0.9:
             r.notes.append(
@@ -66,6 +75,8 @@ class Tally:
             r.notes.append(f"only {r.forwarded_ratio:.0%} of requests reached the upstream")
         if self.errors:
             r.notes.append(f"{self.errors} of {self.requests} requests failed under load")
+        if self.at_rate_errors:
+            r.notes.append(f"{self.at_rate_errors} requests failed at the fixed rate")
         return r
 
 
@@ -115,6 +126,26 @@ def latency_round(
     finally:
         for port in delay_ports:
             set_delay(port, 0)
+
+
+def fixed_rate_round(
+    tally: Tally, server: Running, mock_port: int, rate: float, burst: int, seconds: float,
+    load_core: int | None,
+) -> None:  # fmt: skip
+    """The upstream directly, then the target, each at ``rate`` in bursts of ``burst``.
+
+    The two runs follow each other, so the *added* p50/p99 compare the same minute of
+    the machine; every round of every target has its own direct run.
+    """
+    for port, samples in ((mock_port, tally.at_rate.direct), (server.port, tally.at_rate.target)):
+        run = fixed_rate.burst_load(
+            port, rate=rate, burst=burst, seconds=seconds, core=load_core, api_key=server.api_key
+        )
+        samples.extend(run.latencies_ns)
+        if port == server.port:
+            tally.at_rate_errors += run.errors
+            tally.at_rate_answers += len(run.latencies_ns) + run.errors
+            tally.at_rate_seconds += run.seconds
 
 
 def set_delay(port: int, ms: float) -> None:

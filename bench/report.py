@@ -1,9 +1,9 @@
 """The benchmark's results as data, as JSON, and as the markdown tables of docs/performance.md.
 
 Absolute numbers move with the machine, its load and its thermal state; the
-ratios (against LiteLLM and against the bare passthrough, measured in the same
-run on the same core) and the latency *added* over calling the upstream
-directly are what one run can be compared with another by.
+ratios (against the two floors, the bare passthrough and LiteLLM, measured in
+the same run on the same core) and the latency *added* over calling the
+upstream directly are what one run can be compared with another by.
 """
 
 from __future__ import annotations
@@ -11,16 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import goals
 from probe import Paired
-from targets import FLOOR, GATEWAY, LITELLM
-
-GOALS = (
-    "req/s per core ≥ 25x LiteLLM",
-    "req/s per core ≥ 80% of bare passthrough (aiohttp)",
-    "added p50 < 0.6 ms at concurrency 1",
-    "streaming TTFT added p50 < 1.5 ms",
-    "peak RSS < 100 MiB",
-)
+from targets import FLOOR, FLOOR_ASGI, FLOOR_ASYNCIO, LITELLM, UPSTREAM
 
 
 @dataclass
@@ -38,6 +31,10 @@ class TargetResult:
     latency_0ms: Paired | None = None
     latency_50ms: Paired | None = None
     ttft: Paired | None = None
+    at_rate: Paired | None = None
+    """Latency at the fixed rate: the upstream directly, then the target."""
+    at_rate_rps: float | None = None
+    at_rate_errors: int = 0
     peak_rss_mb: float | None = None
     failure: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -73,7 +70,10 @@ class Run:
         for r in self.results:
             row = asdict(r)
             row.update(
-                latency_0ms=paired(r.latency_0ms), latency_50ms=paired(r.latency_50ms), ttft=paired(r.ttft)
+                latency_0ms=paired(r.latency_0ms),
+                latency_50ms=paired(r.latency_50ms),
+                ttft=paired(r.ttft),
+                at_rate=paired(r.at_rate),
             )
             row["per_core_rps"] = r.per_core_rps
             results.append(row)
@@ -162,35 +162,51 @@ def absolute_table(run: Run) -> str:
     return "\n".join(lines)
 
 
-def goals_table(run: Run) -> str:
-    """llm-gateway against the project's performance targets."""
-    gateway = run.result(GATEWAY)
-    if gateway is None:
-        return "llm-gateway was not measured in this run: goals pending."
-    litellm, floor = run.result(LITELLM), run.result(FLOOR)
-    checks: list[tuple[float | None, float, str, str]] = [
-        (_div(gateway.per_core_rps, litellm.per_core_rps if litellm else None), 25.0, ">=", "{:.1f}x"),
-        (_div(gateway.per_core_rps, floor.per_core_rps if floor else None), 0.80, ">=", "{:.0%}"),
-        (gateway.latency_0ms.added_p50 if gateway.latency_0ms else None, 0.6, "<", "{:.3f} ms"),
-        (gateway.ttft.added_p50 if gateway.ttft else None, 1.5, "<", "{:.3f} ms"),
-        (gateway.peak_rss_mb, 100.0, "<", "{:.0f} MiB"),
+def ratios_table(run: Run) -> str:
+    """Each target's per-core throughput as a multiple of each reference's, from the same run."""
+    names = (FLOOR_ASYNCIO, FLOOR_ASGI, FLOOR, LITELLM)
+    bases = [run.result(name) for name in names]
+    lines = [
+        "| target (req/s per core, as a multiple of) | " + " | ".join(names) + " |",
+        "|---|" + "--:|" * len(names),
     ]
-    lines = ["| goal | measured | met |", "|---|--:|:-:|"]
-    for goal, (value, bound, op, fmt) in zip(GOALS, checks, strict=True):
-        if value is None:
-            lines.append(f"| {goal} | not measured | - |")
+    for r in run.results:
+        if r.failure is not None or r.name == UPSTREAM or r.per_core_rps is None:
             continue
-        met = value >= bound if op == ">=" else value < bound
-        lines.append(f"| {goal} | {fmt.format(value)} | {'yes' if met else '**no**'} |")
+        cells = [_ratio(r.per_core_rps, b.per_core_rps if b else None, ".2f") for b in bases]
+        lines.append(f"| {r.name} | " + " | ".join(c if c == "-" else c + "x" for c in cells) + " |")
     return "\n".join(lines)
 
 
-def _div(value: float | None, base: float | None) -> float | None:
-    return None if value is None or not base else value / base
+def fixed_rate_table(run: Run) -> str:
+    """p50/p99 at the fixed rate, each target beside the upstream called just before it."""
+    rate = run.settings.get("rate")
+    if not rate:
+        return "Fixed rate: not measured in this run."
+    lines = [
+        f"At a fixed {rate:,.0f} req/s in bursts of {run.settings.get('burst')} "
+        f"({run.settings.get('rate_source')}; {run.settings.get('rate_driver')}):",
+        "",
+        "| target | req/s achieved | direct p50 / p99 ms | target p50 / p99 ms "
+        "| added p50 / p99 ms | answers |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for r in run.results:
+        p = r.at_rate
+        if r.failure is not None or p is None:
+            continue
+        achieved = _int(r.at_rate_rps)
+        if r.at_rate_rps is not None and r.at_rate_rps < 0.9 * rate:
+            achieved += " (fell behind)"
+        lines.append(
+            f"| {r.name} | {achieved} | {p.direct.p50:.3f} / {p.direct.p99:.3f} "
+            f"| {p.target.p50:.3f} / {p.target.p99:.3f} | {_pair(p)} | {p.target.count:,} |"
+        )
+    return "\n".join(lines)
 
 
 def markdown(run: Run) -> str:
-    """The whole report: settings line, the three tables, and any notes."""
+    """The whole report: settings line, the tables, the targets met or not, and any notes."""
     env, s = run.environment, run.settings
     header = (
         f"Run {env.get('date', '?')} on {env.get('cpu', '?')} ({env.get('cores', '?')} cores), "
@@ -199,7 +215,8 @@ def markdown(run: Run) -> str:
         f"spread over {s.get('rounds')} interleaved rounds."
     )
     notes = [f"- {r.name}: {note}" for r in run.results for note in r.notes]
-    parts = [header, "", results_table(run), "", absolute_table(run), "", goals_table(run)]
+    parts = [header, "", results_table(run), "", ratios_table(run), "", absolute_table(run)]
+    parts += ["", fixed_rate_table(run), "", goals.targets_table(run)]
     if notes:
         parts += ["", "Notes:", *notes]
     return "\n".join(parts) + "\n"

@@ -13,9 +13,14 @@ round measures, per target:
    gives the latency the target *adds*;
 3. time to the first SSE event of a streamed answer, added likewise.
 
+Then, once the gateway's saturation rate is known, every target is visited again,
+round after round, at a fixed rate (half of that, or ``--rate``) arriving in bursts
+(bench/fixed_rate.py), each run right after one against the upstream directly, for
+p50/p99 and what the target adds to them.
+
 Peak RSS (VmHWM) of each target's process tree is read at the end. Results go to
 stdout and to bench/results/latest.md and latest.json.
-Usage: ``.venv/bin/python bench/run.py [--quick] [--targets NAME ...] [--baseline REF]``;
+Usage: ``.venv/bin/python bench/run.py [--quick] [--targets NAME ...] [--rate R] [--baseline REF]``;
 ``--baseline REF`` measures the gateway at another commit beside this one, in the same run.
 """
 
@@ -33,6 +38,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import fixed_rate
 import machine
 import orjson
 import phases
@@ -59,14 +65,19 @@ class Settings:
     samples_50ms: int
     samples_ttft: int
     phase_limit_s: float
+    rate_seconds: float
+    """Fixed-rate seconds per target, all rounds, and as much again against the upstream."""
+    rate: float | None = None
+    """Fixed rate in req/s; None: half the gateway's measured saturation rate."""
+    burst: int = 20
 
     @classmethod
     def full(cls) -> Settings:
-        return cls(3, 15.0, 3.0, 32, 2000, 200, 1000, 30.0)
+        return cls(3, 15.0, 3.0, 32, 2000, 200, 1000, 30.0, 15.0)
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(1, 3.0, 1.0, 32, 300, 20, 200, 8.0)
+        return cls(1, 3.0, 1.0, 32, 300, 20, 200, 8.0, 3.0)
 
     def per_round(self) -> tuple[float, tuple[int, int, int], float]:
         """(saturation seconds, (0 ms, 50 ms, TTFT) pairs, phase time limit) for one round."""
@@ -89,6 +100,11 @@ def parse_args() -> argparse.Namespace:
         "--seconds", type=float, help="saturation seconds per target, all rounds (default 15)"
     )
     parser.add_argument("--connections", type=int, help="wrk connections (default 32)")
+    parser.add_argument(
+        "--rate", type=float,
+        help="fixed-rate phase in req/s (default: half the gateway's measured saturation rate; 0 skips it)",
+    )  # fmt: skip
+    parser.add_argument("--burst", type=int, help="fixed-rate phase: requests per burst (default 20)")
     parser.add_argument(
         "--no-litellm-setup", action="store_true", help="skip LiteLLM instead of installing it"
     )
@@ -120,6 +136,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rounds=args.rounds or base.rounds,
         seconds=args.seconds or base.seconds,
         connections=args.connections or base.connections,
+        rate=args.rate,
+        burst=args.burst or base.burst,
     )
 
 
@@ -191,6 +209,39 @@ def measure_all(
     return tallies, failures
 
 
+def rate_from(settings: Settings, tallies: dict[str, phases.Tally]) -> tuple[float, str]:
+    """The fixed rate and where it came from: ``--rate``, or half the gateway's saturation rate."""
+    if settings.rate is not None:
+        return settings.rate, "--rate"
+    for name in (targets.GATEWAY, targets.GATEWAY_GOV_SQLITE):
+        tally = tallies.get(name)
+        if tally is not None and tally.seconds and tally.requests > tally.errors:
+            measured = (tally.requests - tally.errors) / tally.seconds
+            return measured / 2, f"half of {name}'s measured {measured:,.0f} req/s"
+    return 500.0, "the issue's 500 req/s: no gateway was measured at saturation"
+
+
+def measure_at_rate(
+    servers: dict[str, Running], upstream: Running, tallies: dict[str, phases.Tally], settings: Settings,
+    rate: float, load_core: int | None, failures: dict[str, str],
+) -> None:  # fmt: skip
+    """Visit every target that is still healthy at the fixed rate, in rotating order, round by round."""
+    seconds = settings.rate_seconds / settings.rounds
+    names = [name for name in servers if name not in failures]
+    for round_ in range(settings.rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            if name in failures:
+                continue
+            phases.say(f"fixed rate {rate:,.0f} req/s, round {round_ + 1}/{settings.rounds}: {name}")
+            try:
+                phases.fixed_rate_round(
+                    tallies[name], servers[name], upstream.port, rate, settings.burst, seconds, load_core
+                )
+            except HARNESS_ERRORS as error:
+                loud(f"{name} failed at the fixed rate: {error}")
+                failures[name] = f"failed: {str(error)[:200]}"
+
+
 def main() -> int:
     # A SIGTERM (CI timeout, Ctrl-C in make) unwinds the ExitStack, which stops every target.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -205,6 +256,8 @@ def main() -> int:
         loud(
             "wrk not found (apt-get install wrk): using bench/loadgen.py, which caps the direct-upstream row."
         )
+    if not shutil.which("hey"):
+        loud("hey not found (apt-get install hey): the fixed-rate phase uses bench/loadgen.py instead.")
     skipped = skipped_targets(args)
     for name, why in skipped.items():
         if name in args.targets:
@@ -224,6 +277,9 @@ def main() -> int:
         runnable = [name for name in args.targets if name not in skipped]
         servers, failures = start_all(stack, runnable, upstream, server_core, log_dir)
         tallies, measure_failures = measure_all(servers, upstream, settings, load_core, args.wait_quiet)
+        rate, rate_source = rate_from(settings, tallies)
+        if rate > 0 and servers:
+            measure_at_rate(servers, upstream, tallies, settings, rate, load_core, measure_failures)
         failures |= measure_failures | skipped
         for name in args.targets:
             if name in failures:
@@ -237,6 +293,9 @@ def main() -> int:
             "server_core": server_core,
             "load_core": load_core,
             "driver": throughput.driver_name(),
+            "rate": rate,
+            "rate_source": rate_source,
+            "rate_driver": fixed_rate.driver_name(),
             "elapsed_s": round(time.monotonic() - started, 1),
         },
         environment=machine.describe(),

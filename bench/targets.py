@@ -28,6 +28,8 @@ LITELLM_BIN = HERE / ".venv-litellm" / "bin"
 
 UPSTREAM = "upstream (direct)"
 FLOOR = "passthrough (aiohttp)"
+FLOOR_ASYNCIO = "floor (asyncio)"
+FLOOR_ASGI = "floor (bare ASGI)"
 FLOOR_HTTPX2 = "passthrough (httpx2)"
 GATEWAY = "llm-gateway"
 GATEWAY_ROUTING = "llm-gateway (routing)"
@@ -96,6 +98,17 @@ def _passthrough(client: str) -> Builder:
     return build
 
 
+def _floor(name: str, slug: str, script: str) -> Builder:
+    """One of the two floors below any framework (bench/floor_asyncio.py, bench/floor_asgi.py)."""
+
+    def build(upstream_v1: str, api_key: str) -> Target:
+        python, path = str(VENV_BIN / "python"), str(HERE / script)
+        command = (python, path, "--upstream", upstream_v1, "--port", "{port}")
+        return Target(name, slug, command)
+
+    return build
+
+
 def _gateway(
     name: str, slug: str, config: str, storage: Callable[[], dict[str, str]] | None = None
 ) -> Builder:
@@ -154,6 +167,8 @@ def _litellm(upstream_v1: str, api_key: str) -> Target:
 
 BUILDERS: dict[str, Builder] = {
     UPSTREAM: _mock,
+    FLOOR_ASYNCIO: _floor(FLOOR_ASYNCIO, "floor-asyncio", "floor_asyncio.py"),
+    FLOOR_ASGI: _floor(FLOOR_ASGI, "floor-asgi", "floor_asgi.py"),
     FLOOR: _passthrough("aiohttp"),
     FLOOR_HTTPX2: _passthrough("httpx2"),
     GATEWAY: _gateway(GATEWAY, "llm-gateway", "gateway.yaml"),
@@ -173,9 +188,10 @@ BUILDERS: dict[str, Builder] = {
     ),
     GATEWAY_TRACED: _gateway(GATEWAY_TRACED, "llm-gateway-traced", "gateway-traced.yaml"),
 }
-# What a plain run measures; the feature variants (routing, guardrails, cache hit,
-# governance, traced) are asked for by name.
-DEFAULT = (UPSTREAM, FLOOR, FLOOR_HTTPX2, GATEWAY, LITELLM)
+# What a plain run measures: the references, the gateway as configured for the benchmark,
+# and the governed gateway that issue #14's targets are about. The other feature variants
+# (routing, guardrails, cache hit, Postgres+Redis, traced) are asked for by name.
+DEFAULT = (UPSTREAM, FLOOR_ASYNCIO, FLOOR_ASGI, FLOOR, FLOOR_HTTPX2, GATEWAY, GATEWAY_GOV_SQLITE, LITELLM)
 
 
 def build(name: str, upstream_port: int, api_key: str) -> Target:

@@ -45,6 +45,8 @@ class Tally:
     at_rate_errors: int = 0
     at_rate_answers: int = 0
     at_rate_seconds: float = 0.0
+    at_rate_foreign_cpu: float = 0.0
+    at_rate_wall: float = 0.0
 
     def result(self, server: Running) -> TargetResult:
         """The target's figures from all rounds, plus notes on anything that disturbed them."""
@@ -77,6 +79,8 @@ class Tally:
             r.notes.append(f"{self.errors} of {self.requests} requests failed under load")
         if self.at_rate_errors:
             r.notes.append(f"{self.at_rate_errors} requests failed at the fixed rate")
+        if self.at_rate_wall and (foreign := self.at_rate_foreign_cpu / self.at_rate_wall) > 0.1:
+            r.notes.append(f"other processes used {foreign:.2f} cores during its fixed-rate runs")
         return r
 
 
@@ -129,7 +133,7 @@ def latency_round(
 
 
 def fixed_rate_round(
-    tally: Tally, server: Running, mock_port: int, rate: float, burst: int, seconds: float,
+    tally: Tally, server: Running, upstream: Running, rate: float, burst: int, seconds: float,
     load_core: int | None,
 ) -> None:  # fmt: skip
     """The upstream directly, then the target, each at ``rate`` in bursts of ``burst``.
@@ -137,15 +141,21 @@ def fixed_rate_round(
     The two runs follow each other, so the *added* p50/p99 compare the same minute of
     the machine; every round of every target has its own direct run.
     """
-    for port, samples in ((mock_port, tally.at_rate.direct), (server.port, tally.at_rate.target)):
-        run = fixed_rate.burst_load(
+
+    def load(port: int) -> fixed_rate.RateRun:
+        return fixed_rate.burst_load(
             port, rate=rate, burst=burst, seconds=seconds, core=load_core, api_key=server.api_key
         )
-        samples.extend(run.latencies_ns)
-        if port == server.port:
-            tally.at_rate_errors += run.errors
-            tally.at_rate_answers += len(run.latencies_ns) + run.errors
-            tally.at_rate_seconds += run.seconds
+
+    tally.at_rate.direct.extend(load(upstream.port).latencies_ns)
+    before, started = cpu_snapshot(server.pid, upstream.pid)[1], time.monotonic()
+    run = load(server.port)
+    tally.at_rate_foreign_cpu += cpu_snapshot(server.pid, upstream.pid)[1] - before
+    tally.at_rate_wall += time.monotonic() - started
+    tally.at_rate.target.extend(run.latencies_ns)
+    tally.at_rate_errors += run.errors
+    tally.at_rate_answers += len(run.latencies_ns) + run.errors
+    tally.at_rate_seconds += run.seconds
 
 
 def set_delay(port: int, ms: float) -> None:

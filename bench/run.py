@@ -235,7 +235,7 @@ def measure_at_rate(
             phases.say(f"fixed rate {rate:,.0f} req/s, round {round_ + 1}/{settings.rounds}: {name}")
             try:
                 phases.fixed_rate_round(
-                    tallies[name], servers[name], upstream.port, rate, settings.burst, seconds, load_core
+                    tallies[name], servers[name], upstream, rate, settings.burst, seconds, load_core
                 )
             except HARNESS_ERRORS as error:
                 loud(f"{name} failed at the fixed rate: {error}")

@@ -80,11 +80,15 @@ def parse_hey_csv(output: str, seconds: float) -> RateRun:
         raise RuntimeError(f"cannot read hey output:\n{output[:500]}")
     latencies: list[int] = []
     errors = 0
+    last_start = WARMUP_S
     for row in rows[1:]:
-        if len(row) < 8 or float(row[7]) < WARMUP_S:
+        if len(row) < 8 or (start := float(row[7])) < WARMUP_S:
             continue
+        last_start = max(last_start, start)
         if row[6] == "200":
             latencies.append(round(float(row[0]) * 1e9))
         else:
             errors += 1
-    return RateRun(latencies, errors, seconds - WARMUP_S)
+    # The span over which the kept requests were sent, for the rate achieved; hey's last
+    # ticks can fall a little past -z.
+    return RateRun(latencies, errors, max(last_start, seconds) - WARMUP_S)

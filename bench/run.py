@@ -93,7 +93,9 @@ def loud(message: str) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="one short round: a smoke run of about a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="one short round: a smoke run of about two minutes"
+    )
     parser.add_argument("--targets", nargs="+", choices=list(targets.BUILDERS), default=list(targets.DEFAULT))
     parser.add_argument("--rounds", type=int, help="visits per target (default 3, quick 1)")
     parser.add_argument(

@@ -47,6 +47,7 @@ class Tally:
     at_rate_seconds: float = 0.0
     at_rate_foreign_cpu: float = 0.0
     at_rate_wall: float = 0.0
+    at_rate_failure: str = ""
 
     def result(self, server: Running) -> TargetResult:
         """The target's figures from all rounds, plus notes on anything that disturbed them."""
@@ -61,7 +62,7 @@ class Tally:
         r.latency_0ms, r.latency_50ms, r.ttft = (
             s.paired() for s in (self.latency_0ms, self.latency_50ms, self.ttft)
         )
-        if self.at_rate.target:
+        if len(self.at_rate.target) >= 2 and len(self.at_rate.direct) >= 2:
             r.at_rate = self.at_rate.paired()
             r.at_rate_rps = self.at_rate_answers / self.at_rate_seconds if self.at_rate_seconds else None
             r.at_rate_errors = self.at_rate_errors
@@ -77,6 +78,8 @@ class Tally:
             r.notes.append(f"only {r.forwarded_ratio:.0%} of requests reached the upstream")
         if self.errors:
             r.notes.append(f"{self.errors} of {self.requests} requests failed under load")
+        if self.at_rate_failure:
+            r.notes.append(f"the fixed-rate phase failed: {self.at_rate_failure}")
         if self.at_rate_errors:
             r.notes.append(f"{self.at_rate_errors} requests failed at the fixed rate")
         if self.at_rate_wall and (foreign := self.at_rate_foreign_cpu / self.at_rate_wall) > 0.1:

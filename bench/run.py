@@ -230,9 +230,9 @@ def measure_at_rate(
     """Visit every target that is still healthy at the fixed rate, in rotating order, round by round."""
     seconds = settings.rate_seconds / settings.rounds
     names = [name for name in servers if name not in failures]
-    for round_ in range(settings.rounds):
+    for round_ in range(settings.rounds if names else 0):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-            if name in failures:
+            if tallies[name].at_rate_failure:
                 continue
             phases.say(f"fixed rate {rate:,.0f} req/s, round {round_ + 1}/{settings.rounds}: {name}")
             try:
@@ -240,8 +240,9 @@ def measure_at_rate(
                     tallies[name], servers[name], upstream, rate, settings.burst, seconds, load_core
                 )
             except HARNESS_ERRORS as error:
+                # Its other figures stand; the report notes why this phase has none.
                 loud(f"{name} failed at the fixed rate: {error}")
-                failures[name] = f"failed: {str(error)[:200]}"
+                tallies[name].at_rate_failure = str(error)[:200]
 
 
 def main() -> int:

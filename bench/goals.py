@@ -82,7 +82,7 @@ def _cell(goal: Goal, run: Run, gateway: TargetResult | None) -> tuple[str, str]
     if value is None:
         return "not measured", "-"
     met = value >= goal.bound if goal.at_least else value <= goal.bound
-    number = f"{value:.1f}" if goal.unit in ("x", " MiB") else f"{value:+.3f}"
+    number = {"x": f"{value:.2f}", " MiB": f"{value:.1f}"}.get(goal.unit, f"{value:+.3f}")
     return number + goal.unit, "yes" if met else "**no**"
 
 

@@ -86,6 +86,10 @@ def _ratio(value: float | None, base: float | None, fmt: str) -> str:
     return format(value / base, fmt)
 
 
+def _times(ratio: str) -> str:
+    return ratio if ratio == "-" else ratio + "x"
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:+.3f}"
 
@@ -123,7 +127,7 @@ def results_table(run: Run) -> str:
             measured += f", {r.errors} errors"
         lines.append(
             f"| {r.name} | {measured} | {_int(r.per_core_rps)} "
-            f"| {_ratio(r.per_core_rps, litellm.per_core_rps if litellm else None, '.1f')}x "
+            f"| {_times(_ratio(r.per_core_rps, litellm.per_core_rps if litellm else None, '.1f'))} "
             f"| {_ratio(r.per_core_rps, floor.per_core_rps if floor else None, '.0%')} "
             f"| {_int(r.cpu_us_per_request)} "
             f"| {_pair(r.latency_0ms)} | {_pair(r.latency_50ms)} "
@@ -174,7 +178,7 @@ def ratios_table(run: Run) -> str:
         if r.failure is not None or r.name == UPSTREAM or r.per_core_rps is None:
             continue
         cells = [_ratio(r.per_core_rps, b.per_core_rps if b else None, ".2f") for b in bases]
-        lines.append(f"| {r.name} | " + " | ".join(c if c == "-" else c + "x" for c in cells) + " |")
+        lines.append(f"| {r.name} | " + " | ".join(_times(c) for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,9 @@ even when the mean load is light.
 
 hey (``apt-get install hey``) reports each request's time in whole 0.1 ms; the fallback
 driver, a small uvloop client in bench/loadgen.py, reports microseconds but costs more
-CPU on the load core.
+CPU on the load core. hey's CSV lists answers only: a request that failed at the socket
+is missing rather than counted, so a target that drops connections shows up as a rate
+achieved below the one asked for.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One request's path through the gateway, the same for every front door and operation.
 
-    render a prompt template, if the chat request names one            (services/templates.py)
+    render a prompt template, if a chat or Responses request names one (services/templates.py)
     → resolve the model (narrowed to deployments able to serve the operation)
     → check the client's fallbacks → hooks.before → executor (routing → provider)
     → hooks.after, or hooks.on_end when a stream ends        (services/hooks.py)
@@ -104,7 +104,7 @@ class Pipeline:
         return service.delivered_stream(call, chunks)
 
     def _prepare(self, ctx: RequestContext, call: Call, service: Service) -> Group:
-        if call.operation is Operation.CHAT and PROMPT_FIELD in call.body:
+        if PROMPT_FIELD in call.body:
             self._templates.apply(ctx, call)
         group = service.group(self._catalog, call)
         call.model = group.name

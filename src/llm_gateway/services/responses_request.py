@@ -13,6 +13,8 @@
 custom tool), so answers translate back to the items the client declared. Built-in tools
 (`web_search`, `file_search`, ...) need a deployment serving the Responses API natively:
 `builtin_tools` names them, and translating a request that has one is an `InvalidRequest`.
+A `prompt` naming a gateway template was rendered into `input` before (services/templates.py);
+one still here is OpenAI's stored prompt, a 404 `template_not_found` when translated.
 docs/responses.md has the whole field matrix.
 """
 
@@ -24,7 +26,7 @@ from typing import Any, cast
 
 import orjson
 
-from llm_gateway.core.errors import InvalidRequest
+from llm_gateway.core.errors import InvalidRequest, NotFound
 from llm_gateway.core.types import JSON, ChatRequest
 
 TRANSLATED_TOOLS = frozenset({"function", "custom", "namespace"})
@@ -46,7 +48,6 @@ answer does not have (encrypted reasoning, built-in tools' results, logprobs).""
 REFUSED_FIELDS = {
     "background": "background responses",
     "conversation": "the Conversations API",
-    "prompt": "stored prompt templates",
 }
 NAMESPACE_JOIN = "__"
 CUSTOM_INPUT: JSON = {
@@ -187,6 +188,7 @@ def to_chat_request(body: JSON, history: Iterable[JSON] = (), tools: ToolIndex |
             raise InvalidRequest(
                 f"'{field}': {what} need a deployment serving the Responses API natively", param=field
             )
+    _check_prompt(body.get("prompt"))
     builtins = builtin_tools(body)
     if builtins:
         raise InvalidRequest(builtin_message(builtins), param="tools", code="unsupported_tool")
@@ -218,6 +220,20 @@ def to_chat_request(body: JSON, history: Iterable[JSON] = (), tools: ToolIndex |
         request["stream"] = True
         request["stream_options"] = {"include_usage": True}
     return cast(ChatRequest, request)
+
+
+def _check_prompt(prompt: Any) -> None:
+    """A `prompt` still here names no gateway template (services/templates.py renders
+    those): only OpenAI, serving natively, could resolve it."""
+    if not prompt:
+        return
+    name = prompt.get("id") if isinstance(prompt, dict) else None
+    raise NotFound(
+        f"no prompt template named {name!r}; OpenAI's stored prompts need a deployment "
+        "serving the Responses API natively",
+        param="prompt.id",
+        code="template_not_found",
+    )
 
 
 def _check_include(include: Any) -> None:

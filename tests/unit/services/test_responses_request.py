@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from llm_gateway.core.errors import InvalidRequest
+from llm_gateway.core.errors import InvalidRequest, NotFound
 from llm_gateway.services.responses_request import (
     ToolIndex,
     builtin_tools,
@@ -243,7 +243,6 @@ def test_a_builtin_tool_is_refused_by_name(tool: str) -> None:
     [
         ({"background": True}, "background"),
         ({"conversation": "conv_1"}, "conversation"),
-        ({"prompt": {"id": "pmpt_1"}}, "prompt"),
         ({"include": ["nonsense"]}, "include"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input"),
         ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]}]}, "input"),
@@ -255,6 +254,13 @@ def test_what_cannot_be_translated_is_a_400(body: dict[str, Any], param: str) ->
     with pytest.raises(InvalidRequest) as raised:
         to_chat_request({"model": "m", "input": "x", **body})
     assert raised.value.param == param
+
+
+def test_a_prompt_left_for_the_upstream_is_a_404_when_translated() -> None:
+    with pytest.raises(NotFound) as raised:
+        to_chat_request({"model": "m", "input": "x", "prompt": {"id": "pmpt_1"}})
+    assert (raised.value.param, raised.value.code) == ("prompt.id", "template_not_found")
+    assert "'pmpt_1'" in raised.value.message
 
 
 @pytest.mark.parametrize(

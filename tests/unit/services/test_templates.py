@@ -72,3 +72,72 @@ def test_unknown_names_and_versions_are_404s() -> None:
     with pytest.raises(NotFound) as missing:
         templates.find("t", "1")
     assert "has: 2" in missing.value.message
+
+
+def responses_call(body: dict[str, object], operation: Operation = Operation.RESPONSES) -> Call:
+    return Call(operation, body, model=body.get("model"))  # type: ignore[arg-type]
+
+
+def test_a_responses_request_gets_the_template_in_front_of_its_input() -> None:
+    templates = Templates({"t": TEMPLATE})
+    call = responses_call(
+        {
+            "input": "more",
+            "max_output_tokens": 5,
+            "prompt": {
+                "id": "t",
+                "version": "2",
+                "variables": {"product": "p", "q": {"type": "input_text", "text": "?"}},
+            },
+        }
+    )
+    ctx = RequestContext("r", OPEN, "openai.responses")
+    templates.apply(ctx, call)
+    assert "prompt" not in call.body
+    assert call.body["input"] == [
+        {"type": "message", "role": "system", "content": "p in a calm tone"},
+        {"type": "message", "role": "user", "content": "?"},
+        {"type": "message", "role": "user", "content": "more"},
+    ]
+    assert (call.body["max_output_tokens"], call.body["temperature"], call.model) == (5, 0.3, "m")
+    assert "max_tokens" not in call.body
+    assert ctx.template == ("t", "2")
+
+
+def test_a_template_fills_max_output_tokens_from_its_chat_name() -> None:
+    call = responses_call({"prompt": {"id": "t", "variables": {"product": "p", "q": "?"}}})
+    Templates({"t": TEMPLATE}).apply(RequestContext("r", OPEN, "openai.responses"), call)
+    assert call.body["max_output_tokens"] == 9
+    assert call.body["input"][-1] == {"type": "message", "role": "user", "content": "?"}
+
+
+def test_an_unknown_id_on_responses_is_left_for_the_upstream_and_a_bad_version_is_a_404() -> None:
+    templates = Templates({"t": TEMPLATE})
+    ctx = RequestContext("r", OPEN, "openai.responses")
+    stored = responses_call({"input": "x", "prompt": {"id": "pmpt_1", "version": "3"}})
+    templates.apply(ctx, stored)
+    assert stored.body["prompt"] == {"id": "pmpt_1", "version": "3"} and ctx.template is None
+    with pytest.raises(NotFound):
+        templates.apply(ctx, responses_call({"input": "x", "prompt": {"id": "t", "version": "1"}}))
+    with pytest.raises(NotFound):  # on chat every id is the gateway's
+        templates.apply(ctx, Call(Operation.CHAT, {"messages": [], "prompt": {"id": "pmpt_1"}}))
+
+
+def test_the_input_tokens_count_sees_the_rendered_template() -> None:
+    call = responses_call(
+        {"prompt": {"id": "t", "variables": {"product": "p", "q": "?"}}}, Operation.RESPONSES_INPUT_TOKENS
+    )
+    Templates({"t": TEMPLATE}).apply(RequestContext("r", OPEN, "openai.responses"), call)
+    assert len(call.body["input"]) == 2
+
+
+def test_a_legacy_completions_prompt_is_not_a_template() -> None:
+    call = Call(Operation.COMPLETIONS, {"model": "m", "prompt": "Say hi"}, model="m")
+    Templates({"t": TEMPLATE}).apply(RequestContext("r", OPEN, "openai.completions"), call)
+    assert call.body == {"model": "m", "prompt": "Say hi"}
+
+
+def test_an_image_variable_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        render(TEMPLATE, {"product": {"type": "input_image", "image_url": "x"}, "q": "?"})
+    assert refused.value.param == "prompt.variables.product"

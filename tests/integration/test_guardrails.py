@@ -10,6 +10,8 @@ that errors blocks by default (fails closed) and lets through with `on_error: al
 
 from __future__ import annotations
 
+import base64
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +33,10 @@ MASTER = "sk-gateway-guardrails-master"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
 CARD = "4111111111111111"
 HEADER = "x-llm-gateway-guardrails"
+PEM_BODY = base64.encodebytes(random.Random(11).randbytes(1200)).decode()
+PEM = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}-----END RSA PRIVATE KEY-----"
+"""A key of about 1,700 characters: far longer than the 48-character hold-back."""
+PEM_LINES = [line for line in PEM_BODY.splitlines() if len(line) > 8]
 MODELS = {
     "redact-in": ("upstream-gpt", ["pii-guard"]),
     "block-in": ("upstream-gpt", ["card-block"]),
@@ -41,6 +47,8 @@ MODELS = {
     "ext-check": ("upstream-gpt", ["ext-check"]),
     "ext-down": ("upstream-gpt", ["ext-down"]),
     "ext-down-allow": ("upstream-gpt", ["ext-down-allow"]),
+    "secrets-out-chars": ("chars-7", ["out-secrets"]),
+    "secrets-capped-chars": ("chars-7", ["out-secrets-capped"]),
     "plain": ("upstream-gpt", []),
 }
 
@@ -69,6 +77,13 @@ def gateway(
         "card-block": {"type": "pii", "entities": ["credit_card"], "stage": "input", "action": "block"},
         "out-pii": {"type": "pii", "stage": "output", "action": "redact", "stream_buffer_chars": 48},
         "out-words": {"type": "words", "words": ["forbidden"], "stage": "output", "action": "block"},
+        "out-secrets": {"type": "secrets", "stage": "output", "action": "redact", "stream_buffer_chars": 48},
+        "out-secrets-capped": {
+            "type": "secrets",
+            "stage": "output",
+            "action": "redact",
+            "stream_block_max_chars": 512,
+        },
         "ext-check": {"type": "http", "url": f"{service}/check", "timeout": 2},
         "ext-out": {"type": "http", "url": f"{service}/check", "timeout": 2, "stage": "output"},
         "ext-down": {"type": "http", "url": f"{service}/error", "timeout": 2},
@@ -329,3 +344,40 @@ def test_a_response_refused_at_the_end_of_its_stream_is_not_stored(sdk: openai.O
     assert created and not [e for e in seen if e.type == "response.completed"]
     with pytest.raises(openai.NotFoundError):
         sdk.responses.retrieve(created[0].response.id)
+
+
+def test_a_private_key_longer_than_the_hold_back_is_redacted_whole_on_streams(
+    sdk: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    prompt = f"key:\n{PEM}\nkeep it safe, and that is all for today"
+    expected = "echo: key:\n[REDACTED:private_key]\nkeep it safe, and that is all for today"
+    stream = sdk.chat.completions.create(model="secrets-out-chars", messages=ask(prompt), stream=True)
+    pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    assert "".join(pieces) == expected
+    assert len([p for p in pieces if p]) > 2  # it flowed around the held block
+    events = list(sdk.responses.create(model="secrets-out-chars", input=prompt, stream=True))
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == expected
+    completed = [e for e in events if e.type == "response.completed"]
+    assert completed and completed[0].response.output_text == expected
+    with claude.messages.stream(model="secrets-out-chars", max_tokens=900, messages=ask(prompt)) as replies:
+        assert "".join(replies.text_stream) == expected
+
+
+def test_a_private_key_over_the_cap_ends_the_stream_with_none_of_it_sent(gateway: GatewayProcess) -> None:
+    body = {"model": "secrets-capped-chars", "messages": ask(f"key:\n{PEM}\nbye"), "stream": True}
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/chat/completions", json=body, headers=ADMIN, timeout=10
+    ) as response:
+        assert response.status_code == 200
+        events = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+    error = orjson.loads(events[-1])["error"]
+    assert error["code"] == "guardrail_blocked"
+    assert "out-secrets-capped" in error["message"] and "private_key longer than 512" in error["message"]
+    content = "".join(
+        (choice["delta"].get("content") or "")
+        for e in events[:-1]
+        for choice in orjson.loads(e).get("choices", [])
+    )
+    assert content.startswith("echo: key:") and "BEGIN" not in content
+    assert not [line for line in PEM_LINES if line in content]

@@ -54,6 +54,10 @@ class GuardrailBase(StrictModel):
     stream_buffer_chars: Annotated[int, Field(ge=8, le=4096)] = 64
     """Output streams: at most this much text is held back, so that a match split over
     chunks is still caught: every match up to half of it long is seen whole."""
+    stream_block_max_chars: Annotated[int, Field(ge=256, le=1_048_576)] = 16_384
+    """Output streams: a secret between a begin and an end marker (a PEM private key) is
+    held back whole from its begin marker until its end marker, up to this many characters;
+    a longer one ends the stream with an error (fail closed) rather than send any of it."""
 
     def runs_on(self, stage: Literal["input", "output"]) -> bool:
         return self.stage == stage or self.stage == "both"

@@ -94,6 +94,11 @@ class TextCheck(Check):
     def spans(self, text: str) -> list[Span]:
         return find_all(self.detectors, text)
 
+    def opened(self, text: str) -> Span | None:
+        """The earliest match still arriving at the end of `text` (a PEM block), if any."""
+        found = [span for detector in self.detectors if (span := detector.opened(text)) is not None]
+        return min(found, key=lambda span: span.start) if found else None
+
     async def run(self, texts: Sequence[str], subject: Subject) -> Verdict:
         found = [self.spans(text) for text in texts]
         if not any(found):

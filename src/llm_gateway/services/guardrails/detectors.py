@@ -29,6 +29,11 @@ class Detector:
     def find(self, text: str) -> list[Span]:
         raise NotImplementedError
 
+    def opened(self, text: str) -> Span | None:
+        """A match begun but not finished at the end of `text` (from its start to the end),
+        which a stream must hold back until it ends; None for kinds found in one short span."""
+        return None
+
 
 class PatternDetector(Detector):
     """Matches of a regular expression, each kept when `valid(matched text)` says so;
@@ -56,6 +61,33 @@ class PatternDetector(Detector):
                 continue
             spans.append(Span(start, end, self.label))
         return spans
+
+
+class DelimitedDetector(PatternDetector):
+    """A secret between a begin and an end marker (a PEM private key), which can be far
+    longer than a stream's hold-back. Found whole as `begin … end`, or, with no end marker,
+    as `begin` and the `body` run after it (a key cut short is still a key). `opened` says
+    where one is still arriving: a begin marker (or what could still become one, `partial`)
+    whose end marker has not come while its body runs to the end of the text."""
+
+    __slots__ = ("_begins", "_body", "_closed")
+
+    def __init__(self, label: str, begin: str, end: str, body: str, partial: str) -> None:
+        super().__init__(label, re.compile(rf"{begin}(?:[\s\S]*?{end}|{body})"))
+        self._begins = re.compile(rf"{begin}|{partial}\Z")
+        self._closed = re.compile(rf"{begin}[\s\S]*?{end}")
+        self._body = re.compile(body)
+
+    def opened(self, text: str) -> Span | None:
+        for match in self._begins.finditer(text):
+            if match.end() == len(text):
+                return Span(match.start(), len(text), self.label)
+            if self._closed.match(text, match.start()) is not None:
+                continue
+            run = self._body.match(text, match.end())
+            if run is not None and run.end() == len(text):
+                return Span(match.start(), len(text), self.label)
+        return None
 
 
 def luhn(digits: str) -> bool:

@@ -9,6 +9,13 @@ sent down to `hold // 2`, so a scan happens every `hold // 2` characters rather 
 every chunk (scanning dominates the cost). A match running across the cut is sent
 redacted up to its end, so the wait never grows; `flush` sends the rest when the text ends.
 
+A secret between a begin and an end marker (a PEM private key, `DelimitedDetector`) can
+be far longer than the hold-back: the scanner holds from its begin marker (or from what may
+still become one) until its end marker comes, and then redacts it whole, or up to the
+guardrail's `stream_block_max_chars`; past that it raises `Blocked` (fail closed) and none
+of the block has been sent. While a block is held, it is scanned again every `hold // 2`
+characters, as ordinary text is.
+
 It also keeps the last few characters it sent, as left context, so a pattern's
 look-behind (`not after a digit`) judges the held text the way it would the whole text.
 
@@ -36,25 +43,28 @@ class Blocked(Exception):
 
 
 class StreamScanner:
-    __slots__ = ("_checks", "_hold", "_outcomes", "_pending", "_tail")
+    __slots__ = ("_checks", "_hold", "_limit", "_outcomes", "_pending", "_tail")
 
     def __init__(self, checks: Sequence[TextCheck], hold: int, outcomes: Outcomes) -> None:
         self._checks = checks
         self._hold = hold
+        self._limit = hold
+        """Scan once more than this is held: `hold`, or more while a block is held whole."""
         self._outcomes = outcomes
         self._pending = ""
         self._tail = ""
 
     @property
     def held(self) -> int:
-        """How many characters are waiting (never more than `hold` after a `feed`)."""
+        """How many characters are waiting: never more than `hold` after a `feed`, but
+        for a begun block (a PEM key), held whole up to its guardrail's cap."""
         return len(self._pending)
 
     def feed(self, text: str) -> str:
         if not text:
             return ""
         self._pending += text
-        if len(self._pending) <= self._hold:
+        if len(self._pending) <= self._limit:
             return ""
         return self._scan(final=False)
 
@@ -67,17 +77,40 @@ class StreamScanner:
         window = self._tail + self._pending
         offset = len(self._tail)
         spans = self._redactions(window, offset)
+        opened = None if final else self._opened(window, offset)
         cut = len(window) if final else len(window) - self._hold // 2
+        if opened is not None:
+            cut = min(cut, opened)
         for span in spans:
             if span.start < cut < span.end:
-                cut = span.end
+                # Sent redacted to its end, unless it runs into a held block: then held too.
+                cut = span.end if opened is None or span.end <= opened else span.start
         sent = redact(
             window[offset:cut],
             [Span(s.start - offset, s.end - offset, s.label) for s in spans if s.end <= cut],
         )
         self._pending = window[cut:]
         self._tail = (self._tail + sent)[-CONTEXT:]
+        self._limit = self._hold if opened is None else max(self._hold, len(self._pending) + self._hold // 2)
         return sent
+
+    def _opened(self, window: str, offset: int) -> int | None:
+        """Where the earliest block still arriving in the unsent text begins (None: none);
+        raises `Blocked` when one is over its guardrail's cap."""
+        start: int | None = None
+        for check in self._checks:
+            if check.settings.action == "warn":
+                continue
+            span = check.opened(window)
+            if span is None:
+                continue
+            begun = max(span.start, offset)
+            cap = check.settings.stream_block_max_chars
+            if len(window) - begun > cap:
+                self._outcomes.record(check.name, "blocked")
+                raise Blocked(check, f"{span.label} longer than {cap} characters, not sent")
+            start = begun if start is None else min(start, begun)
+        return start
 
     def _redactions(self, window: str, offset: int) -> list[Span]:
         """The spans to redact in the unsent part of `window`; raises on a blocking match

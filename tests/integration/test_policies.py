@@ -130,6 +130,32 @@ def test_a_template_renders_is_stripped_and_recorded(
     assert (row["template_id"], row["template_version"]) == ("support-reply", "2")
 
 
+def test_a_template_on_the_messages_front_door_renders_and_is_recorded(
+    gateway: GatewayProcess, fake: FakeOpenAI, spend_path: Path
+) -> None:
+    prompt = {"id": "support-reply", "version": "2", "variables": {"product": "Widgets", "question": "Why?"}}
+    with anthropic.Anthropic(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0, timeout=10) as client:
+        raw = client.messages.with_raw_response.create(
+            model="plain",
+            max_tokens=100,
+            system="Be brief.",
+            messages=[{"role": "user", "content": "And more?"}],
+            extra_body={"prompt": prompt},
+        )
+    reply = raw.parse()
+    assert reply.content[0].type == "text" and reply.content[0].text == "echo: And more?"
+    body = sent(fake, "policy-plain")
+    assert "prompt" not in body
+    assert body["messages"] == [
+        {"role": "system", "content": "You support Widgets, in a kind tone.\n\nBe brief."},
+        {"role": "user", "content": "Why?"},
+        {"role": "user", "content": "And more?"},
+    ]
+    assert body["temperature"] == 0.2
+    row = spend_rows(spend_path, raw.headers["x-request-id"])
+    assert (row["template_id"], row["template_version"]) == ("support-reply", "2")
+
+
 def test_the_simple_api_renders_a_template_with_its_default_model(
     gateway: GatewayProcess, fake: FakeOpenAI
 ) -> None:

@@ -6,8 +6,9 @@ variable's value can never run code or reach the gateway's objects. A variable's
 inserted verbatim (a value holding `{{x}}` is not rendered again).
 
 Finding and rendering are the same for every front door; only where the rendered messages
-go differs (`PLACEMENTS`): in front of chat's `messages`, or in front of a Responses
-request's `input` as message items. The template's `model` and `parameters` fill in only
+go differs (`PLACEMENTS`): in front of chat's `messages`, in front of a Responses request's
+`input` as message items, or, on Anthropic's `/v1/messages`, system messages in front of
+its `system` and the turns in front of its `messages`. The template's `model` and `parameters` fill in only
 what the request does not set. Runs before the model is resolved (services/pipeline.py),
 so a template's default model routes like one the client named.
 
@@ -33,6 +34,9 @@ PROMPT_FIELD = "prompt"
 once rendered."""
 RESPONSES_PARAMETERS = {"max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
 """A template's chat parameter names as a Responses request spells them; others are the same."""
+ANTHROPIC_PARAMETERS = {"max_completion_tokens": "max_tokens"}
+"""... and as an Anthropic `/v1/messages` request does."""
+SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
 class TemplateNotFound(NotFound):
@@ -72,10 +76,36 @@ def into_input(body: JSON, rendered: Rendered) -> None:
         body.setdefault(RESPONSES_PARAMETERS.get(name, name), value)
 
 
+def into_anthropic(body: JSON, rendered: Rendered) -> None:
+    """Anthropic `/v1/messages`: the template's system and developer messages in front of
+    the request's `system` (a string, or a text block before its blocks), its turns in front
+    of the request's `messages`."""
+    system = [str(m["content"]) for m in rendered.messages if m["role"] in SYSTEM_ROLES]
+    if system:
+        body["system"] = _before_system("\n\n".join(system), body.get("system"))
+    turns = [m for m in rendered.messages if m["role"] not in SYSTEM_ROLES]
+    own = body.get("messages")
+    body["messages"] = [*turns, *(own if isinstance(own, list) else [])]
+    for name, value in rendered.template.parameters.items():
+        body.setdefault(ANTHROPIC_PARAMETERS.get(name, name), value)
+
+
+def _before_system(text: str, own: Any) -> Any:
+    if own is None or own == "":
+        return text
+    if isinstance(own, str):
+        return f"{text}\n\n{own}"
+    if isinstance(own, list):
+        return [{"type": "text", "text": text}, *own]
+    raise InvalidRequest("'system' must be a string or an array of text blocks", param="system")
+
+
 PLACEMENTS: dict[Operation, Placement] = {
     Operation.CHAT: into_messages,
     Operation.RESPONSES: into_input,
     Operation.RESPONSES_INPUT_TOKENS: into_input,
+    Operation.MESSAGES: into_anthropic,
+    Operation.COUNT_TOKENS: into_anthropic,
 }
 """The operations whose requests may name a template; any other's `prompt` is its own
 (the legacy completions prompt) and is left alone."""

@@ -141,3 +141,43 @@ def test_an_image_variable_is_refused_naming_it() -> None:
     with pytest.raises(InvalidRequest) as refused:
         render(TEMPLATE, {"product": {"type": "input_image", "image_url": "x"}, "q": "?"})
     assert refused.value.param == "prompt.variables.product"
+
+
+@pytest.mark.parametrize(
+    ("system", "expected"),
+    [
+        (None, "p in a calm tone"),
+        ("Mine.", "p in a calm tone\n\nMine."),
+        (
+            [{"type": "text", "text": "Mine."}],
+            [{"type": "text", "text": "p in a calm tone"}, {"type": "text", "text": "Mine."}],
+        ),
+    ],
+)
+def test_an_anthropic_request_gets_the_system_messages_in_its_system(
+    system: object, expected: object
+) -> None:
+    body: dict[str, object] = {
+        "model": "x",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "more"}],
+        "prompt": {"id": "t", "variables": {"product": "p", "q": "?"}},
+    }
+    if system is not None:
+        body["system"] = system
+    call = Call(Operation.MESSAGES, body, model="x")
+    ctx = RequestContext("r", OPEN, "anthropic.messages")
+    Templates({"t": TEMPLATE}).apply(ctx, call)
+    assert "prompt" not in call.body and call.body["system"] == expected
+    assert call.body["messages"] == [{"role": "user", "content": "?"}, {"role": "user", "content": "more"}]
+    assert (call.body["max_tokens"], call.body["temperature"], call.model) == (5, 0.3, "x")
+    assert ctx.template == ("t", "2")
+
+
+def test_an_anthropic_system_of_another_form_is_a_400() -> None:
+    call = Call(
+        Operation.COUNT_TOKENS, {"system": 3, "prompt": {"id": "t", "variables": {"product": "p", "q": "?"}}}
+    )
+    with pytest.raises(InvalidRequest) as refused:
+        Templates({"t": TEMPLATE}).apply(RequestContext("r", OPEN, "anthropic.count_tokens"), call)
+    assert refused.value.param == "system"

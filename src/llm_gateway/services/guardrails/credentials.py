@@ -33,8 +33,9 @@ PEM_BEGIN = r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
 """`RSA`, `EC`, `DSA`, `OPENSSH`, `ENCRYPTED`, ...: a few words at most, so that what may
 still become a begin marker is short (`PEM_PARTIAL`) and ordinary text is never held long."""
 PEM_END = r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-PEM_BODY = r"[A-Za-z0-9+/=\s:,-]*"
-"""Base64 lines, and the `Proc-Type: 4,ENCRYPTED` / `DEK-Info: AES-128-CBC,…` headers."""
+PEM_BODY = r"[A-Za-z0-9+/=\s:,\\-]*"
+"""Base64 lines, the `Proc-Type: 4,ENCRYPTED` / `DEK-Info: AES-128-CBC,…` headers, and
+backslashes: a key inside JSON (tool-call arguments) has its line breaks escaped (`\\n`)."""
 PEM_PARTIAL = r"-{1,5}(?:B(?:E(?:G(?:I(?:N(?: [A-Z0-9 ]{0,64}-{0,4})?)?)?)?)?)?"
 """What may still become a begin marker when more text comes."""
 DELIMITED: dict[str, tuple[str, str, str, str]] = {

@@ -7,7 +7,10 @@ from __future__ import annotations
 import base64
 import random
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 import pytest
 
 from llm_gateway.core.guardrail_config import SecretsGuardrail
@@ -15,6 +18,7 @@ from llm_gateway.services.guardrails.checks import TextCheck, build_check
 from llm_gateway.services.guardrails.detectors import find_all, redact
 from llm_gateway.services.guardrails.outcomes import Outcomes
 from llm_gateway.services.guardrails.redactor import Blocked, StreamScanner
+from llm_gateway.services.guardrails.streams import StreamGuard, chat_stream
 
 
 def secrets(action: str = "redact", **settings: object) -> TextCheck:
@@ -191,3 +195,31 @@ def test_shouting_after_a_begin_is_held_only_as_long_as_a_marker_can_be() -> Non
     plain = "-----BEGIN " + "LOUD WORDS " * 60 + "and then quiet ones."
     text, held = streamed([plain[i : i + 4] for i in range(0, len(plain), 4)], hold=32)
     assert text == plain and max(held) <= 32 + 11 + 64 + 4
+
+
+def test_a_key_inside_json_tool_arguments_with_escaped_line_breaks() -> None:
+    arguments = orjson.dumps({"path": "id_rsa", "content": KEY}).decode()
+    assert "\\n" in arguments and whole(arguments) == '{"path":"id_rsa","content":"[REDACTED:private_key]"}'
+    for cut in range(0, len(arguments) + 1, 3):
+        text = streamed([arguments[:cut], arguments[cut:]], hold=16)[0]
+        assert text == whole(arguments), cut
+    cut_short = arguments[: arguments.index("-----END")]
+    pieces = [cut_short[i : i + 5] for i in range(0, len(cut_short), 5)]
+    assert streamed(pieces, hold=16)[0] == '{"path":"id_rsa","content":"[REDACTED:private_key]'
+
+
+async def test_a_key_streamed_in_chat_tool_call_arguments_is_redacted_whole() -> None:
+    arguments = orjson.dumps({"content": KEY}).decode()
+
+    async def chunks() -> AsyncIterator[Any]:
+        for i in range(0, len(arguments), 6):
+            call = {"index": 0, "function": {"arguments": arguments[i : i + 6]}}
+            yield {"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}
+        yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+
+    guard = StreamGuard([secrets()], 32, Outcomes(), None)
+    sent = ""
+    async for chunk in chat_stream(chunks(), guard):
+        for call in chunk["choices"][0]["delta"].get("tool_calls") or []:
+            sent += call["function"]["arguments"]
+    assert sent == '{"content":"[REDACTED:private_key]"}'

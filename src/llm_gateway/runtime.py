@@ -39,6 +39,7 @@ from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.services.policies import build_policy
 from llm_gateway.services.pricing import list_price
+from llm_gateway.services.stored_templates import StoredTemplates
 from llm_gateway.services.templates import Templates
 from llm_gateway.services.tracing import TracingHook
 from llm_gateway.store.changes import KeyChanges
@@ -46,6 +47,7 @@ from llm_gateway.store.db import Database
 from llm_gateway.store.redis import SharedBreakers
 from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
 from llm_gateway.store.responses_db import DatabaseResponseStore
+from llm_gateway.store.templates import TemplateStore
 
 HookT = TypeVar("HookT", bound=Hook)
 
@@ -78,6 +80,8 @@ class Runtime:
     """The configured master key's value, read once (the config keeps it a `SecretStr`)."""
     identities: Identities | None = None
     """Keys and teams: the store, the admin operations, the in-memory index."""
+    stored_templates: StoredTemplates | None = None
+    """Prompt templates added through the admin API, in memory (shared across reloads)."""
     keys: KeyIndex | None = None
     """The index `authenticate` looks virtual keys up in (`identities.index`)."""
     jwt: JWTVerifier | None = None
@@ -155,7 +159,13 @@ class Runtime:
         traced: list[Hook] = [TracingHook()] if tracing is not None else []
         chain = HookChain([*traced, *_first_hooks(config, catalog, access, governance), *hooks])
         responses = previous.responses if previous is not None else _responses(config, identities.database)
-        templates = Templates(config.templates)
+        if previous is not None and previous.stored_templates is not None:
+            stored_templates = previous.stored_templates
+        else:
+            stored_templates = StoredTemplates(
+                TemplateStore(identities.database.engine), config.auth.refresh_seconds
+            )
+        templates = Templates(config.templates, stored_templates)
         if metrics is not None:
             metrics.probes = metric_probes(catalog, health, governance, identities.index)
         return cls(
@@ -169,6 +179,7 @@ class Runtime:
             breakers=breakers,
             master_key=master_key,
             identities=identities,
+            stored_templates=stored_templates,
             keys=identities.index,
             jwt=jwt,
             spend=governance,
@@ -196,6 +207,8 @@ class Runtime:
             return
         if self.identities is not None:
             await self.identities.start(master_key=self.master_key is not None)
+        if self.stored_templates is not None:
+            await self.stored_templates.start()  # after the migration `identities.start` runs
         await self.responses.start()
         if self.jwt is not None:
             await self.jwt.start()
@@ -237,6 +250,8 @@ class Runtime:
         if self.jwt is not None:
             await self.jwt.aclose()
         await self.responses.aclose()
+        if self.stored_templates is not None:
+            await self.stored_templates.aclose()
         if self.identities is not None:
             await self.identities.aclose()
         for provider in self.providers.values():

@@ -10,7 +10,8 @@ go differs (`PLACEMENTS`): in front of chat's `messages`, in front of a Response
 `input` as message items, or, on Anthropic's `/v1/messages`, system messages in front of
 its `system` and the turns in front of its `messages`. The template's `model` and `parameters` fill in only
 what the request does not set. Runs before the model is resolved (services/pipeline.py),
-so a template's default model routes like one the client named.
+so a template's default model routes like one the client named. Templates come from the
+config and from the admin API (`/admin/templates`, services/stored_templates.py).
 
 On `/v1/responses`, `prompt` is also OpenAI's own field for the prompts it stores: an id
 naming no gateway template is left in the body for a deployment serving the Responses API
@@ -28,6 +29,7 @@ from llm_gateway.core.errors import InvalidRequest, NotFound
 from llm_gateway.core.policy_config import PLACEHOLDER, PromptTemplate, TemplateSpec, TemplateVersions
 from llm_gateway.core.types import JSON, Message
 from llm_gateway.services.responses_request import input_items
+from llm_gateway.services.stored_templates import StoredTemplates
 
 PROMPT_FIELD = "prompt"
 """The gateway's own field (the shape OpenAI's Responses API uses); never sent upstream
@@ -114,14 +116,24 @@ UPSTREAM_PROMPTS = frozenset({Operation.RESPONSES, Operation.RESPONSES_INPUT_TOK
 
 
 class Templates:
-    def __init__(self, specs: Mapping[str, TemplateSpec]) -> None:
+    """The config's templates, then those added through the admin API (`stored`; a name in
+    the config cannot be added there, so neither hides the other)."""
+
+    def __init__(self, specs: Mapping[str, TemplateSpec], stored: StoredTemplates | None = None) -> None:
         self._versions: dict[str, list[PromptTemplate]] = {
             name: list(spec.versions) if isinstance(spec, TemplateVersions) else [spec]
             for name, spec in specs.items()
         }
+        self._stored = stored
+
+    def versions(self, name: str) -> list[PromptTemplate] | None:
+        versions = self._versions.get(name)
+        if versions is None and self._stored is not None:
+            versions = self._stored.get(name)
+        return versions
 
     def find(self, name: str, version: str | None) -> PromptTemplate:
-        versions = self._versions.get(name)
+        versions = self.versions(name)
         if versions is None:
             raise TemplateNotFound(f"no prompt template named {name!r}", param="prompt.id")
         if version is None:
@@ -166,7 +178,8 @@ class Templates:
 
     def _names(self, prompt: Any) -> bool:
         """Whether `prompt` refers to one of these templates (by a string id)."""
-        return isinstance(prompt, dict) and prompt.get("id") in self._versions
+        name = prompt.get("id") if isinstance(prompt, dict) else None
+        return isinstance(name, str) and self.versions(name) is not None
 
 
 def render(template: PromptTemplate, variables: Mapping[str, Any]) -> list[Message]:

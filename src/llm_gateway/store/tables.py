@@ -187,3 +187,16 @@ responses = sa.Table(
 client got it and the whole conversation up to it, as JSON text, per owner (a key's id,
 `master` or `open`; never a secret). Rows past `expires_at` are never read and are deleted
 periodically."""
+
+prompt_templates = sa.Table(
+    "prompt_templates",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+"""Prompt templates added through the admin API (store/templates.py), one row per version:
+`spec` is the version as JSON (`PromptTemplate`), `seq` the `templates` revision it was
+added at, so a name's versions keep the order they were added in (the last is the default)."""

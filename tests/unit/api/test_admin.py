@@ -121,7 +121,13 @@ async def test_teams_conflicts_and_pages() -> None:
 async def test_the_admin_routes_are_in_the_openapi_schema() -> None:
     async with gateway(mock_config(master_key=MASTER)) as client:
         paths = (await client.get("/openapi.json", headers=AUTH)).json()["paths"]  # master key only
-    for path in ("/admin/keys", "/admin/keys/{key_id}", "/admin/keys/{key_id}/rotate", "/admin/teams"):
+    for path in (
+        "/admin/keys",
+        "/admin/keys/{key_id}",
+        "/admin/keys/{key_id}/rotate",
+        "/admin/teams",
+        "/admin/templates",
+    ):
         assert path in paths
     assert "/admin/deployments" in paths and "/v1/me" in paths
 
@@ -148,6 +154,10 @@ ROUTES = [
     ("PATCH", "/admin/teams/{team}"),
     ("GET", "/admin/keys"),
     ("GET", "/admin/teams"),
+    ("POST", "/admin/templates"),
+    ("GET", "/admin/templates/{key}"),
+    ("DELETE", "/admin/templates/{key}"),
+    ("DELETE", "/admin/templates/{key}/versions/{team}"),
 ]
 
 
@@ -202,3 +212,76 @@ def test_no_input_makes_the_admin_api_fail(
         assert isinstance(payload["error"]["message"], str)
     elif method == "GET" or method == "PATCH" or method == "DELETE":
         assert '"key":' not in response.text
+
+
+template_bodies = st.fixed_dictionaries(
+    {
+        "name": st.text(max_size=12) | st.sampled_from(["faq", "a.b-c:1"]),
+        "messages": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "role": st.sampled_from(["system", "user", "assistant", "robot"]),
+                    "content": st.text(max_size=30),
+                }
+            ),
+            max_size=3,
+        ),
+    },
+    optional={
+        "version": st.text(max_size=70) | st.integers(),
+        "variables": st.lists(st.text(max_size=8) | json_values, max_size=3),
+        "parameters": st.dictionaries(st.text(max_size=8), json_values, max_size=3),
+        "model": json_values,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=template_bodies, name=st.text(max_size=20), version=st.text(max_size=20))
+def test_no_template_makes_the_admin_api_fail(
+    admin_client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient, dict[str, str]],
+    body: dict[str, Any],
+    name: str,
+    version: str,
+) -> None:
+    """Bodies that nearly validate (NUL characters, lone surrogates, huge integers inside)
+    and any name or version in the path: a 4xx naming the problem or a success, never a 500."""
+    loop, client, _ = admin_client
+    content = json.dumps(body, allow_nan=True).encode()
+    quoted = urllib.parse.quote(name, safe="", errors="replace") or "x"
+    quoted_version = urllib.parse.quote(version, safe="", errors="replace") or "v"
+    requests = [
+        ("POST", "/admin/templates", content),
+        ("GET", f"/admin/templates/{quoted}", None),
+        (
+            "DELETE",
+            f"/admin/templates/{quoted}/versions/{quoted_version}",
+            None,
+        ),
+        ("DELETE", f"/admin/templates/{quoted}", None),
+    ]
+    headers = {**AUTH, "content-type": "application/json"}
+    for method, path, data in requests:
+        response = loop.run_until_complete(client.request(method, path, content=data, headers=headers))
+        assert response.status_code < 500, (method, path, body, response.text)
+
+
+ONE_MESSAGE = b'"name": "t", "messages": [{"role": "user", "content": "x"}]'
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        (b'{"name": "t", "messages": [{"role": "user", "content": "a\\u0000b"}]}', "NUL"),
+        (b'{"name": "t", "messages": [{"role": "user", "content": "a\\ud800b"}]}', "surrogates"),
+        (b"{" + ONE_MESSAGE + b', "parameters": {"n": 2e400}}', "finite"),
+        (b"{" + ONE_MESSAGE + b', "parameters": {"n": 11805916207174113034240}}', "64 bits"),
+    ],
+)
+def test_a_template_the_database_cannot_keep_is_a_400(
+    admin_client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient, dict[str, str]], raw: bytes, named: str
+) -> None:
+    loop, client, _ = admin_client
+    headers = {**AUTH, "content-type": "application/json"}
+    response = loop.run_until_complete(client.post("/admin/templates", content=raw, headers=headers))
+    assert response.status_code == 400 and named in response.json()["error"]["message"], response.text

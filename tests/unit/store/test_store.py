@@ -31,7 +31,7 @@ async def test_migrations_are_idempotent_and_safe_to_run_together(database_url: 
         await databases[0].migrate()
         async with databases[0].engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-        assert version == "0007_request_log"
+        assert version == "0008_prompt_templates"
     finally:
         for db in databases:
             await db.aclose()

@@ -1,7 +1,10 @@
-"""Prompt templates on `/v1/responses` through a real gateway, with the official openai SDK's
-`prompt` parameter: rendered into `input` for a translated deployment and a native one,
-recorded on the spend row; an id naming no gateway template goes to a native upstream as
-OpenAI's stored prompt, and is a 404 on a translated one."""
+"""Prompt templates through a real gateway with the official openai SDK.
+
+On `/v1/responses` (the SDK's `prompt` parameter): rendered into `input` for a translated
+deployment and a native one, recorded on the spend row; an id naming no gateway template
+goes to a native upstream as OpenAI's stored prompt, and is a 404 on a translated one.
+Through the admin API (`/admin/templates`): added, used on both front doors, listed,
+refused when duplicate or the config's, and deleted."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import openai
 import orjson
 import pytest
@@ -36,6 +40,7 @@ TEMPLATES = {
     },
     "routed": {"model": "compat", "messages": [{"role": "user", "content": "default model"}]},
 }
+ADMIN = {"authorization": f"Bearer {MASTER_KEY}"}
 PROMPT = {"id": "support-reply", "version": "2", "variables": {"product": "Widgets", "question": "Why?"}}
 RENDERED = [
     {"role": "system", "content": "You support Widgets, in a kind tone."},
@@ -194,3 +199,90 @@ def test_a_bad_template_reference_is_refused_naming_what(
     assert named in refused.value.message
     if error is openai.NotFoundError:
         assert refused.value.code == "template_not_found"
+
+
+def admin(gateway: GatewayProcess, method: str, path: str, body: Any = None) -> httpx.Response:
+    return httpx.request(method, f"{gateway.url}/admin/templates{path}", json=body, headers=ADMIN, timeout=10)
+
+
+def test_a_template_added_through_the_admin_api_is_used_recorded_and_deleted(
+    gateway: GatewayProcess, client: openai.OpenAI, fake: FakeResponses, spend_path: Path
+) -> None:
+    first = {"name": "faq", "version": "1", "messages": [{"role": "user", "content": "FAQ: {{topic}}"}]}
+    added = admin(gateway, "POST", "", first)
+    assert added.status_code == 201, added.text
+    assert added.json()["source"] == "admin" and added.json()["versions"][0]["version"] == "1"
+    second = {**first, "version": "2", "messages": [{"role": "system", "content": "Short: {{topic}}"}]}
+    assert admin(gateway, "POST", "", second).status_code == 201
+    raw = client.chat.completions.with_raw_response.create(
+        model="compat",
+        messages=[{"role": "user", "content": "go"}],
+        extra_body={"prompt": {"id": "faq", "variables": {"topic": "billing"}}},
+    )
+    assert sent(fake, "tmpl-compat")["messages"] == [
+        {"role": "system", "content": "Short: billing"},
+        {"role": "user", "content": "go"},
+    ]
+    row = spend_row(spend_path, raw.headers["x-request-id"])
+    assert (row["template_id"], row["template_version"]) == ("faq", "2")
+    answer = client.responses.create(
+        model="native", prompt={"id": "faq", "version": "1", "variables": {"topic": "tax"}}
+    )
+    assert answer.output_text == "echo: FAQ: tax"
+    listed = admin(gateway, "GET", "").json()["data"]
+    assert {(t["name"], t["source"]) for t in listed} >= {("faq", "admin"), ("support-reply", "config")}
+    assert [v["version"] for v in admin(gateway, "GET", "/faq").json()["versions"]] == ["1", "2"]
+    assert admin(gateway, "DELETE", "/faq/versions/2").json() == {
+        "id": "faq@2",
+        "object": "prompt_template",
+        "deleted": True,
+    }
+    client.chat.completions.create(
+        model="compat", messages=[], extra_body={"prompt": {"id": "faq", "variables": {"topic": "x"}}}
+    )
+    assert sent(fake, "tmpl-compat")["messages"] == [{"role": "user", "content": "FAQ: x"}]
+    assert admin(gateway, "DELETE", "/faq").status_code == 200
+    with pytest.raises(openai.NotFoundError, match="'faq'"):
+        client.chat.completions.create(model="compat", messages=[], extra_body={"prompt": {"id": "faq"}})
+    assert admin(gateway, "GET", "/faq").status_code == 404
+    assert admin(gateway, "DELETE", "/faq").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "named"),
+    [
+        ({"name": "support-reply", "messages": [{"role": "user", "content": "x"}]}, 409, "config"),
+        ({"name": "bad", "messages": []}, 400, "messages"),
+        ({"name": "bad", "messages": [{"role": "robot", "content": "x"}]}, 400, "role"),
+        ({"name": "bad name", "messages": [{"role": "user", "content": "x"}]}, 400, "name"),
+        ({"name": "bad", "messages": [{"role": "user", "content": "x"}], "colour": 1}, 400, "colour"),
+    ],
+)
+def test_a_bad_or_clashing_template_is_refused(
+    gateway: GatewayProcess, body: dict[str, Any], status: int, named: str
+) -> None:
+    response = admin(gateway, "POST", "", body)
+    assert response.status_code == status, response.text
+    assert named in response.text
+
+
+def test_a_version_is_added_once_and_the_configs_templates_cannot_be_deleted(gateway: GatewayProcess) -> None:
+    body = {"name": "once", "messages": [{"role": "user", "content": "x"}]}
+    assert admin(gateway, "POST", "", body).status_code == 201
+    again = admin(gateway, "POST", "", {**body, "messages": [{"role": "user", "content": "changed"}]})
+    assert again.status_code == 409 and "already has a version '1'" in again.text
+    assert admin(gateway, "DELETE", "/support-reply").status_code == 409
+    assert admin(gateway, "GET", "/support-reply").json()["source"] == "config"
+    plain = httpx.get(f"{gateway.url}/admin/templates", timeout=10)
+    assert plain.status_code == 401
+
+
+def test_an_added_template_outlives_a_config_reload(
+    gateway: GatewayProcess, client: openai.OpenAI, fake: FakeResponses
+) -> None:
+    body = {"name": "kept", "messages": [{"role": "user", "content": "kept {{x}}"}]}
+    assert admin(gateway, "POST", "", body).status_code == 201
+    reloaded = httpx.post(f"{gateway.url}/admin/config/reload", headers=ADMIN, timeout=10)
+    assert reloaded.status_code == 200, reloaded.text
+    client.responses.create(model="compat", prompt={"id": "kept", "variables": {"x": "1"}})
+    assert sent(fake, "tmpl-compat")["messages"] == [{"role": "user", "content": "kept 1"}]

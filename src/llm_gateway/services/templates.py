@@ -8,10 +8,11 @@ inserted verbatim (a value holding `{{x}}` is not rendered again).
 Finding and rendering are the same for every front door; only where the rendered messages
 go differs (`PLACEMENTS`): in front of chat's `messages`, in front of a Responses request's
 `input` as message items, or, on Anthropic's `/v1/messages`, system messages in front of
-its `system` and the turns in front of its `messages`. The template's `model` and `parameters` fill in only
-what the request does not set. Runs before the model is resolved (services/pipeline.py),
-so a template's default model routes like one the client named. Templates come from the
-config and from the admin API (`/admin/templates`, services/stored_templates.py).
+its `system` and the turns in front of its `messages`. The template's `model` and
+`parameters` fill in only what the request does not set. Runs before the model is resolved
+(services/pipeline.py), so a template's default model routes like one the client named.
+Templates come from the config and from the admin API (`/admin/templates`,
+services/stored_templates.py).
 
 On `/v1/responses`, `prompt` is also OpenAI's own field for the prompts it stores: an id
 naming no gateway template is left in the body for a deployment serving the Responses API
@@ -39,6 +40,7 @@ RESPONSES_PARAMETERS = {"max_tokens": "max_output_tokens", "max_completion_token
 ANTHROPIC_PARAMETERS = {"max_completion_tokens": "max_tokens"}
 """... and as an Anthropic `/v1/messages` request does."""
 SYSTEM_ROLES = frozenset({"system", "developer"})
+"""Template roles that go to Anthropic's `system` rather than its turns."""
 
 
 class TemplateNotFound(NotFound):
@@ -116,8 +118,8 @@ UPSTREAM_PROMPTS = frozenset({Operation.RESPONSES, Operation.RESPONSES_INPUT_TOK
 
 
 class Templates:
-    """The config's templates, then those added through the admin API (`stored`; a name in
-    the config cannot be added there, so neither hides the other)."""
+    """The config's templates, then those added through the admin API (`stored`). The admin
+    API refuses a name the config has; one the config gains on a reload is the config's."""
 
     def __init__(self, specs: Mapping[str, TemplateSpec], stored: StoredTemplates | None = None) -> None:
         self._versions: dict[str, list[PromptTemplate]] = {
@@ -164,10 +166,9 @@ class Templates:
         """Replace the body's `prompt` by the rendered messages (400 / 404 on a bad one);
         nothing for an operation without templates, or an upstream's stored prompt."""
         place = PLACEMENTS.get(call.operation)
-        prompt = call.body.get(PROMPT_FIELD)
-        if place is None or prompt is None:
+        if place is None or PROMPT_FIELD not in call.body:
             return
-        if call.operation in UPSTREAM_PROMPTS and not self._names(prompt):
+        if call.operation in UPSTREAM_PROMPTS and not self._names(call.body[PROMPT_FIELD]):
             return
         rendered = self.rendered(call.body.pop(PROMPT_FIELD))
         place(call.body, rendered)

@@ -181,3 +181,13 @@ def test_an_anthropic_system_of_another_form_is_a_400() -> None:
     with pytest.raises(InvalidRequest) as refused:
         Templates({"t": TEMPLATE}).apply(RequestContext("r", OPEN, "anthropic.count_tokens"), call)
     assert refused.value.param == "system"
+
+
+def test_a_null_prompt_is_a_400_on_chat_and_left_alone_on_responses() -> None:
+    ctx = RequestContext("r", OPEN, "openai.chat")
+    with pytest.raises(InvalidRequest) as refused:
+        Templates({"t": TEMPLATE}).apply(ctx, Call(Operation.CHAT, {"messages": [], "prompt": None}))
+    assert refused.value.param == "prompt"
+    call = responses_call({"input": "x", "prompt": None})
+    Templates({"t": TEMPLATE}).apply(ctx, call)
+    assert call.body == {"input": "x", "prompt": None}

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm_gateway.core.guardrail_config import SecretsGuardrail
 from llm_gateway.services.guardrails.checks import TextCheck, build_check
@@ -223,3 +225,29 @@ async def test_a_key_streamed_in_chat_tool_call_arguments_is_redacted_whole() ->
         for call in chunk["choices"][0]["delta"].get("tool_calls") or []:
             sent += call["function"]["arguments"]
     assert sent == '{"content":"[REDACTED:private_key]"}'
+
+
+prose = st.text(alphabet="ab -\n.:", max_size=60) | st.sampled_from(
+    ["-----BEGIN ", "-----BEGIN RSA", "x-----", "-----END RSA PRIVATE KEY-----"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=prose,
+    after=prose,
+    kind=st.sampled_from(["", "RSA ", "EC ", "ENCRYPTED "]),
+    size=st.integers(1, 400),
+    hold=st.integers(8, 64),
+    cuts=st.lists(st.integers(0, 2000), max_size=12),
+)
+def test_any_chunking_of_a_key_in_prose_gives_the_whole_text_redaction(
+    before: str, after: str, kind: str, size: int, hold: int, cuts: list[int]
+) -> None:
+    key = pem(kind, size=size)
+    text = f"{before}{key}{after}"
+    points = sorted({min(cut, len(text)) for cut in cuts})
+    pieces = [text[start:end] for start, end in zip([0, *points], [*points, len(text)], strict=True)]
+    out, _ = streamed(pieces, hold=hold)
+    assert out == whole(text)
+    assert not [line for line in key.splitlines()[1:-1] if len(line) >= 8 and line in out]

@@ -13,8 +13,8 @@ A secret between a begin and an end marker (a PEM private key, `DelimitedDetecto
 be far longer than the hold-back: the scanner holds from its begin marker (or from what may
 still become one) until its end marker comes, and then redacts it whole, or up to the
 guardrail's `stream_block_max_chars`; past that it raises `Blocked` (fail closed) and none
-of the block has been sent. While a block is held, it is scanned again every `hold // 2`
-characters, as ordinary text is.
+of the block has been sent. While a block is held, it is scanned again each time it has
+grown by a quarter (at least `hold // 2` characters), and as soon as it passes the cap.
 
 It also keeps the last few characters it sent, as left context, so a pattern's
 look-behind (`not after a digit`) judges the held text the way it would the whole text.
@@ -77,7 +77,7 @@ class StreamScanner:
         window = self._tail + self._pending
         offset = len(self._tail)
         spans = self._redactions(window, offset)
-        opened = None if final else self._opened(window, offset)
+        opened, room = (None, 0) if final else self._opened(window, offset)
         cut = len(window) if final else len(window) - self._hold // 2
         if opened is not None:
             cut = min(cut, opened)
@@ -91,13 +91,21 @@ class StreamScanner:
         )
         self._pending = window[cut:]
         self._tail = (self._tail + sent)[-CONTEXT:]
-        self._limit = self._hold if opened is None else max(self._hold, len(self._pending) + self._hold // 2)
+        if opened is None:
+            self._limit = self._hold
+        else:
+            # Scanned again once it grew by a quarter (so holding a long block costs linear
+            # time, not quadratic), or just past its cap, whichever comes first.
+            step = max(self._hold // 2, len(self._pending) // 4)
+            self._limit = max(self._hold, len(self._pending) + min(step, room))
         return sent
 
-    def _opened(self, window: str, offset: int) -> int | None:
-        """Where the earliest block still arriving in the unsent text begins (None: none);
+    def _opened(self, window: str, offset: int) -> tuple[int | None, int]:
+        """Where the earliest block still arriving in the unsent text begins (None: none),
+        and how many more characters the open blocks may grow by before a cap is passed;
         raises `Blocked` when one is over its guardrail's cap."""
         start: int | None = None
+        room = 0
         for check in self._checks:
             if check.settings.action == "warn":
                 continue
@@ -109,8 +117,10 @@ class StreamScanner:
             if len(window) - begun > cap:
                 self._outcomes.record(check.name, "blocked")
                 raise Blocked(check, f"{span.label} longer than {cap} characters, not sent")
+            left = cap - (len(window) - begun)
+            room = left if start is None else min(room, left)
             start = begun if start is None else min(start, begun)
-        return start
+        return start, room
 
     def _redactions(self, window: str, offset: int) -> list[Span]:
         """The spans to redact in the unsent part of `window`; raises on a blocking match

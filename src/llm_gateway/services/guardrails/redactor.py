@@ -13,8 +13,9 @@ A secret between a begin and an end marker (a PEM private key, `DelimitedDetecto
 be far longer than the hold-back: the scanner holds from its begin marker (or from what may
 still become one) until its end marker comes, and then redacts it whole, or up to the
 guardrail's `stream_block_max_chars`; past that it raises `Blocked` (fail closed) and none
-of the block has been sent. While a block is held, it is scanned again each time it has
-grown by a quarter (at least `hold // 2` characters), and as soon as it passes the cap.
+of the block has been sent. While a block is held, every `hold // 2` characters only its
+own detector looks again (is it still open, within its cap?), which is cheap; everything is
+scanned again once it has closed, so the text after it flows at once.
 
 It also keeps the last few characters it sent, as left context, so a pattern's
 look-behind (`not after a digit`) judges the held text the way it would the whole text.
@@ -43,13 +44,15 @@ class Blocked(Exception):
 
 
 class StreamScanner:
-    __slots__ = ("_checks", "_hold", "_limit", "_outcomes", "_pending", "_tail")
+    __slots__ = ("_block", "_checks", "_hold", "_limit", "_outcomes", "_pending", "_tail")
 
     def __init__(self, checks: Sequence[TextCheck], hold: int, outcomes: Outcomes) -> None:
         self._checks = checks
         self._hold = hold
         self._limit = hold
         """Scan once more than this is held: `hold`, or more while a block is held whole."""
+        self._block: int | None = None
+        """Where in `_pending` the block held whole begins, while one is."""
         self._outcomes = outcomes
         self._pending = ""
         self._tail = ""
@@ -66,7 +69,20 @@ class StreamScanner:
         self._pending += text
         if len(self._pending) <= self._limit:
             return ""
+        if self._block is not None and self._still_held():
+            return ""
         return self._scan(final=False)
+
+    def _still_held(self) -> bool:
+        """Whether the held block is still open (and within its cap): then only that is
+        checked, which is cheap, rather than every check over all the held text."""
+        window = self._tail + self._pending
+        offset = len(self._tail)
+        start, room = self._opened(window, offset)
+        if start is None or start - offset != self._block:
+            return False
+        self._limit = len(self._pending) + min(self._hold // 2, room)
+        return True
 
     def flush(self) -> str:
         if not self._pending:
@@ -92,12 +108,11 @@ class StreamScanner:
         self._pending = window[cut:]
         self._tail = (self._tail + sent)[-CONTEXT:]
         if opened is None:
+            self._block = None
             self._limit = self._hold
         else:
-            # Scanned again once it grew by a quarter (so holding a long block costs linear
-            # time, not quadratic), or just past its cap, whichever comes first.
-            step = max(self._hold // 2, len(self._pending) // 4)
-            self._limit = max(self._hold, len(self._pending) + min(step, room))
+            self._block = opened - cut
+            self._limit = max(self._hold, len(self._pending) + min(self._hold // 2, room))
         return sent
 
     def _opened(self, window: str, offset: int) -> tuple[int | None, int]:

@@ -230,6 +230,64 @@ def test_a_stream_carries_its_usage_and_time_to_first_chunk(traced: GatewayProce
     assert client_span.attributes["gen_ai.response.time_to_first_chunk"] > 0
 
 
+def test_a_streamed_chat_carries_its_response_id_and_finish_reasons(
+    traced: GatewayProcess, otlp: FakeOTLP
+) -> None:
+    trace_id, parent_id = new_ids()
+    with sdk(traced) as client:
+        stream = client.chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": "stream me"}],
+            stream=True,
+            extra_headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+        )
+        chunks = list(stream)
+    reasons = [choice.finish_reason for chunk in chunks for choice in chunk.choices if choice.finish_reason]
+
+    server, _ = trace_of(otlp, trace_id, 2)
+    assert reasons and server.attributes["gen_ai.response.finish_reasons"] == reasons
+    assert server.attributes["gen_ai.response.id"] == chunks[0].id
+
+
+def test_a_streamed_anthropic_message_carries_its_id_and_stop_reason(
+    traced: GatewayProcess, otlp: FakeOTLP
+) -> None:
+    trace_id, parent_id = new_ids()
+    with anthropic.Anthropic(base_url=traced.url, api_key=MASTER_KEY, max_retries=0, timeout=10) as client:
+        with client.messages.stream(
+            model="gpt-test",
+            max_tokens=32,
+            messages=[{"role": "user", "content": "stream from claude"}],
+            extra_headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+        ) as stream:
+            message = stream.get_final_message()
+
+    server, _ = trace_of(otlp, trace_id, 2)
+    assert server.attributes["llm_gateway.front_door"] == "anthropic.messages"
+    assert server.attributes["gen_ai.request.stream"] is True
+    assert message.stop_reason and server.attributes["gen_ai.response.finish_reasons"] == [
+        message.stop_reason
+    ]
+    assert server.attributes["gen_ai.response.id"] == message.id
+
+
+def test_a_streamed_response_carries_its_id_and_status(traced: GatewayProcess, otlp: FakeOTLP) -> None:
+    trace_id, parent_id = new_ids()
+    with sdk(traced) as client:
+        stream = client.responses.create(
+            model="gpt-test",
+            input="stream a response",
+            stream=True,
+            extra_headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+        )
+        final = [event.response for event in stream if event.type == "response.completed"][-1]
+
+    server, _ = trace_of(otlp, trace_id, 2)
+    assert server.attributes["llm_gateway.front_door"] == "openai.responses"
+    assert server.attributes["gen_ai.response.finish_reasons"] == ["completed"]
+    assert server.attributes["gen_ai.response.id"] == final.id
+
+
 def test_an_error_names_its_type_from_the_closed_vocabulary(traced: GatewayProcess, otlp: FakeOTLP) -> None:
     trace_id, parent_id = new_ids()
     with pytest.raises(openai.BadRequestError):

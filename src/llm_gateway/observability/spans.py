@@ -27,6 +27,8 @@ CALL = "tracing.call"
 the request's `Call`."""
 ANSWER = "tracing.answer"
 """... and the non-streaming answer, for finish reasons and (opted in) the completion."""
+STREAMED = "tracing.streamed"
+"""... and, for a stream, the `StreamedAnswer` its usage meter fills."""
 
 OPERATIONS: dict[str, str] = {
     "openai.chat": "chat",
@@ -77,6 +79,59 @@ class Attempt(Protocol):
     def error(self) -> errors.ProviderError | None: ...
 
 
+class StreamedAnswer:
+    """What a streamed answer said of itself: its id and why the model stopped, the two
+    things a non-streaming answer's span takes from the answer. The tracing hook leaves one
+    in `ctx.extras[STREAMED]` for a streamed call; the stream's usage meter
+    (services/usage.py), which reads every chunk already, feeds it, so a stream pays for
+    this only when it is traced, and nothing is parsed twice."""
+
+    __slots__ = ("id", "reasons")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.reasons: dict[int, str] = {}
+        """Each choice's finish reason by its `index` (a stream of `n` choices ends each apart)."""
+
+    def chat_chunk(self, chunk: Mapping[str, Any]) -> None:
+        """A chat (or completions) chunk: the first `id`, each choice's `finish_reason`."""
+        if self.id is None:
+            answer_id = chunk.get("id")
+            if isinstance(answer_id, str):
+                self.id = answer_id
+        choices = chunk.get("choices")
+        if choices:
+            for choice in choices:
+                reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+                if reason:
+                    index = choice.get("index")
+                    self.reasons[index if isinstance(index, int) else 0] = str(reason)
+
+    def message_event(self, name: str, data: Mapping[str, Any]) -> None:
+        """An Anthropic event the meter parsed: the id in `message_start`, the
+        `stop_reason` in `message_delta`."""
+        if name == "message_start":
+            message = data.get("message")
+            answer_id = message.get("id") if isinstance(message, dict) else None
+            if isinstance(answer_id, str):
+                self.id = answer_id
+        elif name == "message_delta":
+            delta = data.get("delta")
+            reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+            if reason:
+                self.reasons[0] = str(reason)
+
+    def response(self, answer: Mapping[str, Any]) -> None:
+        """A Responses stream's terminal event's `response`: the whole answer, read like a
+        non-streaming one."""
+        if isinstance(answer.get("id"), str):
+            self.id = answer["id"]
+        self.reasons = dict(enumerate(finish_reasons(answer)))
+
+    def finish_reasons(self) -> list[str]:
+        return [self.reasons[index] for index in sorted(self.reasons)]
+
+
 def span_name(operation: str, model: str | None) -> str:
     """`{gen_ai.operation.name} {gen_ai.request.model}`, or the operation alone."""
     return f"{operation} {model}" if model else operation
@@ -116,13 +171,18 @@ def server_attributes(
         if isinstance(max_tokens, int):
             attributes["gen_ai.request.max_tokens"] = max_tokens
     if answer is not None:
-        reasons = finish_reasons(answer)
-        if reasons:
-            attributes["gen_ai.response.finish_reasons"] = reasons
-        if isinstance(answer, dict) and isinstance(answer.get("id"), str):
-            attributes["gen_ai.response.id"] = answer["id"]
+        _answered(attributes, finish_reasons(answer), answer.get("id") if isinstance(answer, dict) else None)
+    elif ctx is not None and isinstance(streamed := ctx.extras.get(STREAMED), StreamedAnswer):
+        _answered(attributes, streamed.finish_reasons(), streamed.id)
     _put(attributes, "error.type", error_type(error))
     return attributes
+
+
+def _answered(attributes: Attributes, reasons: list[str], answer_id: Any) -> None:
+    if reasons:
+        attributes["gen_ai.response.finish_reasons"] = reasons
+    if isinstance(answer_id, str):
+        attributes["gen_ai.response.id"] = answer_id
 
 
 def _route(attributes: Attributes, ctx: RequestContext, providers: Mapping[str, str]) -> None:
@@ -193,13 +253,19 @@ def server_address(base_url: Any) -> tuple[str, int] | None:
 
 
 def finish_reasons(answer: Any) -> list[str]:
-    """Why the model stopped: each choice's `finish_reason` (OpenAI shapes) or the
-    Anthropic `stop_reason`; empty when the answer says nothing of it."""
+    """Why the model stopped: each choice's `finish_reason` (OpenAI shapes), the Anthropic
+    `stop_reason`, or a Responses answer's `status` (`incomplete`: the reason it gives, such
+    as `max_output_tokens`); empty when the answer says nothing of it."""
     if not isinstance(answer, dict):
         return []
     choices = answer.get("choices")
     if isinstance(choices, list):
         return [str(c["finish_reason"]) for c in choices if isinstance(c, dict) and c.get("finish_reason")]
+    if answer.get("object") == "response":
+        details = answer.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        status = answer.get("status")
+        return [str(reason or status)] if status else []
     reason = answer.get("stop_reason") or answer.get("finish_reason")
     return [str(reason)] if reason else []
 

@@ -19,6 +19,7 @@ import orjson
 
 from llm_gateway.core.context import Call, RequestContext
 from llm_gateway.core.types import JSON, ChatRequest, Usage, make_usage
+from llm_gateway.observability.spans import STREAMED, StreamedAnswer
 from llm_gateway.providers.anthropic.response import chat_usage
 from llm_gateway.services.responses_events import TERMINAL
 from llm_gateway.services.responses_events import chat_usage as response_chat_usage
@@ -47,38 +48,57 @@ def no_usage(value: Any) -> Usage | None:
     return None
 
 
-class ChunkMeter:
-    """Chat chunks: the usage is the last chunk's `usage` (OpenAI sends it once, at the end)."""
+def _streamed(ctx: RequestContext) -> StreamedAnswer | None:
+    """Where a traced stream's id and finish reasons go (services/tracing.py leaves it)."""
+    answer = ctx.extras.get(STREAMED)
+    return answer if isinstance(answer, StreamedAnswer) else None
 
-    __slots__ = ("_ctx",)
+
+class ChunkMeter:
+    """Chat chunks: the usage is the last chunk's `usage` (OpenAI sends it once, at the end);
+    a traced stream's id and finish reasons are noted from the same chunks."""
+
+    __slots__ = ("_ctx", "_streamed")
 
     def __init__(self, ctx: RequestContext) -> None:
         self._ctx = ctx
+        self._streamed = _streamed(ctx)
 
     def __call__(self, chunk: Any) -> None:
-        usage = chunk.get("usage") if isinstance(chunk, dict) else None
+        if not isinstance(chunk, dict):
+            return
+        usage = chunk.get("usage")
         if usage:
             self._ctx.usage = usage
+        if self._streamed is not None:
+            self._streamed.chat_chunk(chunk)
 
 
 class EventMeter:
     """Anthropic events: input counts in `message_start`, running totals in `message_delta`.
-    Only those two events are parsed; the rest pass by their name."""
+    Only those two events are parsed (which also give a traced stream its id and stop
+    reason); the rest pass by their name."""
 
-    __slots__ = ("_ctx", "_usage")
+    __slots__ = ("_ctx", "_streamed", "_usage")
 
     def __init__(self, ctx: RequestContext) -> None:
         self._ctx = ctx
+        self._streamed = _streamed(ctx)
         self._usage: JSON = {}
 
     def __call__(self, event: Any) -> None:
         name, data = event
         if name == "message_start":
-            usage = (_parsed(data).get("message") or {}).get("usage")
+            parsed = _parsed(data)
+            message = parsed.get("message")
+            usage = message.get("usage") if isinstance(message, dict) else None
         elif name == "message_delta":
-            usage = _parsed(data).get("usage")
+            parsed = _parsed(data)
+            usage = parsed.get("usage")
         else:
             return
+        if self._streamed is not None:
+            self._streamed.message_event(name, parsed)
         if isinstance(usage, dict):
             self._usage.update({k: v for k, v in usage.items() if v is not None})
             self._ctx.usage = chat_usage(self._usage)
@@ -86,19 +106,25 @@ class EventMeter:
 
 class ResponseEventMeter:
     """Responses API events, native or translated: the usage is in the terminal event's
-    response (`response.completed`, `.incomplete` or `.failed`); the rest pass by their type."""
+    response (`response.completed`, `.incomplete` or `.failed`), as are a traced stream's id
+    and finish reason; the rest pass by their type."""
 
-    __slots__ = ("_ctx",)
+    __slots__ = ("_ctx", "_streamed")
 
     def __init__(self, ctx: RequestContext) -> None:
         self._ctx = ctx
+        self._streamed = _streamed(ctx)
 
     def __call__(self, event: Any) -> None:
         if isinstance(event, dict) and event.get("type") in TERMINAL:
             response = event.get("response")
-            usage = response_chat_usage(response.get("usage")) if isinstance(response, dict) else None
+            if not isinstance(response, dict):
+                return
+            usage = response_chat_usage(response.get("usage"))
             if usage is not None:
                 self._ctx.usage = usage
+            if self._streamed is not None:
+                self._streamed.response(response)
 
 
 def _parsed(data: bytes) -> JSON:

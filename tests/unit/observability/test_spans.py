@@ -10,6 +10,8 @@ from llm_gateway.core.context import Call, Operation, Principal, RequestContext,
 from llm_gateway.core.secrets import SecretUrl
 from llm_gateway.observability.record import error_type
 from llm_gateway.observability.spans import (
+    STREAMED,
+    StreamedAnswer,
     finish_reasons,
     input_messages,
     output_messages,
@@ -93,6 +95,23 @@ def test_guardrail_results_and_cache_status_are_on_the_server_span() -> None:
     assert attributes["llm_gateway.guardrails"] == ["pii-guard=redacted", "words=passed"]
 
 
+def test_a_streamed_answer_gives_the_server_span_its_id_and_finish_reasons() -> None:
+    ctx = RequestContext("req-3", Principal("master"), "openai.chat")
+    streamed = ctx.extras[STREAMED] = StreamedAnswer()
+    streamed.chat_chunk({"id": "chatcmpl-9", "choices": [{"index": 0, "finish_reason": "stop"}]})
+    call = Call(Operation.CHAT, {"model": "gpt", "stream": True, "messages": []}, model="gpt", stream=True)
+    attributes = server_attributes(ctx, call, None, None, 200, {})
+    assert attributes["gen_ai.response.id"] == "chatcmpl-9"
+    assert attributes["gen_ai.response.finish_reasons"] == ["stop"]
+
+
+def test_a_stream_cut_before_it_said_anything_has_no_finish_reasons() -> None:
+    ctx = RequestContext("req-4", Principal("master"), "openai.chat")
+    ctx.extras[STREAMED] = StreamedAnswer()
+    attributes = server_attributes(ctx, None, None, None, 200, {})
+    assert "gen_ai.response.finish_reasons" not in attributes and "gen_ai.response.id" not in attributes
+
+
 def test_an_unanswered_request_has_only_what_is_known() -> None:
     attributes = server_attributes(None, None, None, errors.AuthenticationFailed("no key"), 401, {})
     assert attributes == {"http.response.status_code": 401, "error.type": "authentication_failed"}
@@ -104,6 +123,13 @@ def test_finish_reasons_of_each_shape() -> None:
         "tool_calls",
     ]
     assert finish_reasons({"type": "message", "stop_reason": "end_turn"}) == ["end_turn"]
+    assert finish_reasons({"object": "response", "status": "completed"}) == ["completed"]
+    incomplete = {
+        "object": "response",
+        "status": "incomplete",
+        "incomplete_details": {"reason": "max_output_tokens"},
+    }
+    assert finish_reasons(incomplete) == ["max_output_tokens"]
     assert finish_reasons({"data": []}) == []
     assert finish_reasons(None) == []
 

@@ -10,7 +10,8 @@ import pytest
 
 from llm_gateway.core.context import Call, Operation, RequestContext
 from llm_gateway.core.types import JSON, Usage
-from llm_gateway.services.usage import ChunkMeter, EventMeter, embedding_usage
+from llm_gateway.observability.spans import STREAMED, StreamedAnswer
+from llm_gateway.services.usage import ChunkMeter, EventMeter, ResponseEventMeter, embedding_usage
 from tests.stubs import (
     CHAT_USAGE,
     EmbeddingStub,
@@ -112,6 +113,53 @@ def test_the_event_meter_totals_start_and_delta() -> None:
     assert ctx.usage == NATIVE
     meter(("message_delta", b"not json"))
     assert ctx.usage == NATIVE
+
+
+def traced_context() -> tuple[RequestContext, StreamedAnswer]:
+    ctx = context()
+    streamed = ctx.extras[STREAMED] = StreamedAnswer()
+    return ctx, streamed
+
+
+def test_the_chunk_meter_notes_a_traced_streams_id_and_each_choices_finish_reason() -> None:
+    ctx, streamed = traced_context()
+    meter = ChunkMeter(ctx)
+    meter({"id": "chatcmpl-7", "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]})
+    meter({"id": "chatcmpl-7", "choices": [{"index": 1, "delta": {}, "finish_reason": "length"}]})
+    meter({"id": "chatcmpl-7", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    meter({"id": "chatcmpl-7", "choices": [], "usage": CHAT_USAGE})
+    assert (streamed.id, streamed.finish_reasons()) == ("chatcmpl-7", ["tool_calls", "length"])
+    assert ctx.usage == CHAT_USAGE
+
+
+def test_the_event_meter_notes_a_traced_streams_id_and_stop_reason() -> None:
+    ctx, streamed = traced_context()
+    meter = EventMeter(ctx)
+    meter(event("message_start", {"message": {"id": "msg_01", "usage": {"input_tokens": 5}}}))
+    meter(event("content_block_delta", {"index": 0}))
+    meter(event("message_delta", {"delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 2}}))
+    assert (streamed.id, streamed.finish_reasons()) == ("msg_01", ["max_tokens"])
+
+
+def test_the_response_event_meter_notes_the_terminal_responses_id_and_status() -> None:
+    ctx, streamed = traced_context()
+    meter = ResponseEventMeter(ctx)
+    meter({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}})
+    assert streamed.id is None
+    incomplete = {"incomplete_details": {"reason": "max_output_tokens"}}
+    meter(
+        {
+            "type": "response.incomplete",
+            "response": {"id": "resp_1", "object": "response", "status": "incomplete", **incomplete},
+        }
+    )
+    assert (streamed.id, streamed.finish_reasons()) == ("resp_1", ["max_output_tokens"])
+
+
+def test_an_untraced_stream_notes_nothing() -> None:
+    ctx = context()
+    ChunkMeter(ctx)({"id": "chatcmpl-7", "choices": [{"index": 0, "finish_reason": "stop"}]})
+    assert STREAMED not in ctx.extras
 
 
 @pytest.mark.parametrize("response", [{}, {"usage": None}, [], None])

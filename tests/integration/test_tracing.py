@@ -253,14 +253,17 @@ def test_a_streamed_anthropic_message_carries_its_id_and_stop_reason(
     traced: GatewayProcess, otlp: FakeOTLP
 ) -> None:
     trace_id, parent_id = new_ids()
-    with anthropic.Anthropic(base_url=traced.url, api_key=MASTER_KEY, max_retries=0, timeout=10) as client:
-        with client.messages.stream(
+    client = anthropic.Anthropic(base_url=traced.url, api_key=MASTER_KEY, max_retries=0, timeout=10)
+    with (
+        client,
+        client.messages.stream(
             model="gpt-test",
             max_tokens=32,
             messages=[{"role": "user", "content": "stream from claude"}],
             extra_headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
-        ) as stream:
-            message = stream.get_final_message()
+        ) as stream,
+    ):
+        message = stream.get_final_message()
 
     server, _ = trace_of(otlp, trace_id, 2)
     assert server.attributes["llm_gateway.front_door"] == "anthropic.messages"

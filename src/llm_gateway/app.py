@@ -10,6 +10,9 @@ added unless both are off; tracing only when `tracing:` is configured (outside t
 middleware, so the access line carries the span's trace id); CORS only when `server.cors`
 is; the router never redirects to add or drop a trailing slash (the redirect would reflect
 the `Host` header).
+
+The lifespan also announces the drain: uvicorn's SIGTERM/SIGINT handlers are chained so
+that `observability/draining.py` logs it and sets its gauges the moment it starts.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from types import FrameType
 
 import orjson
 from fastapi import FastAPI, Request
@@ -37,6 +42,7 @@ from llm_gateway.api.middleware.request_id import RequestIdMiddleware
 from llm_gateway.api.middleware.tracing import TracingMiddleware
 from llm_gateway.api.routes import RoutesMiddleware, default_routes
 from llm_gateway.core.config import GatewayConfig, is_loopback
+from llm_gateway.observability.draining import Drain
 from llm_gateway.observability.logging import access_sink
 from llm_gateway.observability.metrics import Metrics
 from llm_gateway.reloader import ConfigReloader, ConfigSource
@@ -67,6 +73,8 @@ def create_app(
         app.state.runtime = runtime
         reloader = app.state.reloader = ConfigReloader(app.state, source or ConfigSource(None))
         on_hangup = _reload_on_sighup(reloader)
+        drain = Drain(lambda: app.state.runtime.active, metrics, config.server.drain_timeout)
+        restore_signals = _announce_drain(drain)
         log.info(
             "llm-gateway %s ready: %d provider(s), models: %s",
             __version__,
@@ -78,8 +86,11 @@ def create_app(
         finally:
             if on_hangup:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            restore_signals()
+            drain.end()
             await reloader.aclose()
             await app.state.runtime.aclose()  # the current one: a reload may have replaced it
+            drain.forget()
 
     app = FastAPI(
         title="llm-gateway",
@@ -123,6 +134,44 @@ def _reload_on_sighup(reloader: ConfigReloader) -> bool:
     except (RuntimeError, NotImplementedError, ValueError):
         return False
     return True
+
+
+DRAIN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _announce_drain(drain: Drain) -> Callable[[], None]:
+    """Chain `drain.begin` before the server's own SIGTERM/SIGINT handlers (uvicorn installs
+    them with `signal.signal` before the lifespan starts, and drains when they run). Only in
+    the main thread, and only over a handler that is a function (a server that leaves the
+    defaults in place drains, if at all, without telling us). Returns what undoes it."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    chained: dict[int, tuple[Callable[[int, FrameType | None], object], object]] = {}
+    for number in DRAIN_SIGNALS:
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue
+
+        def announce(
+            signum: int,
+            frame: FrameType | None,
+            previous: Callable[[int, FrameType | None], object] = previous,
+        ) -> None:
+            # A signal handler runs between two bytecodes of whatever the loop was doing:
+            # the drain starts on the loop instead (metric values take locks).
+            loop.call_soon_threadsafe(drain.begin)
+            previous(signum, frame)
+
+        signal.signal(number, announce)
+        chained[number] = (previous, announce)
+
+    def restore() -> None:
+        for number, (previous, announce) in chained.items():
+            if signal.getsignal(number) is announce:
+                signal.signal(number, previous)
+
+    return restore
 
 
 def _add_access(app: FastAPI, config: GatewayConfig, metrics: Metrics | None) -> None:

@@ -131,6 +131,18 @@ class Metrics:
         self.in_flight = Gauge(
             p + "in_flight_requests", "Requests being served.", registry=own, multiprocess_mode="livesum"
         )
+        self.draining = Gauge(
+            p + "draining",
+            "1 while this process drains for shutdown (summed over workers: those draining).",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.draining_requests = Gauge(
+            p + "draining_requests",
+            "Requests a draining process is still finishing.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
         self.attempts = counter(
             "upstream_attempts", "Upstream attempts by outcome.", ("deployment", "provider", "outcome")
         )

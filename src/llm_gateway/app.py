@@ -159,9 +159,14 @@ def _announce_drain(drain: Drain) -> Callable[[], None]:
             previous: Callable[[int, FrameType | None], object] = previous,
         ) -> None:
             # A signal handler runs between two bytecodes of whatever the loop was doing:
-            # the drain starts on the loop instead (metric values take locks).
-            loop.call_soon_threadsafe(drain.begin)
-            previous(signum, frame)
+            # the drain starts on the loop instead (metric values take locks). The server's
+            # own handler runs whatever happens here.
+            try:
+                loop.call_soon_threadsafe(drain.begin)
+            except RuntimeError:  # the loop is closed: nothing left to announce
+                pass
+            finally:
+                previous(signum, frame)
 
         signal.signal(number, announce)
         chained[number] = (previous, announce)

@@ -39,6 +39,7 @@ GATEWAY_CACHE = "llm-gateway (cache hit)"
 GATEWAY_GOV_SQLITE = "llm-gateway (governance, SQLite)"
 GATEWAY_GOV_REDIS = "llm-gateway (governance, Postgres+Redis)"
 GATEWAY_TRACED = "llm-gateway (traced, sampled out)"
+GATEWAY_QUIET = "llm-gateway (observability off)"
 BASELINE_SRC = "BENCH_BASELINE_SRC"
 """The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
 LITELLM = "litellm"
@@ -187,10 +188,12 @@ BUILDERS: dict[str, Builder] = {
         governed.postgres_redis_env,
     ),
     GATEWAY_TRACED: _gateway(GATEWAY_TRACED, "llm-gateway-traced", "gateway-traced.yaml"),
+    GATEWAY_QUIET: _gateway(GATEWAY_QUIET, "llm-gateway-quiet", "gateway-quiet.yaml"),
 }
 # What a plain run measures: the references, the gateway as configured for the benchmark,
 # and the governed gateway that issue #14's targets are about. The other feature variants
-# (routing, guardrails, cache hit, Postgres+Redis, traced) are asked for by name.
+# (routing, guardrails, cache hit, Postgres+Redis, traced, observability off) are asked for
+# by name.
 DEFAULT = (UPSTREAM, FLOOR_ASYNCIO, FLOOR_ASGI, FLOOR, FLOOR_HTTPX2, GATEWAY, GATEWAY_GOV_SQLITE, LITELLM)
 
 

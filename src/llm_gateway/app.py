@@ -35,7 +35,7 @@ from llm_gateway.api import admin, gemini_models, health, me, openai, responses,
 from llm_gateway.api import metrics as metrics_route
 from llm_gateway.api.auth import require_master_key
 from llm_gateway.api.errors import install_error_handlers
-from llm_gateway.api.middleware.access import AccessMiddleware, current_trace_id
+from llm_gateway.api.middleware.access import AccessMiddleware, TraceId, current_trace_id
 from llm_gateway.api.middleware.hosts import AllowedHostsMiddleware
 from llm_gateway.api.middleware.limits import LimitsMiddleware
 from llm_gateway.api.middleware.request_id import RequestIdMiddleware
@@ -191,8 +191,19 @@ def _add_access(app: FastAPI, config: GatewayConfig, metrics: Metrics | None) ->
         sinks=sinks,
         on_start=metrics.in_flight.inc if metrics is not None else None,
         on_end=metrics.in_flight.dec if metrics is not None else None,
-        trace_id=current_trace_id(),
+        trace_id=_trace_id(config),
     )
+
+
+def _trace_id(config: GatewayConfig) -> TraceId | None:
+    """Where the access line's trace id comes from: the gateway's own request trace when
+    `tracing:` is configured (it never makes its spans OpenTelemetry's current one), else
+    whatever span an embedding application's instrumentation made current."""
+    if config.tracing is None:
+        return current_trace_id()
+    from llm_gateway.observability.tracing import current_trace_id as traced_id
+
+    return traced_id
 
 
 def _serve_openapi(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from tests.fakes.openai import FakeOpenAI, Received
 from tests.fakes.otlp import FakeOTLP, GrpcOTLP, Span
 from tests.fakes.server import FakeServer
 from tests.gateway import GatewayProcess
+from tests.integration.observed import access_line
 from tests.integration.routed import ordered, routed_config
 
 OTLP_TOKEN = "otlp-ingest-secret-4242"
@@ -142,6 +143,14 @@ def test_a_request_is_a_server_span_in_the_clients_trace_with_genai_attributes(
     sent = traceparent(fake.last())
     assert sent.split("-")[1] == trace_id
     assert sent.split("-")[2] == client.span_id
+
+
+@pytest.mark.parametrize("sampled", ["01", "00"])
+def test_the_access_line_carries_the_requests_trace_id(traced: GatewayProcess, sampled: str) -> None:
+    trace_id, parent_id = new_ids()
+    raw = ask(traced, "gpt-test", f"00-{trace_id}-{parent_id}-{sampled}")
+    # Sampled out too: the id still reaches the upstream, so its logs and ours correlate.
+    assert access_line(traced, raw.headers["x-request-id"])["trace_id"] == trace_id
 
 
 def test_a_retry_shows_each_attempt_as_a_sibling_client_span(

@@ -137,6 +137,13 @@ def current() -> RequestTrace | None:
     return _CURRENT.get()
 
 
+def current_trace_id() -> str | None:
+    """The W3C trace id of the request this code runs for (sampled out or not: the id still
+    travels upstream), for its access line."""
+    request = _CURRENT.get()
+    return format(request.trace_id, "032x") if request is not None else None
+
+
 class Tracing:
     """The process's tracer, exporters and (with `metrics: true`) GenAI metric instruments."""
 

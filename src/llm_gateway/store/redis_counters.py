@@ -13,10 +13,14 @@ every scope, and counts the request into all of them or none. Per scope:
 Slots and holds are leases: this instance renews its running admissions' leases every third
 of `lease_ttl`, so a dead instance's slots and holds expire `lease_ttl` after it died and the
 next admission trims them. Settling is a second script, guarded by a `SET NX` marker per
-admission so a retried settlement applies once. It is not sent at once: it waits up to
-`SETTLE_DELAY` to go in one pipeline ahead of this instance's next admission (Redis runs a
-connection's commands in order, so that admission sees it applied), which makes a request
-one round trip instead of two while requests keep coming. Time is Redis's own (`TIME`), one
+admission so a retried settlement applies once.
+
+Round trips, not scripts, are most of what governance costs on Redis (the socket send and
+the wake-ups, measured: docs/performance.md), so the admissions of one turn of the event
+loop go in one pipeline, and a settlement is not sent at once: it waits up to
+`SETTLE_DELAY` to go ahead of this instance's next admissions in their pipeline (Redis runs
+a connection's commands in order, so they see it applied). While requests keep coming, a
+request costs one round trip or less instead of two. Time is Redis's own (`TIME`), one
 clock for every instance, unless a clock is injected (tests). Sums are Redis integers (exact); the
 scripts compare them as Lua doubles, exact below 2**53 nano-dollars (about $9M) per scope.
 
@@ -47,6 +51,7 @@ from llm_gateway.store.counters import (
     Verdict,
     refusal_of,
 )
+from llm_gateway.store.redis_scripts import ADMIT, RENEW, SETTLE
 
 log = logging.getLogger("llm_gateway.governance")
 
@@ -60,159 +65,12 @@ request instead of two: measured, the send is most of a governed request's CPU o
 before it is sent by itself. Other instances see a slot or hold freed this much later."""
 MAX_REMEMBERED_SCOPES = 10_000
 
-COMMON = """
-local function clock(arg)
-  if arg ~= '' then return tonumber(arg) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function num(key) return tonumber(redis.call('GET', key) or '0') end
-local function int(x) return string.format('%.0f', x) end
-"""
 
-ADMIT = (
-    COMMON
-    + """
-local now = clock(ARGV[1])
-local id, tokens, hold = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local lease, window, apply = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
-
-local function trim(zset, amounts, total, cutoff)
-  while true do
-    local gone = redis.call('ZRANGEBYSCORE', zset, '-inf', cutoff, 'LIMIT', 0, 500)
-    if #gone == 0 then return end
-    local sum = 0
-    for _, v in ipairs(redis.call('HMGET', amounts, unpack(gone))) do
-      if v then sum = sum + tonumber(v) end
-    end
-    redis.call('ZREM', zset, unpack(gone))
-    redis.call('HDEL', amounts, unpack(gone))
-    if sum ~= 0 then redis.call('DECRBY', total, int(sum)) end
-    if #gone < 500 then return end
-  end
-end
-local function oldest(zset)
-  local first = redis.call('ZRANGE', zset, 0, 0, 'WITHSCORES')
-  if #first == 0 then return -1 end
-  return tonumber(first[2])
-end
-local function fit_at(zset, amounts, total, limit)
-  if tokens > limit then return -1 end
-  if total + tokens <= limit then return now end
-  local left = total
-  local entries = redis.call('ZRANGE', zset, 0, -1, 'WITHSCORES')
-  for i = 1, #entries, 2 do
-    left = left - tonumber(redis.call('HGET', amounts, entries[i]) or '0')
-    if left + tokens <= limit then return tonumber(entries[i + 1]) + window end
-  end
-  return now
-end
-
-local n = (#KEYS - 1) / 9
-local out = {0, now}
-local fits = true
-for i = 0, n - 1 do
-  local k, a = 1 + i * 9, 8 + i * 5
-  local rpm, tpm = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  local par, budget = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[k + 1], '-inf', now - window)
-  trim(KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], now - window)
-  redis.call('ZREMRANGEBYSCORE', KEYS[k + 5], '-inf', now)
-  trim(KEYS[k + 6], KEYS[k + 7], KEYS[k + 8], now)
-  local requests, used = redis.call('ZCARD', KEYS[k + 1]), num(KEYS[k + 4])
-  local running, spent, held = redis.call('ZCARD', KEYS[k + 5]), num(KEYS[k + 9]), num(KEYS[k + 8])
-  local fit = now
-  if tpm >= 0 then fit = fit_at(KEYS[k + 2], KEYS[k + 3], used, tpm) end
-  if rpm >= 0 and requests + 1 > rpm then fits = false end
-  if tpm >= 0 and used + tokens > tpm then fits = false end
-  if par >= 0 and running + 1 > par then fits = false end
-  if budget >= 0 and spent + held + math.max(hold, 1) > budget then fits = false end
-  for _, v in ipairs({requests, oldest(KEYS[k + 1]), int(used), fit, oldest(KEYS[k + 2]),
-                      running, int(spent), int(held)}) do
-    table.insert(out, v)
-  end
-end
-if not (fits and apply) then return out end
-out[1] = 1
-for i = 0, n - 1 do
-  local k, a = 1 + i * 9, 8 + i * 5
-  if tonumber(ARGV[a]) >= 0 then
-    redis.call('ZADD', KEYS[k + 1], now, id)
-    redis.call('PEXPIRE', KEYS[k + 1], window + 1000)
-  end
-  if tonumber(ARGV[a + 1]) >= 0 then
-    redis.call('ZADD', KEYS[k + 2], now, id)
-    redis.call('HSET', KEYS[k + 3], id, ARGV[3])
-    redis.call('INCRBY', KEYS[k + 4], ARGV[3])
-    for j = 2, 4 do redis.call('PEXPIRE', KEYS[k + j], window + lease) end
-  end
-  if tonumber(ARGV[a + 2]) >= 0 then
-    redis.call('ZADD', KEYS[k + 5], now + lease, id)
-    redis.call('PEXPIRE', KEYS[k + 5], 2 * lease)
-  end
-  if tonumber(ARGV[a + 3]) >= 0 and hold > 0 then
-    redis.call('ZADD', KEYS[k + 6], now + lease, id)
-    redis.call('HSET', KEYS[k + 7], id, ARGV[4])
-    redis.call('INCRBY', KEYS[k + 8], ARGV[4])
-    for j = 6, 8 do redis.call('PEXPIRE', KEYS[k + j], 2 * lease) end
-  end
-end
-return out
-"""
-)
-
-RENEW = (
-    COMMON
-    + """
-local now, lease, id = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-for k = 2, #KEYS, 9 do
-  if redis.call('ZADD', KEYS[k + 4], 'XX', 'CH', now + lease, id) == 1 then
-    redis.call('PEXPIRE', KEYS[k + 4], 2 * lease)
-  end
-  if redis.call('ZADD', KEYS[k + 5], 'XX', 'CH', now + lease, id) == 1 then
-    for j = 5, 7 do redis.call('PEXPIRE', KEYS[k + j], 2 * lease) end
-  end
-end
-return 1
-"""
-)
-
-SETTLE = (
-    COMMON
-    + """
-local id, tokens, cost, refund = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[5]) then return 0 end
-local n = (#KEYS - 1) / 9
-for i = 0, n - 1 do
-  local k, a = 1 + i * 9, 6 + i * 2
-  redis.call('ZREM', KEYS[k + 5], id)
-  local h = redis.call('HGET', KEYS[k + 7], id)
-  if h then
-    redis.call('HDEL', KEYS[k + 7], id)
-    redis.call('ZREM', KEYS[k + 6], id)
-    redis.call('DECRBY', KEYS[k + 8], h)
-  end
-  if cost >= 0 and ARGV[a] == '1' then
-    redis.call('INCRBY', KEYS[k + 9], ARGV[3])
-    local ttl = tonumber(ARGV[a + 1])
-    if ttl > 0 then redis.call('EXPIRE', KEYS[k + 9], ttl) end
-  end
-  local t = redis.call('HGET', KEYS[k + 3], id)
-  if refund then
-    redis.call('ZREM', KEYS[k + 1], id)
-    if t then
-      redis.call('HDEL', KEYS[k + 3], id)
-      redis.call('ZREM', KEYS[k + 2], id)
-      redis.call('DECRBY', KEYS[k + 4], t)
-    end
-  elseif tokens >= 0 and t then
-    redis.call('HSET', KEYS[k + 3], id, ARGV[2])
-    redis.call('INCRBY', KEYS[k + 4], int(tokens - tonumber(t)))
-  end
-end
-return 1
-"""
-)
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    keys: list[str]
+    args: list[Any]
+    reply: asyncio.Future[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +78,19 @@ class _Settlement:
     ask: Ask
     keys: list[str]
     args: list[Any]
+
+
+def _answer(reply: asyncio.Future[Any], value: Any) -> None:
+    """An admission's reply, or its failure (a Redis or socket error as `StoreUnavailable`);
+    nothing when the admission's caller has gone (the future is cancelled)."""
+    if reply.done():
+        return
+    if isinstance(value, RedisError | OSError):
+        reply.set_exception(StoreUnavailable(f"Redis: {value}"))
+    elif isinstance(value, BaseException):
+        reply.set_exception(value if isinstance(value, Exception) else StoreUnavailable("Redis: cancelled"))
+    else:
+        reply.set_result(value)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -248,6 +119,8 @@ class RedisCounters(Counters):
         self._renew = self._redis.register_script(RENEW)
         self._settle = self._redis.register_script(SETTLE)
         self._active: dict[str, Ask] = {}
+        self._admissions: list[_Admission] = []
+        """Admissions of this turn of the event loop, sent together at its end."""
         self._queued: list[_Settlement] = []
         """Settlements not sent yet: they ride with this instance's next admission."""
         self._send_timer: asyncio.TimerHandle | None = None
@@ -282,7 +155,7 @@ class RedisCounters(Counters):
     async def admit(self, ask: Ask) -> Verdict:
         # A client that sends its next request as soon as the last answered must find that
         # one's slot free and its spend settled: wait for this instance's settlements there
-        # that are on their way; those not sent yet go first in this admission's round trip.
+        # that are on their way; those not sent yet go first in this admission's pipeline.
         pending = [
             future
             for q in ask.quotas
@@ -291,7 +164,7 @@ class RedisCounters(Counters):
         ]
         if pending:
             await asyncio.wait(pending, timeout=SETTLE_WAIT)
-        verdict = await self._run_admit(ask, apply=True, riding=self._take_queued())
+        verdict = await self._run_admit(ask, apply=True)
         if verdict.admitted:
             self._active[ask.id] = ask
         return verdict
@@ -300,51 +173,69 @@ class RedisCounters(Counters):
         verdict = await self._run_admit(Ask("-", (quota,)), apply=False)
         return verdict.standings[0]
 
-    async def _run_admit(self, ask: Ask, *, apply: bool, riding: list[_Settlement] | None = None) -> Verdict:
+    async def _run_admit(self, ask: Ask, *, apply: bool) -> Verdict:
         args: list[Any] = [self._now(), ask.id, ask.tokens, ask.hold, self._lease_ms, int(WINDOW * 1000)]
         args.append("1" if apply else "0")
         for q in ask.quotas:
             args += [_limit(q.rpm), _limit(q.tpm), _limit(q.max_parallel), _limit(q.budget), 0]
-        keys = self._keys(ask.id, ask.quotas)
-        try:
-            if riding:
-                reply = await self._admit_after(riding, keys, args)
-            else:
-                reply = await self._admit(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"Redis: {exc}") from exc
+        reply = await self._submit(self._keys(ask.id, ask.quotas), args)
         now = int(reply[1]) / 1000
         standings = tuple(_standing(q.scope, reply[2 + i * 8 : 10 + i * 8]) for i, q in enumerate(ask.quotas))
         admitted = bool(int(reply[0]))
         refusal = None if admitted or not apply else refusal_of(ask, standings, now)
         return Verdict(admitted, now, standings, refusal)
 
-    async def _admit_after(self, riding: list[_Settlement], keys: list[str], args: list[Any]) -> Any:
-        """The admission script after the `riding` settlements, in one pipeline: Redis runs one
-        connection's commands in order, so the admission sees them applied. Settlements that
-        fail here (or whose fate is unknown: an error, a cancellation) are sent again on their
-        own; a settlement applies once however often it is sent."""
-        applied = self._under_way(riding)
+    def _submit(self, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        """The admission script's reply, sent with every other admission of this turn of the
+        event loop in one round trip (`_send_turn`); `StoreUnavailable` when it failed."""
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
+        self._admissions.append(_Admission(keys, args, reply))
+        if len(self._admissions) == 1:
+            loop.call_soon(self._send_turn)
+        return reply
+
+    def _send_turn(self) -> None:
+        admissions, self._admissions = self._admissions, []
+        task = asyncio.get_running_loop().create_task(self._send_batch(admissions, self._take_queued()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_batch(self, admissions: list[_Admission], riding: list[_Settlement]) -> None:
+        """The settlements not sent yet, then the admissions, in one pipeline: Redis runs a
+        connection's commands in order, so the admissions see the settlements applied, and
+        each script still runs atomically. A settlement that fails here (or whose fate is
+        unknown: an error, a cancellation) is sent again by itself; it applies once however
+        often it is sent."""
+        applied = self._under_way(riding) if riding else None
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for settlement in riding:
                     pipe.evalsha(self._settle.sha, len(settlement.keys), *settlement.keys, *settlement.args)
-                pipe.evalsha(self._admit.sha, len(keys), *keys, *args)
+                for admission in admissions:
+                    pipe.evalsha(self._admit.sha, len(admission.keys), *admission.keys, *admission.args)
                 replies = await pipe.execute(raise_on_error=False)
-        except BaseException:
-            self._send_later(riding, applied)
-            raise
-        failed = [s for s, reply in zip(riding, replies, strict=False) if isinstance(reply, Exception)]
-        if failed:
-            self._send_later(failed, applied)
-        else:
-            applied.set_result(None)
-        reply = replies[-1]
-        if isinstance(reply, NoScriptError):  # Redis restarted or flushed its scripts: load, rerun
-            return await self._admit(keys=keys, args=args)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+        except BaseException as exc:
+            if applied is not None:
+                self._send_later(riding, applied)
+            for admission in admissions:
+                _answer(admission.reply, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if applied is not None:
+            failed = [s for s, reply in zip(riding, replies, strict=False) if isinstance(reply, Exception)]
+            if failed:
+                self._send_later(failed, applied)
+            else:
+                applied.set_result(None)
+        for admission, reply in zip(admissions, replies[len(riding) :], strict=True):
+            if isinstance(reply, NoScriptError):  # Redis restarted or flushed its scripts: load, rerun
+                try:
+                    reply = await self._admit(keys=admission.keys, args=admission.args)
+                except (RedisError, OSError) as exc:
+                    reply = exc
+            _answer(admission.reply, reply)
 
     def settle(self, ask: Ask, *, tokens: int | None, cost: int | None, refund: bool = False) -> None:
         self._active.pop(ask.id, None)

@@ -318,3 +318,39 @@ async def test_riders_of_a_failed_admission_are_sent_again(redis_url: str, clock
         assert (standing.parallel, standing.held, standing.spent) == (0, 0, 30)
     finally:
         await counters.aclose()
+
+
+@pytest.mark.redis
+async def test_admissions_of_one_loop_turn_share_a_round_trip(redis_url: str, clock: Clock) -> None:
+    """Ten admissions begun together: one pipeline, each still its own all-or-nothing script."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    counters = RedisCounters(redis_url, prefix, lease_ttl=30, clock=clock)
+    quota = Quota("team:t", budget=500)
+    try:
+        sends = 0
+        pipeline = counters._redis.pipeline
+
+        def counted(*args: object, **kwargs: object) -> object:
+            nonlocal sends
+            sends += 1
+            return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+        counters._redis.pipeline = counted  # type: ignore[method-assign]
+        verdicts = await asyncio.gather(*(counters.admit(ask(quota, hold=100)) for _ in range(10)))
+        assert sends == 1
+        assert sum(v.admitted for v in verdicts) == 5
+        assert [v.standings[0].held for v in verdicts] == [100 * i for i in range(5)] + [500] * 5
+    finally:
+        await counters.aclose()
+
+
+@pytest.mark.redis
+async def test_a_failed_round_trip_fails_each_of_its_admissions(clock: Clock) -> None:
+    counters = RedisCounters("redis://127.0.0.1:1", "test-down:", lease_ttl=30, clock=clock)
+    try:
+        results = await asyncio.gather(
+            *(counters.admit(ask(Quota("key:k", rpm=5))) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+    finally:
+        await counters.aclose()

@@ -128,6 +128,7 @@ class RedisCounters(Counters):
         self._settling_in: dict[str, set[asyncio.Future[None]]] = {}
         """Settlements under way by scope, which an admission to a slot or budget there awaits."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._scripts_loaded = False
         self._scope_keys: dict[tuple[str, str], list[str]] = {}
         self._renewer: asyncio.Task[None] | None = None
 
@@ -209,6 +210,8 @@ class RedisCounters(Counters):
         often it is sent."""
         applied = self._under_way(riding) if riding else None
         try:
+            if not self._scripts_loaded:
+                await self._load_scripts()
             async with self._redis.pipeline(transaction=False) as pipe:
                 for settlement in riding:
                     pipe.evalsha(self._settle.sha, len(settlement.keys), *settlement.keys, *settlement.args)
@@ -223,19 +226,32 @@ class RedisCounters(Counters):
             if not isinstance(exc, Exception):
                 raise
             return
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            self._scripts_loaded = False  # Redis restarted or flushed its scripts
         if applied is not None:
             failed = [s for s, reply in zip(riding, replies, strict=False) if isinstance(reply, Exception)]
+            if failed:  # once more now, before any admission behind them runs again
+                with contextlib.suppress(RedisError, OSError):
+                    failed = await self._send_settlements(failed)
             if failed:
                 self._send_later(failed, applied)
             else:
                 applied.set_result(None)
         for admission, reply in zip(admissions, replies[len(riding) :], strict=True):
-            if isinstance(reply, NoScriptError):  # Redis restarted or flushed its scripts: load, rerun
+            if isinstance(reply, NoScriptError):  # not run: load the script, run it alone
                 try:
                     reply = await self._admit(keys=admission.keys, args=admission.args)
                 except (RedisError, OSError) as exc:
                     reply = exc
             _answer(admission.reply, reply)
+
+    async def _load_scripts(self) -> None:
+        """Load the scripts a pipeline calls by hash before its first use (a pipeline cannot
+        load one half-way, and a settlement that fails there is not seen by the admissions
+        behind it)."""
+        for script in (self._admit, self._settle):
+            script.sha = await self._redis.script_load(script.script)
+        self._scripts_loaded = True
 
     def settle(self, ask: Ask, *, tokens: int | None, cost: int | None, refund: bool = False) -> None:
         self._active.pop(ask.id, None)

@@ -354,3 +354,23 @@ async def test_a_failed_round_trip_fails_each_of_its_admissions(clock: Clock) ->
         assert all(isinstance(r, StoreUnavailable) for r in results), results
     finally:
         await counters.aclose()
+
+
+@pytest.mark.redis
+async def test_scripts_redis_lost_are_loaded_again_in_order(redis_url: str, clock: Clock) -> None:
+    """Redis restarted (its scripts gone) while a settlement waited to ride: the settlement
+    is applied before the admission behind it runs again, so that one finds the slot free."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    counters = RedisCounters(redis_url, prefix, lease_ttl=30, clock=clock)
+    quota = Quota("key:k", max_parallel=1, budget=100)
+    try:
+        a = await admitted(counters, quota, hold=60)
+        assert a
+        counters.settle(a, tokens=None, cost=30)
+        counters._admit.sha = counters._settle.sha = "0" * 40  # what Redis no longer knows
+        assert await admitted(counters, quota, hold=70)
+        await counters.drain()
+        standing = await counters.standing(quota)
+        assert (standing.parallel, standing.held, standing.spent) == (1, 70, 30)
+    finally:
+        await counters.aclose()

@@ -40,35 +40,42 @@ def sqlite_env() -> dict[str, str]:
     return {"BENCH_DATABASE_URL": f"sqlite:///{folder}/governance.db"}
 
 
-def postgres_redis_env() -> dict[str, str]:
-    """A fresh database and an empty Redis prefix, and the settings that point at them."""
-    asyncio.run(_fresh_postgres())
-    _clear_redis()
+def postgres_redis_env(suffix: str = "") -> dict[str, str]:
+    """A fresh database and an empty Redis prefix, and the settings that point at them;
+    `suffix` names another pair, for a second target running beside the first."""
+    database, prefix = f"{POSTGRES_DATABASE}{suffix}", f"{REDIS_PREFIX.rstrip(':')}{suffix}:"
+    asyncio.run(_fresh_postgres(database))
+    _clear_redis(prefix)
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
     return {
-        "BENCH_DATABASE_URL": f"{base}/{POSTGRES_DATABASE}",
+        "BENCH_DATABASE_URL": f"{base}/{database}",
         "BENCH_REDIS_URL": REDIS_URL,
-        "BENCH_REDIS_PREFIX": REDIS_PREFIX,
+        "BENCH_REDIS_PREFIX": prefix,
     }
 
 
-async def _fresh_postgres() -> None:
+def baseline_postgres_redis_env() -> dict[str, str]:
+    """`postgres_redis_env` for the baseline checkout's target (`run.py --baseline`)."""
+    return postgres_redis_env("_baseline")
+
+
+async def _fresh_postgres(database: str) -> None:
     import asyncpg
 
     connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{POSTGRES_DATABASE}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{POSTGRES_DATABASE}"')
+        await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
         await connection.close()
 
 
-def _clear_redis() -> None:
+def _clear_redis(prefix: str) -> None:
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        stale = list(client.scan_iter(f"{REDIS_PREFIX}*"))
+        stale = list(client.scan_iter(f"{prefix}*"))
         if stale:
             client.delete(*stale)
     finally:

@@ -272,7 +272,7 @@ def main() -> int:
     with ExitStack() as stack:
         if args.baseline:
             baseline_checkout(stack, args.baseline)
-            if targets.GATEWAY_BASELINE not in args.targets:
+            if not any(name in targets.BASELINES for name in args.targets):
                 args.targets.append(targets.GATEWAY_BASELINE)
         upstream = stack.enter_context(
             targets.running(targets.shared_mock(), core=load_core, api_key=API_KEY, log_dir=log_dir)

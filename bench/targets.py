@@ -40,6 +40,10 @@ GATEWAY_GOV_SQLITE = "llm-gateway (governance, SQLite)"
 GATEWAY_GOV_REDIS = "llm-gateway (governance, Postgres+Redis)"
 GATEWAY_TRACED = "llm-gateway (traced, sampled out)"
 GATEWAY_QUIET = "llm-gateway (observability off)"
+GATEWAY_GOV_SQLITE_BASELINE = "llm-gateway (governance, SQLite, baseline)"
+GATEWAY_GOV_REDIS_BASELINE = "llm-gateway (governance, Postgres+Redis, baseline)"
+BASELINES = (GATEWAY_BASELINE, GATEWAY_GOV_SQLITE_BASELINE, GATEWAY_GOV_REDIS_BASELINE)
+"""Targets that run `run.py --baseline REF`'s checkout; with none named, the plain one is added."""
 BASELINE_SRC = "BENCH_BASELINE_SRC"
 """The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
 LITELLM = "litellm"
@@ -129,18 +133,26 @@ def _gateway(
     return build
 
 
-def _gateway_baseline(upstream_v1: str, api_key: str) -> Target:
-    """llm-gateway as of another commit, in the same venv, with the same config: the
-    before-and-after of a change, measured side by side in one run."""
-    src = os.environ.get(BASELINE_SRC)
-    if not src:
-        raise ValueError(f"{GATEWAY_BASELINE} needs {BASELINE_SRC} (use run.py --baseline REF)")
-    command = (
-        str(VENV_BIN / "python"), "-m", "llm_gateway.cli", "serve", "--config", str(HERE / "gateway.yaml"),
-        "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
-    )  # fmt: skip
-    env = {"BENCH_UPSTREAM_URL": upstream_v1, "BENCH_API_KEY": api_key, "PYTHONPATH": src}
-    return Target(GATEWAY_BASELINE, "llm-gateway-baseline", command, env=env)
+def _gateway_baseline(
+    name: str, slug: str, config: str, storage: Callable[[], dict[str, str]] | None = None
+) -> Builder:
+    """llm-gateway as of another commit, in the same venv, with the same config as its
+    target: the before-and-after of a change, measured side by side in one run."""
+
+    def build(upstream_v1: str, api_key: str) -> Target:
+        src = os.environ.get(BASELINE_SRC)
+        if not src:
+            raise ValueError(f"{name} needs {BASELINE_SRC} (use run.py --baseline REF)")
+        command = (
+            str(VENV_BIN / "python"), "-m", "llm_gateway.cli", "serve", "--config", str(HERE / config),
+            "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
+        )  # fmt: skip
+        env = {"BENCH_UPSTREAM_URL": upstream_v1, "BENCH_API_KEY": api_key, "PYTHONPATH": src}
+        if storage is not None:
+            env.update(storage())
+        return Target(name, slug, command, env=env, virtual_key=storage is not None)
+
+    return build
 
 
 def _litellm(upstream_v1: str, api_key: str) -> Target:
@@ -175,7 +187,19 @@ BUILDERS: dict[str, Builder] = {
     GATEWAY: _gateway(GATEWAY, "llm-gateway", "gateway.yaml"),
     LITELLM: _litellm,
     GATEWAY_ROUTING: _gateway(GATEWAY_ROUTING, "llm-gateway-routing", "gateway-routing.yaml"),
-    GATEWAY_BASELINE: _gateway_baseline,
+    GATEWAY_BASELINE: _gateway_baseline(GATEWAY_BASELINE, "llm-gateway-baseline", "gateway.yaml"),
+    GATEWAY_GOV_SQLITE_BASELINE: _gateway_baseline(
+        GATEWAY_GOV_SQLITE_BASELINE,
+        "llm-gateway-gov-sqlite-baseline",
+        "gateway-governance.yaml",
+        governed.sqlite_env,
+    ),
+    GATEWAY_GOV_REDIS_BASELINE: _gateway_baseline(
+        GATEWAY_GOV_REDIS_BASELINE,
+        "llm-gateway-gov-redis-baseline",
+        "gateway-governance-redis.yaml",
+        governed.postgres_redis_env,
+    ),
     GATEWAY_GUARDRAILS: _gateway(GATEWAY_GUARDRAILS, "llm-gateway-guardrails", "gateway-guardrails.yaml"),
     GATEWAY_CACHE: _gateway(GATEWAY_CACHE, "llm-gateway-cache", "gateway-cache.yaml"),
     GATEWAY_GOV_SQLITE: _gateway(
@@ -185,7 +209,7 @@ BUILDERS: dict[str, Builder] = {
         GATEWAY_GOV_REDIS,
         "llm-gateway-gov-redis",
         "gateway-governance-redis.yaml",
-        governed.postgres_redis_env,
+        governed.baseline_postgres_redis_env,
     ),
     GATEWAY_TRACED: _gateway(GATEWAY_TRACED, "llm-gateway-traced", "gateway-traced.yaml"),
     GATEWAY_QUIET: _gateway(GATEWAY_QUIET, "llm-gateway-quiet", "gateway-quiet.yaml"),

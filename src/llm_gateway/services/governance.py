@@ -16,8 +16,8 @@ lets requests through uncounted (`fail_open`); either way it logs and `/ready` s
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -147,7 +147,7 @@ class GovernanceHook(Hook):
         needs_tokens = any(q.tpm is not None or q.budget is not None for q in quotas)
         tokens = self._prompt_tokens(call) if needs_tokens else 0
         hold = self._hold(ctx, call, scopes, tokens) if any(q.budget is not None for q in quotas) else 0
-        ask = Ask(uuid.uuid4().hex, quotas, tokens, hold)
+        ask = Ask(os.urandom(16).hex(), quotas, tokens, hold)  # uuid4's randomness, a fifth of its cost
         try:
             verdict = await self.counters.admit(ask)
         except StoreUnavailable as exc:

@@ -70,6 +70,7 @@ TOKENS_PER_MESSAGE = 3
 """OpenAI's chat framing: each message costs 3 tokens around its content, a `name` one more,
 and the reply is primed with 3 (the cookbook's `num_tokens_from_messages`)."""
 TOKENS_PER_NAME = 1
+MAX_REMEMBERED_ROLE = 16
 REPLY_PRIMING = 3
 IMAGE_TOKENS = 765
 """An image part, counted as OpenAI's high-detail 1024x1024 image (4 tiles): images are not
@@ -135,7 +136,7 @@ def _chat_tokens(body: JSON, model: str) -> int:
     for message in body.get("messages") or ():
         if not isinstance(message, dict):
             continue
-        total += TOKENS_PER_MESSAGE + count_text_tokens(str(message.get("role") or ""), model)
+        total += TOKENS_PER_MESSAGE + _role_tokens(str(message.get("role") or ""), model)
         total += _content_tokens(message.get("content"), model)
         if message.get("name"):
             total += TOKENS_PER_NAME + count_text_tokens(str(message["name"]), model)
@@ -144,6 +145,21 @@ def _chat_tokens(body: JSON, model: str) -> int:
             total += count_text_tokens(str(function.get("name") or ""), model)
             total += count_text_tokens(str(function.get("arguments") or ""), model)
     return total + _json_tokens(body.get("tools"), model) + _json_tokens(body.get("functions"), model)
+
+
+def _role_tokens(role: str, model: str) -> int:
+    """A message's role: one of a handful of short words, so its count is remembered (an
+    encoder call saved per message); a long or made-up role is counted each time."""
+    return (
+        _short_text_tokens(role, model)
+        if len(role) <= MAX_REMEMBERED_ROLE
+        else count_text_tokens(role, model)
+    )
+
+
+@lru_cache(maxsize=256)
+def _short_text_tokens(text: str, model: str) -> int:
+    return count_text_tokens(text, model)
 
 
 def _anthropic_tokens(body: JSON, model: str) -> int:

@@ -20,6 +20,7 @@ from llm_gateway.providers.mock import MockSettings
 from llm_gateway.providers.openai import OpenAISettings
 from llm_gateway.services.pricing import (
     PriceBook,
+    PricedDeployment,
     Rates,
     Tokens,
     estimate,
@@ -27,6 +28,7 @@ from llm_gateway.services.pricing import (
     price,
     rates,
     split_usage,
+    steady_rates,
 )
 
 AT = datetime(2025, 9, 1, tzinfo=UTC)
@@ -117,6 +119,24 @@ def test_historic_prices_follow_the_call_time() -> None:
     )
     after = price(usage, provider_type="openai", upstream_model="o3", override=None, at=AT)
     assert (before.usd, after.usd) == (D("50"), D("10"))
+
+
+def test_a_deployment_remembers_only_rates_that_cannot_change() -> None:
+    """Dated prices (o3's cut) and tiers (Gemini's long context) are read on every call; one
+    undated price, or an override alone, is remembered."""
+    usage = openai_usage(1_000_000, 1_000_000)
+    o3 = PricedDeployment("openai", "o3")
+    assert steady_rates(o3) is None
+    assert o3.price(usage, at=datetime(2025, 5, 1, tzinfo=UTC)).usd == D("50")
+    assert o3.price(usage, at=AT).usd == D("10")
+    gemini = PricedDeployment("gemini", "gemini-2.5-pro")
+    assert steady_rates(gemini) is None
+    assert gemini.rates(at=AT, prompt_tokens=250_000).input == D("2.5")
+    assert gemini.rates(at=AT).input == D("1.25")
+    assert steady_rates(PricedDeployment("openai", "gpt-4o")) == rates("openai", "gpt-4o", at=AT)
+    custom = PricedDeployment("mock", "m", Pricing(input_per_mtok=1.0, output_per_mtok=2.0))
+    assert custom.rates() is steady_rates(custom)
+    assert custom.price(usage, at=AT).usd == D("3")
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,19 @@ def test_quota_of_a_scope() -> None:
     assert quota.period_ttl is not None and quota.period_ttl > 12 * 3600
 
 
+def test_a_quota_is_remade_when_its_period_or_limits_change() -> None:
+    limits = Limits(budget_usd=Decimal(1), budget_period="monthly")
+    scope = Scope("key", "k", limits=limits)
+    last_second = datetime(2025, 6, 30, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert quota_of(scope, last_second).period == "m2025-06"
+    assert quota_of(scope, last_second + 1).period == "m2025-07"
+    assert quota_of(scope, last_second - 3600) is quota_of(scope, last_second)  # same day: made once
+    tighter = Scope("key", "k", limits=Limits(budget_usd=Decimal(2), budget_period="monthly"))
+    assert quota_of(tighter, last_second).budget == 2_000_000_000
+    ttl = quota_of(scope, last_second).period_ttl
+    assert ttl == 36 * 86_400  # from the start of the period's last day to 35 days past its end
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [

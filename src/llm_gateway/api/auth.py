@@ -54,7 +54,7 @@ def check_key(headers: Mapping[str, str], master_key: str) -> None:
 
 def authenticate(
     headers: Mapping[str, str], master_key: str | None, keys: KeyIndex | None = None
-) -> Principal:
+) -> Principal | Awaitable[Principal]:
     """The caller of a per-request route: anyone when no master key is configured; else the
     master key, or a virtual key in `keys` (a 401 says whether it is unknown, revoked,
     blocked, expired or a rotated-out secret, and never echoes what was presented)."""
@@ -64,7 +64,7 @@ def authenticate(
     if _is_master(key, master_key):
         return MASTER
     if keys is not None and key.startswith(PREFIX):
-        return keys.principal(key)
+        return keys.lookup(key)  # an awaitable only for a secret this instance does not know
     raise AuthenticationFailed("invalid API key")
 
 

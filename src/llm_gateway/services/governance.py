@@ -51,6 +51,7 @@ from llm_gateway.services.endusers import end_user, end_user_scopes
 from llm_gateway.services.hooks import Answer, Hook
 from llm_gateway.services.pricing import PriceBook
 from llm_gateway.services.quotas import governs, limit_headers, quota_of, refusal_error, scope_of
+from llm_gateway.services.tokens import build_encoding, has_encoding
 from llm_gateway.store.counters import (
     Ask,
     Clock,
@@ -145,6 +146,8 @@ class GovernanceHook(Hook):
         now = self._clock()
         quotas = tuple(quota_of(scope, now) for scope in scopes)
         needs_tokens = any(q.tpm is not None or q.budget is not None for q in quotas)
+        if needs_tokens and not has_encoding(call.model or ""):
+            await build_encoding(call.model or "")  # once per encoding, off the event loop
         tokens = self._prompt_tokens(call) if needs_tokens else 0
         hold = self._hold(ctx, call, scopes, tokens) if any(q.budget is not None for q in quotas) else 0
         ask = Ask(os.urandom(16).hex(), quotas, tokens, hold)  # uuid4's randomness, a fifth of its cost

@@ -2,7 +2,9 @@
 
 Every key (revoked, blocked and expired ones too, so a 401 can say which) is indexed by
 its secret's hash, with the `Principal` it authenticates as built once at load. A request
-costs one SHA-256 and one dict lookup, never a database round trip.
+costs one SHA-256 and one dict lookup, never a database round trip (except a secret the
+index does not know, which `lookup` looks for once more in the store, at most once per
+quarter second for all of them).
 
 The index is rebuilt whole from the store and swapped in one assignment, so a reader
 sees the old index or the new one, never a mix. It is rebuilt after a write through this
@@ -19,7 +21,7 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from llm_gateway.core.context import Principal, Scope
@@ -31,6 +33,9 @@ from llm_gateway.store.records import KeyRecord, TeamRecord
 from llm_gateway.store.teams import TeamStore
 
 log = logging.getLogger("llm_gateway.keys")
+
+MISS_RECHECK_SECONDS = 0.25
+"""How often at most an unknown secret makes the index look in the store again."""
 
 Clock = Callable[[], float]
 """Wall-clock seconds (`time.time`): expiry and grace periods are calendar times."""
@@ -129,6 +134,9 @@ class KeyIndex:
         self._revision: int | None = None
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._rechecking = asyncio.Lock()
+        self._rechecked = -MISS_RECHECK_SECONDS
+        """When an unknown secret last made this index check the store (`lookup`)."""
         self.hits = 0
         self.misses = 0
         """Lookups that found a key (revoked and expired ones too) and that found none (metrics)."""
@@ -139,6 +147,35 @@ class KeyIndex:
     def principal(self, secret: str) -> Principal:
         """The principal `secret` authenticates as; a 401 saying why when it does not."""
         digest = hash_secret(secret)
+        entry = self._entries.get(digest)
+        if entry is None or not same_hash(entry.hash, digest):
+            self.misses += 1
+            raise AuthenticationFailed("invalid API key: no such key")
+        self.hits += 1
+        return self._usable(entry)
+
+    def lookup(self, secret: str) -> Principal | Awaitable[Principal]:
+        """`principal`, except that a secret this instance does not know is looked for in the
+        store once more before it is refused (`await` what is not a `Principal`): a key just
+        created through another instance works here at once, before the change announcement
+        or the next refresh arrives. Those store checks are coalesced and at most one per
+        `MISS_RECHECK_SECONDS`, so a flood of invalid keys cannot load the database."""
+        digest = hash_secret(secret)
+        entry = self._entries.get(digest)
+        if entry is None or not same_hash(entry.hash, digest):
+            return self._recheck(digest)
+        self.hits += 1
+        return self._usable(entry)
+
+    async def _recheck(self, digest: str) -> Principal:
+        if time.monotonic() - self._rechecked >= MISS_RECHECK_SECONDS:
+            async with self._rechecking:
+                if time.monotonic() - self._rechecked >= MISS_RECHECK_SECONDS:
+                    try:
+                        await self.refresh()
+                    except Exception as exc:
+                        log.warning("could not look up an unknown key in the store: %s", exc)
+                    self._rechecked = time.monotonic()
         entry = self._entries.get(digest)
         if entry is None or not same_hash(entry.hash, digest):
             self.misses += 1

@@ -24,6 +24,7 @@ from llm_gateway.core.errors import InvalidRequest, PermissionDenied
 from llm_gateway.core.policy_config import Policy, SystemPrompt
 from llm_gateway.services.costing import counted_prompt_tokens
 from llm_gateway.services.hooks import Answer, Hook
+from llm_gateway.services.tokens import build_encoding, has_encoding
 
 MAX_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 SYSTEM_ROLES = ("system", "developer")
@@ -230,6 +231,8 @@ class PolicyHook(Hook):
             return None
         rules = self.rules(ctx, call)
         if rules is not None:
+            if rules.max_prompt_tokens is not None and not has_encoding(call.model or ""):
+                await build_encoding(call.model or "")  # once per encoding, off the event loop
             enforce(rules, call)
         return None
 

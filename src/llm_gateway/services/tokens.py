@@ -12,9 +12,9 @@ on Bedrock, ...) cl100k_base is an approximation: their tokenizers differ, and s
 counts (docs/pricing.md).
 
 Encodings load once (half a second of CPU each) and are kept for the life of the process,
-as is each model's choice of encoding. A gateway that counts on its request path
-(governance, policies) builds the ones its deployments need in a thread at start-up
-(`warm`; `/ready` says when they are loaded), so no request stalls the event loop on it.
+as is each model's choice of encoding. What counts on the request path before the upstream
+call (governance's holds, policies' prompt limits) first awaits `build_encoding`, so the
+build runs in a worker thread and no request stalls the event loop on it.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import asyncio
 import base64
 import gzip
 import hashlib
-import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -35,8 +34,6 @@ import tiktoken
 
 from llm_gateway.core.context import Operation
 from llm_gateway.core.types import JSON
-
-log = logging.getLogger(__name__)
 
 EXPECTED_SHA256 = {
     "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
@@ -115,28 +112,17 @@ def forget() -> None:
     encoding_for_model.cache_clear()
 
 
-def warm(models: Iterable[str]) -> None:
-    """Build the encodings `models` count with, now (run in a thread: it holds the CPU)."""
-    for name in sorted({encoding_name(model) for model in models}):
-        encoding(name)
+def has_encoding(model: str) -> bool:
+    """Whether `model`'s encoding is built (counting with it then costs no build)."""
+    return encoding_name(model) in _LOADED
 
 
-def loaded(models: Iterable[str]) -> bool:
-    return all(encoding_name(model) in _LOADED for model in models)
-
-
-async def warm_up(models: Sequence[str]) -> None:
-    """`warm` in a worker thread, so the event loop goes on serving while it builds; a
-    broken BPE file is logged here (and raised again by the first request that counts)."""
-    try:
-        await asyncio.to_thread(warm, models)
-    except EncodingDataError as exc:
-        log.error("tokenizers not loaded: %s", exc)
-
-
-async def readiness(models: Sequence[str]) -> tuple[bool, str]:
-    """For `/ready`: not ready until the encodings `models` count with are built."""
-    return (True, "loaded") if loaded(models) else (False, "loading")
+async def build_encoding(model: str) -> None:
+    """Build `model`'s encoding in a worker thread: a request that must count before it goes
+    upstream awaits this the first time, instead of holding the event loop (and every other
+    request) for the half second a build takes. The lock in `encoding` makes concurrent
+    first requests share one build."""
+    await asyncio.to_thread(encoding, encoding_name(model))
 
 
 def _build(name: str) -> tiktoken.Encoding:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from llm_gateway.core.errors import (
 )
 from llm_gateway.core.governance_config import GovernanceSettings
 from llm_gateway.routing.executor import Executor
+from llm_gateway.services import tokens
 from llm_gateway.services.costing import PricedCosting
 from llm_gateway.services.governance import GovernanceHook
 from llm_gateway.services.hooks import HookChain
@@ -367,3 +369,28 @@ async def test_a_jwt_user_claim_is_the_end_user_whatever_the_body_says(counters:
 async def test_no_end_user_scope_without_a_team_that_budgets_them(rig: Rig) -> None:
     context = ctx()
     assert rig.hook.scopes(context, chat(user="alice")) == (KEY, TEAM)
+
+
+async def test_a_budget_counts_the_prompt_with_a_tokenizer_built_off_the_event_loop(
+    counters: Counters, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first counted request builds its encoding in a worker thread (half a second of
+    CPU that would otherwise stall every request on the loop), then counts as usual."""
+    built: list[int] = []
+    original = tokens._build
+
+    def recording(name: str) -> Any:
+        built.append(threading.get_ident())
+        return original(name)
+
+    monkeypatch.setattr(tokens, "_build", recording)
+    tokens.forget()
+    try:
+        rig = build(counters)
+        await rig.pipeline.complete(ctx(), chat())
+        await rig.zero()
+        assert built and all(ident != threading.get_ident() for ident in built)
+        [row] = await rig.rows()
+        assert row.prompt_tokens == 3
+    finally:
+        tokens.forget()

@@ -3,14 +3,16 @@ made elsewhere reach it (a revision check, not a clock)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from llm_gateway.core.context import Principal
 from llm_gateway.core.errors import AuthenticationFailed
-from llm_gateway.services.keyindex import KeyIndex
+from llm_gateway.services.keyindex import MISS_RECHECK_SECONDS, KeyIndex
 from llm_gateway.store.db import Database
 from llm_gateway.store.keys import KeyStore
 from llm_gateway.store.teams import TeamStore
@@ -102,6 +104,35 @@ async def test_a_change_made_elsewhere_is_seen_by_refresh(stores: tuple[KeyStore
     await teams.update("t1", {"models": ["only-this"]})
     assert await index.refresh()
     assert index.principal(secret).scopes[1].models == ("only-this",)
+
+
+async def test_a_key_created_elsewhere_works_at_once_and_unknown_ones_are_checked_rarely(
+    stores: tuple[KeyStore, TeamStore],
+) -> None:
+    keys, teams = stores
+    index = KeyIndex(keys, teams, clock=Clock())
+    await index.load()
+    key, secret = await keys.create({"name": "new"})  # through another instance's admin API
+    found = index.lookup(secret)
+    assert not isinstance(found, Principal)  # unknown here: looked for in the store
+    assert (await found).key_id == key.id
+    assert index.lookup(secret).key_id == key.id  # type: ignore[union-attr]  # now in memory
+    revisions = 0
+    counted = keys.revision
+
+    async def counting() -> int | None:
+        nonlocal revisions
+        revisions += 1
+        return await counted()
+
+    keys.revision = counting  # type: ignore[method-assign]
+    await asyncio.sleep(MISS_RECHECK_SECONDS)
+    lookups = [index.lookup(f"sk-gw-unknown{n}") for n in range(50)]
+    pending = [found for found in lookups if not isinstance(found, Principal)]
+    outcomes = await asyncio.gather(*pending, return_exceptions=True)
+    assert len(outcomes) == 50 and all(isinstance(o, AuthenticationFailed) for o in outcomes)
+    assert all("no such key" in o.message for o in outcomes if isinstance(o, AuthenticationFailed))
+    assert revisions == 1  # fifty unknown keys at once: one store check between them
 
 
 async def test_the_timer_reloads_within_its_interval(stores: tuple[KeyStore, TeamStore]) -> None:

@@ -8,7 +8,6 @@ import socket
 import threading
 from typing import Any
 
-import httpx2
 import pytest
 import tiktoken_ext.openai_public as openai_public
 
@@ -21,8 +20,6 @@ from llm_gateway.services.tokens import (
     encoding_for_model,
     encoding_name,
 )
-from tests.stubs import mock_config
-from tests.unit.api.asgi import running
 
 # The OpenAI cookbook's `num_tokens_from_messages` example: 129 tokens for gpt-3.5/gpt-4,
 # 124 for gpt-4o, as the API reports them.
@@ -203,9 +200,7 @@ def test_embedding_inputs_are_counted() -> None:
     assert count_prompt_tokens(Operation.EMBEDDINGS, {}, model) == 0
 
 
-async def test_warm_up_builds_in_a_worker_thread_and_readiness_follows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_first_build_runs_in_a_worker_thread_and_is_shared(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[int] = []
     build = tokens._build
 
@@ -216,34 +211,11 @@ async def test_warm_up_builds_in_a_worker_thread_and_readiness_follows(
     monkeypatch.setattr(tokens, "_build", recording)
     tokens.forget()
     try:
-        assert await tokens.readiness(["gpt-4o"]) == (False, "loading")
-        await tokens.warm_up(["gpt-4o", "gpt-4o-mini"])  # one encoding, built once
-        assert await tokens.readiness(["gpt-4o"]) == (True, "loaded")
-        assert threads and all(ident != threading.get_ident() for ident in threads)
-        assert len(threads) == 1 and not tokens.loaded(["gpt-4"])
+        assert not tokens.has_encoding("gpt-4o")
+        # three first requests at once, two models of one encoding: one build, off the loop
+        await asyncio.gather(*(tokens.build_encoding(m) for m in ("gpt-4o", "gpt-4o-mini", "gpt-4o")))
+        assert tokens.has_encoding("gpt-4o") and tokens.has_encoding("gpt-4o-mini")
+        assert not tokens.has_encoding("gpt-4")  # cl100k_base: not built
+        assert len(threads) == 1 and threads[0] != threading.get_ident()
     finally:
         tokens.forget()
-
-
-async def test_a_governed_gateway_is_ready_once_its_tokenizers_are_built() -> None:
-    tokens.forget()
-    config = mock_config(master_key="sk-master-" + "x" * 24, database_url="sqlite:///:memory:")
-    async with running(config) as app:
-        transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            for _ in range(200):
-                response = await client.get("/ready")
-                if response.status_code == 200:
-                    break
-                assert response.json()["checks"]["tokenizers"] == "loading"
-                await asyncio.sleep(0.02)
-    assert response.status_code == 200 and response.json()["checks"]["tokenizers"] == "loaded"
-    assert tokens.loaded(["mock"])
-
-
-async def test_an_ungoverned_gateway_builds_no_tokenizer_at_start() -> None:
-    tokens.forget()
-    async with running(mock_config()) as app:
-        assert "tokenizers" not in app.state.runtime.checks
-        await asyncio.sleep(0)
-    assert not tokens.loaded(["mock"])

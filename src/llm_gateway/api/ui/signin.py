@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from llm_gateway.api.ui.guard import Refused, runtime_of
 from llm_gateway.api.ui.pages import render
 from llm_gateway.api.ui.session import COOKIE, COOKIE_PATH, cookie_flags, same_site, sessions_of
+from llm_gateway.core.context import Principal
 from llm_gateway.core.errors import AuthenticationFailed
 from llm_gateway.store.hashing import PREFIX
 
@@ -64,7 +65,8 @@ async def sign_in(request: Request) -> Response:
         cookie = sessions.issue("master")
     elif key.startswith(PREFIX) and runtime.keys is not None:
         try:
-            principal = runtime.keys.principal(key)
+            found = runtime.keys.lookup(key)
+            principal = found if isinstance(found, Principal) else await found
         except AuthenticationFailed as failure:
             return render(request, None, "login.html", 401, next=target, message=failure.message)
         cookie = sessions.issue("key", principal.key_id, runtime.keys.fingerprint(key))

@@ -46,6 +46,15 @@ def cpu_seconds(pid: int) -> float:
 
 def peak_rss_mb(pid: int) -> float:
     """Sum of VmHWM (peak resident set) over the tree under ``pid``, in MiB."""
+    return _status_sum(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    """Sum of VmRSS (resident set now) over the tree under ``pid``, in MiB."""
+    return _status_sum(pid, "VmRSS:")
+
+
+def _status_sum(pid: int, field: str) -> float:
     total_kb = 0
     for member in process_tree(pid):
         try:
@@ -53,7 +62,7 @@ def peak_rss_mb(pid: int) -> float:
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 total_kb += int(line.split()[1])
     return total_kb / 1024
 

@@ -163,3 +163,16 @@ def test_workers_use_the_same_deadlines(start_gateway: GatewayFactory) -> None:
     gateway = start_gateway({**MOCK, "server": server})
     with connect(gateway) as sock:
         assert_timed_out(sock)
+
+
+def test_an_idle_keep_alive_connection_lives_its_keep_alive_timeout(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway({**MOCK, "server": {"keep_alive_timeout": 1.5}})
+    request = HEAD + f"Content-Length: {len(BODY)}\r\nContent-Type: application/json\r\n\r\n".encode() + BODY
+    with connect(gateway) as sock:
+        sock.sendall(request)
+        assert status(read_response(sock)) == 200
+        time.sleep(0.7)  # idle, within the timeout: the same connection serves again
+        sock.sendall(request)
+        assert status(read_response(sock)) == 200
+        received, elapsed = read_until_closed(sock)  # then idle past it: closed by the gateway
+        assert received == b"" and 1.0 < elapsed < 3.5

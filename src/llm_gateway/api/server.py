@@ -47,6 +47,7 @@ def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
         "log_config": None,
         # uvicorn takes whole seconds; None would wait forever, so 0 must stay 0 (no drain).
         "timeout_graceful_shutdown": math.ceil(server.drain_timeout),
+        "timeout_keep_alive": server.keep_alive_timeout,  # seconds, to `loop.call_later`
         "server_header": False,
     }
 

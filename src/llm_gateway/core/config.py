@@ -232,8 +232,13 @@ class ServerSettings(StrictModel):
     """From a connection (or the next request on it) to the end of the request head."""
     body_timeout: Seconds = 60.0
     """From the end of the head to the end of the body."""
-    max_connections: Annotated[int, Field(ge=1)] = 1000
-    """Open client connections per worker; a request on one more is answered 503."""
+    max_connections: Annotated[int, Field(ge=1)] = 8192
+    """Open client connections per worker; a request on one more is answered 503. An idle
+    keep-alive connection costs about 14 KiB (docs/performance.md, bench/idle.py)."""
+    keep_alive_timeout: Seconds = 75.0
+    """How long an idle keep-alive client connection stays open. Longer than the idle timeout
+    of any load balancer in front (AWS ALB: 60 s), else the balancer may reuse a connection
+    the gateway is closing and answer 502 (uvicorn's own default is 5 s)."""
     allowed_hosts: list[str] | None = None
     """`Host` values served (`name`, `name:port`, `*.suffix`, `*`); None: the loopback names
     when bound to a loopback address, anything otherwise."""

@@ -22,6 +22,14 @@ def test_the_options_name_the_gateway_protocol_and_no_websockets() -> None:
     assert (guard.header_timeout, guard.body_timeout, guard.max_connections) == (2, 3, 7)
 
 
+def test_idle_keep_alive_outlasts_a_load_balancers_by_default() -> None:
+    """uvicorn closes an idle keep-alive connection after 5 s; a balancer that keeps its
+    side open longer (AWS ALB: 60 s) then races the close and answers 502."""
+    assert serving.uvicorn_options(ServerSettings())["timeout_keep_alive"] == 75
+    assert serving.uvicorn_options(ServerSettings(keep_alive_timeout=2.5))["timeout_keep_alive"] == 2.5
+    assert ServerSettings().max_connections >= 5000  # issue #14: 5,000 idle connections held
+
+
 def test_the_protocol_factory_pickles_for_workers() -> None:
     """`serve --workers N` hands uvicorn's config, protocol included, to spawned processes."""
     factory = serving.uvicorn_options(ServerSettings(header_timeout=2))["http"]

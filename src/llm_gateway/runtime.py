@@ -34,7 +34,6 @@ from llm_gateway.services.governance import GovernanceHook, build_governance
 from llm_gateway.services.guardrails.hook import GuardrailHook, build_guardrails
 from llm_gateway.services.hooks import Hook, HookChain
 from llm_gateway.services.identities import Identities, SpendView
-from llm_gateway.services.jwtauth import JWTVerifier
 from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.services.pipeline import Pipeline
 from llm_gateway.services.policies import build_policy
@@ -42,9 +41,7 @@ from llm_gateway.services.pricing import list_price
 from llm_gateway.services.stored_templates import StoredTemplates
 from llm_gateway.services.templates import Templates
 from llm_gateway.services.tracing import TracingHook
-from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
-from llm_gateway.store.redis import SharedBreakers
 from llm_gateway.store.responses import MemoryResponseStore, ResponseStore
 from llm_gateway.store.responses_db import DatabaseResponseStore
 from llm_gateway.store.templates import TemplateStore
@@ -60,6 +57,8 @@ class Lifecycle(Protocol):
 
 if TYPE_CHECKING:
     from llm_gateway.observability.tracing import Tracing
+    from llm_gateway.services.jwtauth import JWTVerifier
+    from llm_gateway.store.redis import SharedBreakers
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 """(ready, a line for `/ready`); a False makes `/ready` answer 503."""
@@ -145,7 +144,11 @@ class Runtime:
             identities, jwt = previous.identities, previous.jwt
         else:
             identities = _identities(config)
-            jwt = JWTVerifier(config.auth.jwt, identities.index.team) if config.auth.jwt else None
+            jwt = None
+            if config.auth.jwt:
+                from llm_gateway.services.jwtauth import JWTVerifier  # PyJWT only when configured
+
+                jwt = JWTVerifier(config.auth.jwt, identities.index.team)
         # Model access first: nothing else should spend effort on a call that will be refused.
         # Without a master key every caller is `open`, with no scopes to check.
         access = [ModelAccess()] if master_key else []
@@ -333,6 +336,8 @@ def _shared_breakers(config: GatewayConfig, health: HealthBoard) -> SharedBreake
     """Circuit-breaker state shared through Redis, when `redis_url` is set."""
     if not config.redis_url:
         return None
+    from llm_gateway.store.redis import SharedBreakers  # redis-py only when configured
+
     breakers = SharedBreakers(config.redis_url.get_secret_value(), config.redis_prefix)
     health.on_change = lambda key, _state, until: breakers.publish(key, until)
     health.claim_probe = breakers.claim_probe
@@ -348,9 +353,11 @@ def _responses(config: GatewayConfig, database: Database) -> ResponseStore:
 
 
 def _identities(config: GatewayConfig) -> Identities:
-    changes = (
-        KeyChanges(config.redis_url.get_secret_value(), config.redis_prefix) if config.redis_url else None
-    )
+    changes = None
+    if config.redis_url:
+        from llm_gateway.store.changes import KeyChanges  # redis-py only when configured
+
+        changes = KeyChanges(config.redis_url.get_secret_value(), config.redis_prefix)
     return Identities(Database(config.database_url.get_secret_value()), config.auth.refresh_seconds, changes)
 
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Mapping
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from llm_gateway.core.context import MASTER, OPEN, Principal
 from llm_gateway.core.errors import AuthenticationFailed, PermissionDenied
-from llm_gateway.services.jwtauth import JWTVerifier, looks_like_jwt
 from llm_gateway.services.keyindex import KeyIndex
 from llm_gateway.store.hashing import PREFIX
+
+if TYPE_CHECKING:
+    from llm_gateway.services.jwtauth import JWTVerifier
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -80,7 +82,7 @@ def authenticate_any(
     `Principal`)."""
     if jwt is not None and master_key:
         token = _required(headers)
-        if not token.startswith(PREFIX) and looks_like_jwt(token) and not _is_master(token, master_key):
+        if not token.startswith(PREFIX) and jwt.looks_like(token) and not _is_master(token, master_key):
             return jwt.principal(token)
     return authenticate(headers, master_key, keys)
 

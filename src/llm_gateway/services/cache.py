@@ -41,7 +41,7 @@ from llm_gateway.services.cache_replay import ChatCollector, MessageCollector, c
 from llm_gateway.services.costing import Costing, PricedCosting
 from llm_gateway.services.hooks import Answer, Hook
 from llm_gateway.services.pricing import PriceBook
-from llm_gateway.store.response_cache import CacheStore, MemoryCache, RedisCache
+from llm_gateway.store.response_cache import CacheStore, MemoryCache
 
 CACHE_HEADER = "x-llm-gateway-cache"
 TTL_HEADER = "x-llm-gateway-cache-ttl"
@@ -286,6 +286,8 @@ def build_cache(config: GatewayConfig, catalog: ModelCatalog, costing: Costing |
         return None
     stores: dict[str, CacheStore]
     if config.redis_url is not None:
+        from llm_gateway.store.redis_cache import RedisCache  # redis-py only when configured
+
         shared = RedisCache(config.redis_url.get_secret_value(), config.redis_prefix)
         stores = dict.fromkeys([*models, ""], shared)
     else:

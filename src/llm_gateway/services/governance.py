@@ -62,7 +62,6 @@ from llm_gateway.store.counters import (
     to_usd,
 )
 from llm_gateway.store.db import Database
-from llm_gateway.store.redis_counters import RedisCounters
 from llm_gateway.store.spend import JsonLinesSink, MemorySink, SpendLog, SpendRow, SpendSink
 from llm_gateway.store.spend_db import DatabaseSink
 
@@ -350,11 +349,13 @@ def build_governance(
         return GovernanceHook(
             settings, previous.counters, costing, catalog, previous.spend, prompt_tokens=counted_prompt_tokens
         )
-    counters: Counters = (
-        RedisCounters(config.redis_url.get_secret_value(), config.redis_prefix, lease_ttl=settings.lease_ttl)
-        if config.redis_url
-        else LocalCounters()
-    )
+    counters: Counters = LocalCounters()
+    if config.redis_url:
+        from llm_gateway.store.redis_counters import RedisCounters  # redis-py only when configured
+
+        counters = RedisCounters(
+            config.redis_url.get_secret_value(), config.redis_prefix, lease_ttl=settings.lease_ttl
+        )
     spend = settings.spend_log
     sink: SpendSink
     if spend.sink == "jsonl" and spend.path:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_gateway.core.context import Scope
 from llm_gateway.services.keyindex import KeyIndex
-from llm_gateway.store.changes import KeyChanges
 from llm_gateway.store.db import Database
 from llm_gateway.store.keys import KeyStore
 from llm_gateway.store.records import KeyRecord, TeamRecord
 from llm_gateway.store.teams import TeamStore
+
+if TYPE_CHECKING:
+    from llm_gateway.store.changes import KeyChanges
 
 log = logging.getLogger("llm_gateway.keys")
 

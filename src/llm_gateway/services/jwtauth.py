@@ -75,6 +75,10 @@ def keys_of_jwks(document: Any) -> dict[str | None, PublicKey]:
 
 
 class JWTVerifier:
+    looks_like = staticmethod(looks_like_jwt)
+    """For callers that hold a verifier but do not import this module (it loads PyJWT and
+    cryptography, ~8 MiB, which only a config with `auth.jwt` needs)."""
+
     def __init__(
         self,
         settings: JWTSettings,

@@ -1,23 +1,16 @@
-"""Where cached answers live: a bounded in-memory LRU with TTLs, or Redis (shared).
+"""Where cached answers live: a bounded in-memory LRU with TTLs, or Redis (shared, in
+`store/redis_cache.py`, imported only when `redis_url` is set).
 
 Both store opaque bytes under a digest (services/cache.py builds both), so no prompt, key
 or secret is ever a cache key, and an entry holds only the answer the client was sent.
-Redis failures never fail a request: a lookup that cannot reach Redis is a miss and a
-store that cannot is skipped (both logged).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
-log = logging.getLogger("llm_gateway.cache")
 
 Clock = Callable[[], float]
 
@@ -60,28 +53,3 @@ class MemoryCache:
 
     async def aclose(self) -> None:
         self._entries.clear()
-
-
-class RedisCache:
-    """Entries as Redis strings with a millisecond expiry, under `{prefix}cache:`."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        self._prefix = f"{prefix}cache:"
-
-    async def get(self, key: str) -> bytes | None:
-        try:
-            value = await self._redis.get(self._prefix + key)
-        except (RedisError, OSError) as exc:
-            log.warning("response cache: Redis unreachable (%s), answering from upstream", exc)
-            return None
-        return value if isinstance(value, bytes) else None
-
-    async def put(self, key: str, value: bytes, ttl: float) -> None:
-        try:
-            await self._redis.set(self._prefix + key, value, px=max(1, int(ttl * 1000)))
-        except (RedisError, OSError) as exc:
-            log.warning("response cache: Redis unreachable (%s), answer not stored", exc)
-
-    async def aclose(self) -> None:
-        await self._redis.aclose()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from llm_gateway.core.errors import Conflict, InvalidRequest
-from llm_gateway.store.db import Database, async_url, sqlite_path
+from llm_gateway.store.db import HEAD_REVISION, MIGRATIONS, Database, async_url, current_revision, sqlite_path
 from llm_gateway.store.hashing import hash_secret
 from llm_gateway.store.keys import KeyStore
 from llm_gateway.store.teams import TeamStore
@@ -35,6 +37,42 @@ async def test_migrations_are_idempotent_and_safe_to_run_together(database_url: 
     finally:
         for db in databases:
             await db.aclose()
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+async def test_a_database_at_head_is_started_without_alembic(database_url: str) -> None:
+    first = Database(database_url)
+    try:
+        async with first.engine.connect() as conn:
+            assert await conn.run_sync(current_revision) in (None, HEAD_REVISION)
+        await first.migrate()
+        async with first.engine.connect() as conn:
+            assert await conn.run_sync(current_revision) == HEAD_REVISION
+        script = [sys.executable, "-c", START_AT_HEAD, database_url]
+        loaded = subprocess.run(script, capture_output=True, text=True, timeout=60, check=True)
+        assert loaded.stdout.strip() == "alembic not imported"
+    finally:
+        await first.aclose()
+
+
+START_AT_HEAD = """
+import asyncio, sys
+from llm_gateway.store.db import Database
+async def main():
+    db = Database(sys.argv[1])
+    await db.migrate()
+    await db.aclose()
+asyncio.run(main())
+print("alembic imported" if "alembic" in sys.modules else "alembic not imported")
+"""
 
 
 async def test_sqlite_is_in_wal_mode(tmp_path: object) -> None:

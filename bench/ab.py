@@ -22,6 +22,7 @@ from pathlib import Path
 
 import machine
 import procstat
+import run
 import targets
 import throughput
 from phases import API_KEY
@@ -36,10 +37,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--baseline", metavar="REF", help="the commit the baseline targets run")
     args = parser.parse_args()
     load_core, server_core = machine.core_layout()
     log_dir = HERE / "results" / "logs"
     with ExitStack() as stack:
+        if args.baseline:
+            run.baseline_checkout(stack, args.baseline)
         mock = stack.enter_context(
             targets.running(targets.shared_mock(), core=load_core, api_key=API_KEY, log_dir=log_dir)
         )

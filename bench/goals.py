@@ -4,9 +4,10 @@ The issue's targets are about the gateway with governance on (a virtual key with
 limits and a budget, the access log and metrics: ``llm-gateway (governance, SQLite)``),
 so that is the column that says met or not; the plain ``llm-gateway`` is shown beside it
 to tell what governance costs from what the rest costs. Targets this harness does not
-measure yet (CPU per chunk on long streams, the soak, the governed LiteLLM lane) are
-listed as such rather than left out, so the table never reads as more complete than it is;
-5,000 idle connections are held by a script of their own, ``bench/idle.py``.
+measure yet (the soak, the governed LiteLLM lane) are listed as such rather than left
+out, so the table never reads as more complete than it is; CPU per chunk on long streams
+and 5,000 idle connections are measured by scripts of their own, ``bench/streams.py`` and
+``bench/idle.py``.
 """
 
 from __future__ import annotations
@@ -69,11 +70,13 @@ GOALS = (
     Goal("peak RSS ≤ 100 MiB", lambda run, g: g.peak_rss_mb, 100.0, False, " MiB"),
 )
 NOT_MEASURED = (
-    "CPU per relayed chunk ≤ passthrough's (500-chunk streams, c=16 and c=256)",
     "30-minute soak: RSS growth ≤ 5% after warm-up",
     "governed LiteLLM lane (Postgres-backed virtual key with a budget)",
 )
-ELSEWHERE = (("5,000 idle keep-alive client connections without errors", "bench/idle.py"),)
+ELSEWHERE = (
+    ("CPU per relayed chunk ≤ passthrough's (500-chunk streams, c=16 and c=256)", "bench/streams.py"),
+    ("5,000 idle keep-alive client connections without errors", "bench/idle.py"),
+)
 """Targets measured by a script of their own, outside bench/run.py's timed phases."""
 
 

@@ -12,6 +12,8 @@ Routes:
     POST /_mock/delay           ``{"ms": 50}`` sets the artificial delay, so
                                 the harness can switch it without restarting
                                 the proxies that point here
+    POST /_mock/pieces          ``{"n": 500}`` sets how many content chunks a
+                                stream carries (default 3; bench/streams.py)
     GET  /_mock/stats           ``{"requests": n}`` chat requests served, so the
                                 harness can check that a proxy really forwarded
 
@@ -66,10 +68,10 @@ def _chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
     }
 
 
-def _sse_events(include_usage: bool) -> list[bytes]:
+def _sse_events(include_usage: bool, pieces: tuple[str, ...] = STREAM_PIECES) -> list[bytes]:
     """The SSE events of one streamed answer, each framed as one HTTP chunk."""
     chunks = [_chunk({"role": "assistant", "content": ""}, None)]
-    chunks += [_chunk({"content": piece}, None) for piece in STREAM_PIECES]
+    chunks += [_chunk({"content": piece}, None) for piece in pieces]
     chunks.append(_chunk({}, "stop"))
     if include_usage:
         chunks.append({**_chunk({}, None), "choices": [], "usage": USAGE})
@@ -102,6 +104,12 @@ class MockState:
     def __init__(self, delay_ms: float) -> None:
         self.delay_s = delay_ms / 1000
         self.chat_requests = 0
+        self.streams = {False: SSE_PLAIN, True: SSE_WITH_USAGE}
+        """A stream's events, without and with the usage chunk (`/_mock/pieces` rebuilds them)."""
+
+    def set_pieces(self, n: int) -> None:
+        pieces = tuple(f" w{i}" for i in range(n))  # one short word per chunk, like a token
+        self.streams = {False: _sse_events(False, pieces), True: _sse_events(True, pieces)}
 
 
 class MockProtocol(asyncio.Protocol):
@@ -158,6 +166,9 @@ class MockProtocol(asyncio.Protocol):
         elif method == b"POST" and path == b"/_mock/delay":
             self._state.delay_s = float(orjson.loads(body)["ms"]) / 1000
             self._reply(_json("200 OK", b'{"ok":true}', keep_alive), keep_alive)
+        elif method == b"POST" and path == b"/_mock/pieces":
+            self._state.set_pieces(int(orjson.loads(body)["n"]))
+            self._reply(_json("200 OK", b'{"ok":true}', keep_alive), keep_alive)
         elif method == b"GET" and path == b"/_mock/stats":
             stats = orjson.dumps({"requests": self._state.chat_requests})
             self._reply(_json("200 OK", stats, keep_alive), keep_alive)
@@ -173,7 +184,7 @@ class MockProtocol(asyncio.Protocol):
         self._state.chat_requests += 1
         if request.get("stream") is True:
             options = request.get("stream_options") or {}
-            events = SSE_WITH_USAGE if options.get("include_usage") else SSE_PLAIN
+            events = self._state.streams[bool(options.get("include_usage"))]
             head = _head("200 OK", b"text/event-stream", None, keep_alive)
             self._reply(head, keep_alive, events)
         else:

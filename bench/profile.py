@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import machine
+import streams
 import targets
 import throughput
 from phases import API_KEY
@@ -118,17 +119,21 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--focus", default="llm_gateway", help="package whose functions get inclusive time")
+    parser.add_argument("--stream", type=int, default=0, help="profile streams of N content chunks instead")
     args = parser.parse_args()
+    script = "stream.lua" if args.stream else "chat.lua"
     spy = py_spy()
     load_core, server_core = machine.core_layout()
     log_dir = RESULTS / "logs"
     RESULTS.mkdir(parents=True, exist_ok=True)
     with targets.running(targets.shared_mock(), core=load_core, api_key=API_KEY, log_dir=log_dir) as upstream:
+        if args.stream:
+            streams.set_pieces(upstream.port, args.stream)
         target = targets.build(args.target, upstream.port, API_KEY)
-        collapsed = RESULTS / f"profile-{target.slug}.txt"
+        collapsed = RESULTS / f"profile-{target.slug}{'-stream' if args.stream else ''}.txt"
         with targets.running(target, core=server_core, api_key=API_KEY, log_dir=log_dir) as server:
             throughput.saturate(
-                server.port, seconds=3, connections=32, core=load_core, api_key=server.api_key
+                server.port, seconds=3, connections=32, core=load_core, api_key=server.api_key, script=script
             )
             command = [
                 spy, "record", "--pid", str(server.pid), "--duration", str(int(args.seconds)),
@@ -146,6 +151,7 @@ def main() -> None:
                     connections=32,
                     core=load_core,
                     api_key=server.api_key,
+                    script=script,
                 )
             finally:
                 _, spy_errors = spy_process.communicate(timeout=args.seconds + 60)
@@ -153,7 +159,7 @@ def main() -> None:
                 sys.exit(f"py-spy failed: {spy_errors.decode(errors='replace')}")
     print(f"{target.name}: {load.rps:,.0f} req/s while sampled", file=sys.stderr)
     report = summarise(collapsed, args.top, args.focus)
-    (RESULTS / f"profile-{target.slug}.md").write_text(report + "\n")
+    (collapsed.with_suffix(".md")).write_text(report + "\n")
     print(report)
     print(f"\ncollapsed stacks: {collapsed}", file=sys.stderr)
 

@@ -41,8 +41,11 @@ def driver_name() -> str:
     return "wrk" if shutil.which("wrk") else "loadgen.py"
 
 
-def saturate(port: int, *, seconds: float, connections: int, core: int | None, api_key: str) -> Throughput:
-    """Load 127.0.0.1:port for ``seconds`` (whole seconds with wrk) with ``connections`` connections."""
+def saturate(
+    port: int, *, seconds: float, connections: int, core: int | None, api_key: str, script: str = "chat.lua"
+) -> Throughput:
+    """Load 127.0.0.1:port for ``seconds`` (whole seconds with wrk) with ``connections`` connections;
+    ``script`` names the wrk script in bench/ (``stream.lua``: streamed answers, wrk only)."""
     pin = ["taskset", "-c", str(core)] if core is not None else []
     env = {**os.environ, "BENCH_API_KEY": api_key}
     limit = seconds + 30
@@ -56,11 +59,13 @@ def saturate(port: int, *, seconds: float, connections: int, core: int | None, a
             "--timeout",
             "5s",
             "-s",
-            str(HERE / "chat.lua"),
+            str(HERE / script),
             f"http://127.0.0.1:{port}",
         ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit, check=True)
         return parse_wrk(done.stdout)
+    if script != "chat.lua":
+        raise RuntimeError(f"{script} needs wrk (apt-get install wrk)")
     command = [
         *pin,
         sys.executable,

@@ -12,7 +12,8 @@ runs out and legitimate connections are reset. `GatewayProtocol` adds:
     an Upgrade request (websockets are off): served as plain HTTP and closed after, or a 400
     at once if it carries a body (the parser stops at the upgrade and would never read it)
 
-uvicorn's own keep-alive timeout still closes idle connections between requests. It is
+Writes within one event-loop turn go out in one system call (`api/coalesce.py`).
+uvicorn's keep-alive timeout (`server.keep_alive_timeout`) closes idle connections between requests. It is
 passed to uvicorn as `http=functools.partial(GatewayProtocol, guard=ConnectionGuard(...))`
 (`cli.serve`), which pickles, so `serve --workers N` runs it in every worker.
 """
@@ -30,6 +31,8 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from llm_gateway.api.coalesce import CoalescingTransport
 
 log = logging.getLogger("llm_gateway.connections")
 
@@ -152,7 +155,8 @@ class GatewayProtocol(HttpToolsProtocol):
         self._waiting_for = "head"
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        coalescing = CoalescingTransport(transport, self.loop)  # api/coalesce.py says why
+        super().connection_made(coalescing)  # type: ignore[arg-type]
         self._arm("head", self.guard.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -183,6 +187,10 @@ class GatewayProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        self.transport.flush()  # type: ignore[attr-defined]  # the answer's end goes out now
+        super().on_response_complete()
 
     def _unsupported_upgrade_warning(self) -> None:
         """uvicorn logs two lines per upgrade request (one advising to install a websocket

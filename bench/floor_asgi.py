@@ -11,6 +11,7 @@ request, when there is a running loop.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -72,6 +73,12 @@ async def _answer(send: Send, status: int, content_type: bytes, body: bytes) -> 
     headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def from_env() -> FloorApp:
+    """The app for another server (`granian --factory floor_asgi:from_env`), its upstream
+    from `BENCH_UPSTREAM_URL`."""
+    return FloorApp(os.environ.get("BENCH_UPSTREAM_URL", "http://127.0.0.1:18000/v1"))
 
 
 def main() -> None:

@@ -47,6 +47,14 @@ BASELINES = (GATEWAY_BASELINE, GATEWAY_GOV_SQLITE_BASELINE, GATEWAY_GOV_REDIS_BA
 BASELINE_SRC = "BENCH_BASELINE_SRC"
 """The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
 LITELLM = "litellm"
+FLOOR_ASGI_GRANIAN = "floor (bare ASGI, granian)"
+GATEWAY_GRANIAN = "llm-gateway (granian)"
+GRANIAN = (
+    str(VENV_BIN / "granian"), "--interface", "asgi", "--loop", "uvloop", "--http", "1", "--no-ws",
+    "--workers", "1", "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
+)  # fmt: skip
+"""Granian (a Rust HTTP server) in place of uvicorn, for the server comparison of
+docs/performance.md; not a dependency: `.venv/bin/pip install granian`."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,23 @@ def _gateway(
     return build
 
 
+def _floor_granian(upstream_v1: str, api_key: str) -> Target:
+    """The bare-ASGI floor's app on granian: against `floor (bare ASGI)`, granian vs uvicorn."""
+    command = (*GRANIAN, "--working-dir", str(HERE), "--factory", "floor_asgi:from_env")
+    return Target(FLOOR_ASGI_GRANIAN, "floor-asgi-granian", command, env={"BENCH_UPSTREAM_URL": upstream_v1})
+
+
+def _gateway_granian(upstream_v1: str, api_key: str) -> Target:
+    """The gateway's app (`llm_gateway.main:app`, bench/gateway.yaml) on granian instead of
+    uvicorn: without `GatewayProtocol`'s deadlines, connection limit and coalesced writes."""
+    env = {
+        "BENCH_UPSTREAM_URL": upstream_v1,
+        "BENCH_API_KEY": api_key,
+        "LLM_GATEWAY_CONFIG": str(HERE / "gateway.yaml"),
+    }
+    return Target(GATEWAY_GRANIAN, "llm-gateway-granian", (*GRANIAN, "llm_gateway.main:app"), env=env)
+
+
 def _gateway_baseline(
     name: str, slug: str, config: str, storage: Callable[[], dict[str, str]] | None = None
 ) -> Builder:
@@ -182,6 +207,8 @@ BUILDERS: dict[str, Builder] = {
     UPSTREAM: _mock,
     FLOOR_ASYNCIO: _floor(FLOOR_ASYNCIO, "floor-asyncio", "floor_asyncio.py"),
     FLOOR_ASGI: _floor(FLOOR_ASGI, "floor-asgi", "floor_asgi.py"),
+    FLOOR_ASGI_GRANIAN: _floor_granian,
+    GATEWAY_GRANIAN: _gateway_granian,
     FLOOR: _passthrough("aiohttp"),
     FLOOR_HTTPX2: _passthrough("httpx2"),
     GATEWAY: _gateway(GATEWAY, "llm-gateway", "gateway.yaml"),

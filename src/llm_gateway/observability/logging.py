@@ -37,7 +37,7 @@ TRACE = 5
 """uvicorn's level below DEBUG; named here too, so `trace` works before uvicorn is imported."""
 
 _MARK = "_llm_gateway"
-BATCH_SECONDS = 0.2
+BATCH_SECONDS = 0.05
 BATCH_MAX = 1024
 
 

@@ -5,7 +5,7 @@ socket, so the difference between the two apps is observability's and little els
 Two apps run in one process: every observability part off (`logging.access: false`,
 `metrics.enabled: false`, no `tracing:`) and all of it on (the defaults plus
 `tracing: {sample_ratio: 0}`), as `bench/gateway-quiet.yaml` and `bench/gateway-traced.yaml`
-configure them. Logging is set up as `serve` sets it up (the writer thread, JSON lines),
+configure them, each with a master key (so with governance's spend log, in SQLite in memory). Logging is set up as `serve` sets it up (the writer thread, JSON lines),
 writing to /dev/null. Rounds alternate between the apps; each round's CPU time (every
 thread's, the writer's included, with a pause at the end for it to finish the round's
 lines) is divided by its requests, and the fastest round of each is kept. It does not see
@@ -36,8 +36,10 @@ from llm_gateway.app import create_app
 from llm_gateway.observability.logging import setup_logging
 
 BODY = orjson.dumps({"model": "mock", "messages": [{"role": "user", "content": "Say hello."}]})
+MASTER_KEY = "sk-bench-observability"
 HEADERS = [
     (b"host", b"127.0.0.1"),
+    (b"authorization", f"Bearer {MASTER_KEY}".encode()),
     (b"content-type", b"application/json"),
     (b"content-length", str(len(BODY)).encode()),
 ]
@@ -47,7 +49,7 @@ PAUSE = 0.12
 
 class Rig:
     def __init__(self, **config: Any) -> None:
-        self.app = create_app(mock_config(**config))
+        self.app = create_app(mock_config(master_key=MASTER_KEY, **config))
 
     async def request(self) -> None:
         scope = {

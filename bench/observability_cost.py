@@ -5,12 +5,12 @@ socket, so the difference between the two apps is observability's and little els
 Two apps run in one process: every observability part off (`logging.access: false`,
 `metrics.enabled: false`, no `tracing:`) and all of it on (the defaults plus
 `tracing: {sample_ratio: 0}`), as `bench/gateway-quiet.yaml` and `bench/gateway-traced.yaml`
-configure them, each with a master key (so with governance's spend log, in SQLite in memory). Logging is set up as `serve` sets it up (the writer thread, JSON lines),
-writing to /dev/null. Rounds alternate between the apps; each round's CPU time (every
-thread's, the writer's included, with a pause at the end for it to finish the round's
-lines) is divided by its requests, and the fastest round of each is kept. It does not see
-what the HTTP server adds around each middleware layer; `bench/ab.py` measures the served
-gateway.
+configure them, each with a master key (so with governance's spend log, in SQLite in
+memory). Logging is set up as `serve` sets it up (the writer thread, JSON lines), writing
+to /dev/null. Rounds alternate between the apps; each round's CPU time (every thread's, the
+writer's included, with a pause at the end for it to finish the round's lines) is divided
+by its requests, and the fastest round of each is kept. It does not see what the HTTP
+server adds around each middleware layer; `bench/ab.py` measures the served gateway.
 
 Usage: ``.venv/bin/python bench/observability_cost.py [--requests 2000] [--rounds 7]``;
 run it with ``PYTHONPATH=<checkout>/src`` to measure another checkout.

@@ -115,7 +115,7 @@ class AccessMiddleware:
                 gone = cancelled or error_type(scope["state"].get("error")) == "client_disconnected"
                 noted[0] = GONE if gone else 500
             if request is not None:
-                noted[1] = format(request.trace_id, "032x")
+                noted[1] = request.trace_hex()
             self._finish(scope, noted[0], noted[1], started, wall, clock)
             if tracing is not None and request is not None:
                 tracing.end(request, scope["state"], sent or 500)  # nothing sent: the server answers 500

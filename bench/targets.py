@@ -40,9 +40,15 @@ GATEWAY_GOV_SQLITE = "llm-gateway (governance, SQLite)"
 GATEWAY_GOV_REDIS = "llm-gateway (governance, Postgres+Redis)"
 GATEWAY_TRACED = "llm-gateway (traced, sampled out)"
 GATEWAY_QUIET = "llm-gateway (observability off)"
+GATEWAY_TRACED_BASELINE = "llm-gateway (traced, sampled out, baseline)"
 GATEWAY_GOV_SQLITE_BASELINE = "llm-gateway (governance, SQLite, baseline)"
 GATEWAY_GOV_REDIS_BASELINE = "llm-gateway (governance, Postgres+Redis, baseline)"
-BASELINES = (GATEWAY_BASELINE, GATEWAY_GOV_SQLITE_BASELINE, GATEWAY_GOV_REDIS_BASELINE)
+BASELINES = (
+    GATEWAY_BASELINE,
+    GATEWAY_GOV_SQLITE_BASELINE,
+    GATEWAY_GOV_REDIS_BASELINE,
+    GATEWAY_TRACED_BASELINE,
+)
 """Targets that run `run.py --baseline REF`'s checkout; with none named, the plain one is added."""
 BASELINE_SRC = "BENCH_BASELINE_SRC"
 """The `src` folder of another checkout (`run.py --baseline REF` makes one) for the baseline."""
@@ -240,6 +246,9 @@ BUILDERS: dict[str, Builder] = {
     ),
     GATEWAY_TRACED: _gateway(GATEWAY_TRACED, "llm-gateway-traced", "gateway-traced.yaml"),
     GATEWAY_QUIET: _gateway(GATEWAY_QUIET, "llm-gateway-quiet", "gateway-quiet.yaml"),
+    GATEWAY_TRACED_BASELINE: _gateway_baseline(
+        GATEWAY_TRACED_BASELINE, "llm-gateway-traced-baseline", "gateway-traced.yaml"
+    ),
 }
 # What a plain run measures: the references, the gateway as configured for the benchmark,
 # and the governed gateway that issue #14's targets are about. The other feature variants

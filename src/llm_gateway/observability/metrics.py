@@ -35,6 +35,7 @@ from prometheus_client import generate_latest as _generate
 from llm_gateway.core.observability_config import MetricsSettings
 from llm_gateway.observability.record import RequestRecord
 from llm_gateway.observability.spans import Attempt
+from llm_gateway.observability.tally import REQUEST_LABELS, TOKEN_TYPES, Level, Tally
 
 BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -98,7 +99,6 @@ class Metrics:
         own = None if self.multiprocess else self.registry
         per_key = ("key_id", "team") if self.settings.per_key_labels else ()
         self._per_key = bool(per_key)
-        request_labels = ("model", "deployment", "provider", "front_door", "status_class", "error_type")
         p = "llm_gateway_"
 
         def counter(name: str, doc: str, labels: Sequence[str] = ()) -> _Family:
@@ -110,27 +110,17 @@ class Metrics:
         def gauge(name: str, doc: str, labels: Sequence[str], mode: str) -> _Family:
             return _Family(Gauge(p + name, doc, labels, registry=own, multiprocess_mode=mode))  # type: ignore[arg-type]
 
-        self.requests = counter("requests", "Requests answered.", (*request_labels, *per_key))
-        self.duration = histogram(
-            "request_duration_seconds", "Arrival to last byte.", ("model", "front_door", "stream")
-        )
-        self.ttft = histogram(
-            "time_to_first_token_seconds", "Streams: arrival to first chunk.", ("model", "provider")
-        )
-        self.upstream = histogram(
-            "upstream_duration_seconds", "Time with an upstream attempt outstanding.", ("model", "provider")
-        )
-        self.overhead = histogram(
-            "gateway_overhead_seconds", "Request duration minus upstream duration.", ("front_door",)
-        )
-        self.tokens = counter("tokens", "Tokens by type.", ("model", "provider", "type", *per_key))
-        self.cost = counter(
-            "cost_usd", "Cost of served requests in US dollars.", ("model", "provider", *per_key)
-        )
-        self.unpriced = counter("unpriced_requests", "Served requests with no price.", ("model", "provider"))
-        self.in_flight = Gauge(
-            p + "in_flight_requests", "Requests being served.", registry=own, multiprocess_mode="livesum"
-        )
+        self.tally: Tally | None = None
+        self.in_flight: Level | Gauge
+        if self.multiprocess:
+            self._prometheus_series(counter, histogram, per_key)
+            self.in_flight = Gauge(
+                p + "in_flight_requests", "Requests being served.", registry=own, multiprocess_mode="livesum"
+            )
+        else:
+            self.tally = Tally(BUCKETS, self._per_key)
+            self.registry.register(self.tally)
+            self.in_flight = self.tally.in_flight
         self.draining = Gauge(
             p + "draining",
             "1 while this process drains for shutdown (summed over workers: those draining).",
@@ -142,9 +132,6 @@ class Metrics:
             "Requests a draining process is still finishing.",
             registry=own,
             multiprocess_mode="livesum",
-        )
-        self.attempts = counter(
-            "upstream_attempts", "Upstream attempts by outcome.", ("deployment", "provider", "outcome")
         )
         self.retries = counter(
             "retries", "Attempts after a request's first that were not hedges.", ("model",)
@@ -189,8 +176,59 @@ class Metrics:
         )
         self._seen: dict[str, int] = {}
 
+    def _prometheus_series(
+        self, counter: Callable[..., _Family], histogram: Callable[..., _Family], per_key: Sequence[str]
+    ) -> None:
+        """Under several workers: the series a `Tally` keeps in one process, as
+        prometheus-client's (their values in its shared files)."""
+        self.requests = counter("requests", "Requests answered.", (*REQUEST_LABELS, *per_key))
+        self.duration = histogram(
+            "request_duration_seconds", "Arrival to last byte.", ("model", "front_door", "stream")
+        )
+        self.ttft = histogram(
+            "time_to_first_token_seconds", "Streams: arrival to first chunk.", ("model", "provider")
+        )
+        self.upstream = histogram(
+            "upstream_duration_seconds", "Time with an upstream attempt outstanding.", ("model", "provider")
+        )
+        self.overhead = histogram(
+            "gateway_overhead_seconds", "Request duration minus upstream duration.", ("front_door",)
+        )
+        self.tokens = counter("tokens", "Tokens by type.", ("model", "provider", "type", *per_key))
+        self.cost = counter(
+            "cost_usd", "Cost of served requests in US dollars.", ("model", "provider", *per_key)
+        )
+        self.unpriced = counter("unpriced_requests", "Served requests with no price.", ("model", "provider"))
+        self.attempts = counter(
+            "upstream_attempts", "Upstream attempts by outcome.", ("deployment", "provider", "outcome")
+        )
+
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request. Never raises into the request."""
+        if self.tally is not None:
+            self.tally.observe(record)
+        else:
+            self._observe_shared(record)
+        model = record.model or ""
+        if record.fallback is not None:
+            self.fallbacks(model, record.fallback).inc()
+        if record.error_type is not None:
+            reason = REJECTIONS.get(record.error_type)
+            if reason is not None:
+                self.rejections(reason, record.rejected_scope or "none").inc()
+        if record.cache is not None:
+            self.cache_lookups(model, record.cache).inc()
+            if record.cache_saved_usd is not None:
+                self.cache_saved(model).inc(float(record.cache_saved_usd))
+            if record.cache_bytes:
+                self.cache_bytes(model, "read" if record.cache == "hit" else "written").inc(
+                    record.cache_bytes
+                )
+        for name, result in record.guardrails:
+            self.guardrail_results(name, result).inc()
+
+    def _observe_shared(self, record: RequestRecord) -> None:
+        """`Tally.observe`, into prometheus-client's series (several workers)."""
         model = record.model or ""
         provider = record.provider or ""
         door = record.front_door or ""
@@ -206,41 +244,24 @@ class Metrics:
                 self.overhead(door).observe(record.overhead)
         tokens = record.tokens
         if tokens.prompt or tokens.completion:
-            for kind, value in (
-                ("prompt", tokens.prompt),
-                ("completion", tokens.completion),
-                ("cached_read", tokens.cached),
-                ("cache_write", tokens.cache_write),
-                ("reasoning", tokens.reasoning),
-            ):
+            for kind, value in zip(TOKEN_TYPES, tokens, strict=True):
                 if value:
                     self.tokens(model, provider, kind, *who).inc(value)
         if record.cost_usd is not None:
             self.cost(model, provider, *who).inc(float(record.cost_usd))
         elif record.unpriced:
             self.unpriced(model, provider).inc()
-        if record.fallback is not None:
-            self.fallbacks(model, record.fallback).inc()
-        reason = REJECTIONS.get(error)
-        if reason is not None:
-            self.rejections(reason, record.rejected_scope or "none").inc()
-        if record.cache is not None:
-            self.cache_lookups(model, record.cache).inc()
-            if record.cache_saved_usd is not None:
-                self.cache_saved(model).inc(float(record.cache_saved_usd))
-            if record.cache_bytes:
-                self.cache_bytes(model, "read" if record.cache == "hit" else "written").inc(
-                    record.cache_bytes
-                )
-        for name, result in record.guardrails:
-            self.guardrail_results(name, result).inc()
 
     def on_attempt(self, report: Attempt) -> None:
         """The attempt observer: attempts by outcome, retries, hedges and hedge wins."""
-        self.attempts(report.deployment, report.provider, str(report.outcome)).inc()
+        outcome = str(report.outcome)
+        if self.tally is not None:
+            self.tally.attempt(report.deployment, report.provider, outcome)
+        else:
+            self.attempts(report.deployment, report.provider, outcome).inc()
         if report.hedge:
             self.hedges(report.group).inc()
-            if str(report.outcome) == "answered":
+            if outcome == "answered":
                 self.hedge_wins(report.group).inc()
         elif report.number > 1:
             self.retries(report.group).inc()

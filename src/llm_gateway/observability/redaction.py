@@ -92,17 +92,27 @@ class Redactor:
         # whole access line cost more than the rest of writing it.
         if self._known is not None and any(value in text for value in self._values):
             text = self._known.sub(MASK, text)
-        if (
-            "sk-" in text
-            or "earer " in text
-            or "eyJ" in text
-            or "://" in text
-            or "AKIA" in text
-            or "ASIA" in text
-            or "AIza" in text
-        ):
+        if _shaped(text):
             text = PATTERNS.sub(MASK, text)
         return text
+
+    def needed(self, text: str) -> bool:
+        """Whether `text` holds a known credential or the start of a credential-shaped string:
+        False means `self(text)` would return it unchanged."""
+        return (self._known is not None and any(value in text for value in self._values)) or _shaped(text)
+
+
+def _shaped(text: str) -> bool:
+    """Every pattern of `PATTERNS` starts with one of these (a cheap test before the regex)."""
+    return (
+        "sk-" in text
+        or "earer " in text
+        or "eyJ" in text
+        or "://" in text
+        or "AKIA" in text
+        or "ASIA" in text
+        or "AIza" in text
+    )
 
 
 class RedactingFilter(logging.Filter):

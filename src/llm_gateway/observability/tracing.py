@@ -67,6 +67,7 @@ class RequestTrace:
     `context`), its ids either way (a dropped request has no OpenTelemetry object at all)."""
 
     __slots__ = (
+        "_own",
         "context",
         "flags",
         "operation",
@@ -93,11 +94,20 @@ class RequestTrace:
         self.token: Token[RequestTrace | None] | None = None
         self.sent: dict[str, list[int]] = {}
         """Attempt span ids sent upstream and not yet claimed by a report, by provider."""
+        self._own: str | None = None
 
     def traceparent(self, span_id: int | None = None) -> str:
         """The `traceparent` naming `span_id` (by default the server span's) as the parent."""
-        parent = self.span_id if span_id is None else span_id
-        return f"00-{self.trace_id:032x}-{parent:016x}-{self.flags:02x}"
+        if span_id is None:
+            if self._own is None:
+                self._own = f"00-{self.trace_id:032x}-{self.span_id:016x}-{self.flags:02x}"
+            return self._own
+        return f"00-{self.trace_id:032x}-{span_id:016x}-{self.flags:02x}"
+
+    def trace_hex(self) -> str:
+        """The trace id as the access line and `traceparent` write it (32 hex digits)."""
+        own = self._own
+        return own[3:35] if own is not None else format(self.trace_id, "032x")
 
     def claim(self, provider: str) -> int | None:
         """The span id the reported attempt sent upstream, if it sent one."""
@@ -141,7 +151,7 @@ def current_trace_id() -> str | None:
     """The W3C trace id of the request this code runs for (sampled out or not: the id still
     travels upstream), for its access line."""
     request = _CURRENT.get()
-    return format(request.trace_id, "032x") if request is not None else None
+    return request.trace_hex() if request is not None else None
 
 
 class Tracing:

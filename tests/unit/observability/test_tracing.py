@@ -9,6 +9,7 @@ import time
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from llm_gateway.api.middleware.access import AccessMiddleware
 from llm_gateway.api.middleware.tracing import TracingMiddleware
 from llm_gateway.app import create_app
 from llm_gateway.core.context import Principal, RequestContext
@@ -85,6 +86,7 @@ async def test_without_tracing_nothing_is_installed() -> None:
     config = mock_config()
     app = create_app(config)
     assert not any(m.cls is TracingMiddleware for m in app.user_middleware)
+    assert [m.kwargs["traced"] for m in app.user_middleware if m.cls is AccessMiddleware] == [None]
     runtime = Runtime.build(config)
     assert runtime.tracing is None
     assert not any(isinstance(hook, TracingHook) for hook in runtime.hooks.hooks)
@@ -97,7 +99,18 @@ async def test_without_tracing_nothing_is_installed() -> None:
 async def test_with_tracing_the_middleware_hook_and_observer_are_installed() -> None:
     config = mock_config(tracing={"otlp_endpoint": "http://127.0.0.1:9", "export_timeout": 1})
     app = create_app(config)
-    assert any(m.cls is TracingMiddleware for m in app.user_middleware)
+    # The access middleware traces the front doors where it is installed (one layer, not two) ...
+    assert not any(m.cls is TracingMiddleware for m in app.user_middleware)
+    assert [m.kwargs["traced"] is not None for m in app.user_middleware if m.cls is AccessMiddleware] == [
+        True
+    ]
+    # ... and the tracing middleware does where access log and metrics are both off.
+    quiet = mock_config(
+        tracing={"otlp_endpoint": "http://127.0.0.1:9", "export_timeout": 1},
+        logging={"access": False},
+        metrics={"enabled": False},
+    )
+    assert any(m.cls is TracingMiddleware for m in create_app(quiet).user_middleware)
     runtime = Runtime.build(config)
     assert runtime.tracing is not None
     assert isinstance(runtime.hooks.hooks[0], TracingHook)

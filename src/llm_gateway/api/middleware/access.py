@@ -14,15 +14,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llm_gateway.api.routes import RouteTable
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.errors import AllDeploymentsFailed
 from llm_gateway.observability.attempts import CURRENT, UpstreamClock
 from llm_gateway.observability.record import RequestRecord, error_type, tokens_of
 from llm_gateway.services.endusers import end_user
+
+if TYPE_CHECKING:
+    from llm_gateway.observability.tracing import RequestTrace, Tracing
 
 Sink = Callable[[RequestRecord], None]
 TraceId = Callable[[], str | None]
@@ -54,12 +58,17 @@ class AccessMiddleware:
         on_start: Callable[[], None] | None = None,
         on_end: Callable[[], None] | None = None,
         trace_id: TraceId | None = None,
+        traced: RouteTable | None = None,
     ) -> None:
+        """`traced`: the front doors, when tracing is configured: this middleware then does
+        the tracing middleware's work as well (begins each front-door request's trace before
+        its own, ends it after the record), one layer and one `send` wrapper instead of two."""
         self.app = app
         self.sinks = tuple(sinks)
         self.on_start = on_start
         self.on_end = on_end
         self.trace_id = trace_id
+        self.traced = traced
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,10 +76,20 @@ class AccessMiddleware:
             return
         started = time.monotonic()
         wall = time.time()
+        tracing: Tracing | None = None
+        request: RequestTrace | None = None
+        trace_id = self.trace_id
+        if self.traced is not None:
+            endpoint = self.traced.get(scope["path"])
+            tracing = scope["app"].state.runtime.tracing if endpoint is not None else None
+            if tracing is not None and endpoint is not None:
+                request = tracing.begin(
+                    scope["headers"], endpoint.dialect.name, scope["method"], scope["path"]
+                )
+                trace_id = None  # read from `request` at the end
         clock = UpstreamClock()
         token = CURRENT.set(clock)
         noted: list[Any] = [0, None]
-        trace_id = self.trace_id
 
         async def noting(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -81,19 +100,25 @@ class AccessMiddleware:
 
         if self.on_start is not None:
             self.on_start()
+        cancelled = False
         try:
             await self.app(scope, receive, noting)
         except asyncio.CancelledError:
-            noted[0] = noted[0] or GONE
+            cancelled = True
             raise
         finally:
+            sent = noted[0]
             CURRENT.reset(token)
             if self.on_end is not None:
                 self.on_end()
-            if not noted[0]:
-                gone = error_type(scope["state"].get("error")) == "client_disconnected"
+            if not sent:
+                gone = cancelled or error_type(scope["state"].get("error")) == "client_disconnected"
                 noted[0] = GONE if gone else 500
+            if request is not None:
+                noted[1] = request.trace_hex()
             self._finish(scope, noted[0], noted[1], started, wall, clock)
+            if tracing is not None and request is not None:
+                tracing.end(request, scope["state"], sent or 500)  # nothing sent: the server answers 500
 
     def _finish(
         self, scope: Scope, status: int, trace: str | None, started: float, wall: float, clock: UpstreamClock

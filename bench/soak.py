@@ -103,9 +103,11 @@ class Driver:
             writer.close()
 
 
-async def soak(server: targets.Running, minutes: float, rate: float, warmup: float, sample: float) -> int:
+async def soak(
+    server: targets.Running, minutes: float, rate: float, warmup: float, sample: float, only: str | None
+) -> int:
     driver = Driver(server.port, server.api_key)
-    kinds = [kind for kind, weight in MIX for _ in range(weight)]
+    kinds = [only] if only else [kind for kind, weight in MIX for _ in range(weight)]
     rng = random.Random(0)
     started = time.monotonic()
     end = started + minutes * 60
@@ -147,6 +149,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--warmup", type=float, help="minutes before RSS is measured (default: a fifth)")
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between RSS samples")
+    parser.add_argument(
+        "--only", choices=[kind for kind, _ in MIX], help="one kind of request, to find a leak"
+    )
     args = parser.parse_args()
     warmup = args.warmup if args.warmup is not None else args.minutes / 5
     logs = RESULTS / "logs"
@@ -156,7 +161,7 @@ def main() -> int:
         )
         target = targets.build(args.target, upstream.port, API_KEY)
         server = stack.enter_context(targets.running(target, core=None, api_key=API_KEY, log_dir=logs))
-        return asyncio.run(soak(server, args.minutes, args.rate, warmup, args.sample))
+        return asyncio.run(soak(server, args.minutes, args.rate, warmup, args.sample, args.only))
 
 
 if __name__ == "__main__":

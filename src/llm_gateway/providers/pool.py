@@ -7,7 +7,7 @@ so the warmest socket serves next and the coldest ones age out: any idle longer 
 comes back only when its exchange ended with the answer read to its end off the socket (see
 `http1.Response.release`); a socket the upstream closes while idle leaves the pool by itself.
 
-Opening a connection resolves the name (the loop's resolver, happy eyeballs), wraps it in TLS
+Opening a connection resolves the name (the loop's resolver), wraps it in TLS
 with the client's one `SSLContext` (SNI and verification as `ssl.create_default_context`
 does them), and goes through the environment's proxy when there is one (proxy.py).
 """
@@ -43,7 +43,6 @@ class Origin(NamedTuple):
                 self.port,
                 ssl=self.tls,
                 server_hostname=self.host if self.tls is not None else None,
-                happy_eyeballs_delay=0.25,
             )
         elif self.tls is None:
             await loop.create_connection(lambda: connection, self.proxy.host, self.proxy.port)

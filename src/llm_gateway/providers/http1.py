@@ -210,6 +210,8 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.response: Response | None = None
         self.exchanges = 0
+        self.pooled = False
+        """Whether its pool counts it (set once it is open)."""
         self.received = False
         """Whether any byte of the current exchange's answer has arrived."""
         self.idle_since = 0.0

@@ -103,6 +103,7 @@ class Pool:
             self._open -= 1
             self._wake()
             raise
+        connection.pooled = True  # from now on, `_lost` gives its place back
         return connection
 
     def _finished(self, connection: Connection, reusable: bool) -> None:
@@ -118,6 +119,8 @@ class Pool:
         self._wake()
 
     def _lost(self, connection: Connection) -> None:
+        if not connection.pooled:
+            return  # lost while opening: `connect` gave its place back
         self._open -= 1
         if connection in self._idle:
             self._idle.remove(connection)

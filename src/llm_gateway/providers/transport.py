@@ -72,7 +72,8 @@ class AiohttpResponse:
 
 
 class HttpClient:
-    """A provider's pooled HTTP client. The session is opened lazily inside the event loop.
+    """A provider's pooled HTTP client. Pools (or aiohttp's session) are made lazily, inside
+    the event loop, at the first request.
 
     It never follows a redirect (a 3xx is the upstream's failure: following one would send
     the prompt, and maybe the key, elsewhere), asks for uncompressed answers and decodes none
@@ -80,9 +81,9 @@ class HttpClient:
     or protocol failure into a `ProviderError`, so each is retried elsewhere and counted.
 
     `client` picks the implementation (see the module's docstring); both behave the same,
-    the tests run with each. `propagate(provider, headers)`, when given, returns the headers
-    to send in place of a request's own: how tracing adds the current `traceparent` to every upstream request,
-    whatever the provider.
+    the tests run with each (`LLM_GATEWAY_TEST_UPSTREAM_CLIENT`). `propagate(provider,
+    headers)`, when given, returns the headers to send in place of a request's own: how
+    tracing adds the current `traceparent` to every upstream request, whatever the provider.
     """
 
     def __init__(

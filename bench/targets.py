@@ -41,6 +41,7 @@ GATEWAY_GOV_REDIS = "llm-gateway (governance, Postgres+Redis)"
 GATEWAY_TRACED = "llm-gateway (traced, sampled out)"
 GATEWAY_QUIET = "llm-gateway (observability off)"
 GATEWAY_TRACED_BASELINE = "llm-gateway (traced, sampled out, baseline)"
+GATEWAY_AIOHTTP = "llm-gateway (aiohttp client)"
 GATEWAY_GOV_SQLITE_BASELINE = "llm-gateway (governance, SQLite, baseline)"
 GATEWAY_GOV_REDIS_BASELINE = "llm-gateway (governance, Postgres+Redis, baseline)"
 BASELINES = (
@@ -249,6 +250,7 @@ BUILDERS: dict[str, Builder] = {
     GATEWAY_TRACED_BASELINE: _gateway_baseline(
         GATEWAY_TRACED_BASELINE, "llm-gateway-traced-baseline", "gateway-traced.yaml"
     ),
+    GATEWAY_AIOHTTP: _gateway(GATEWAY_AIOHTTP, "llm-gateway-aiohttp", "gateway-aiohttp.yaml"),
 }
 # What a plain run measures: the references, the gateway as configured for the benchmark,
 # and the governed gateway that issue #14's targets are about. The other feature variants

@@ -10,12 +10,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx2 as httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+UPSTREAM_CLIENT: Literal["native", "aiohttp"] = (
+    "aiohttp" if os.environ.get("LLM_GATEWAY_TEST_UPSTREAM_CLIENT") == "aiohttp" else "native"
+)
+"""The upstream client every test's gateway and `HttpClient` use:
+`LLM_GATEWAY_TEST_UPSTREAM_CLIENT=aiohttp|native` (native, the default, when unset)."""
 
 
 def free_port() -> int:
@@ -34,6 +39,10 @@ class GatewayProcess:
         self.log_path = self.dir / "gateway.log"
         self.config_path: Path | None = None
         if config is not None:
+            if "LLM_GATEWAY_TEST_UPSTREAM_CLIENT" in os.environ:
+                server = config.setdefault("server", {})
+                if isinstance(server, dict):
+                    server.setdefault("upstream_client", UPSTREAM_CLIENT)
             self.config_path = self.dir / "config.yaml"
             self.config_path.write_text(yaml.safe_dump(config))
         self.env = {**os.environ, **(env or {})}

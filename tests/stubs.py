@@ -37,6 +37,7 @@ from llm_gateway.routing.deployments import Group, ModelCatalog, Target
 from llm_gateway.routing.executor import Executor
 from llm_gateway.services.hooks import Answer, Hook, HookChain
 from llm_gateway.services.pipeline import Pipeline
+from tests.gateway import UPSTREAM_CLIENT
 
 CHAT_USAGE: Usage = make_usage(3, 2)
 """What every stub chat answer costs (sent in a stream's last chunk when asked for usage)."""
@@ -118,7 +119,7 @@ class StubProvider(Provider):
         chunks: Sequence[Any] | None = None,
     ) -> None:
         settings = ProviderSettings(type="stub")
-        super().__init__(name, settings, HttpClient(name, settings))
+        super().__init__(name, settings, HttpClient(name, settings, client=UPSTREAM_CLIENT))
         self.reply = reply
         self.errors = list(errors)
         self.chunks = chunks

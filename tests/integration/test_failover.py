@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
-from tests.gateway import GatewayProcess
+from tests.gateway import UPSTREAM_CLIENT, GatewayProcess
 from tests.integration.routed import HI, arrival_order, ordered, received, routed_config
 
 MODELS = {
@@ -78,8 +78,13 @@ def test_a_failing_deployment_is_answered_for_by_the_next(
     assert raw.parse().choices[0].message.content == "echo: hi"
     assert raw.headers["x-llm-gateway-attempts"] == "2"
     assert raw.headers["x-llm-gateway-deployment"] == f"{model}/1:fake/upstream-ok"
-    assert received(fake) == {failing: 1, "upstream-ok": 1}
-    assert arrival_order(fake) == [failing, "upstream-ok"]
+    seen = received(fake)
+    # The native client sends a request that a *reused* connection dropped before any byte of
+    # an answer once more on a fresh connection (that is how an idle keep-alive closed by the
+    # upstream looks); whether this one was reused depends on the tests before it.
+    resent = failing == "reset" and UPSTREAM_CLIENT == "native" and seen[failing] == 2
+    assert seen == {failing: 2 if resent else 1, "upstream-ok": 1}
+    assert arrival_order(fake) == [failing, *([failing] if resent else []), "upstream-ok"]
     # Moving to another deployment does not wait (not even the 429's retry-after of 7 s);
     # the hung one costs exactly its 0.5 s timeout.
     assert elapsed < (2.0 if failing == "hang" else 1.0)

@@ -245,6 +245,9 @@ class ServerSettings(StrictModel):
     cors: CorsSettings | None = None
     openapi: bool = True
     """Serve `/openapi.json` (to the master key only; never without one)."""
+    upstream_client: Literal["native", "aiohttp"] = "native"
+    """The HTTP client providers call upstreams with (docs/performance.md): the native
+    HTTP/1.1 client, or aiohttp."""
 
     def hosts(self) -> list[str]:
         """The effective `allowed_hosts`."""

@@ -49,9 +49,13 @@ def build_providers(
     providers: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         previous = kept.get(name)
-        if previous is not None and previous.settings == settings:
+        if (
+            previous is not None
+            and previous.settings == settings
+            and previous.http.client == config.server.upstream_client
+        ):
             providers[name] = previous
         else:
-            http = HttpClient(name, settings, propagate)
+            http = HttpClient(name, settings, propagate, client=config.server.upstream_client)
             providers[name] = provider_class(settings.type)(name, settings, http)
     return providers

@@ -1,17 +1,21 @@
 """What every HTTP provider shares: one keep-alive pool, transport-error mapping, SSE parsing.
 
-aiohttp was chosen by measurement (see docs/performance.md): per proxied request it spends
-far less CPU than httpx, which dominates a gateway's cost per request.
+Two clients sit behind `HttpClient`, chosen by `server.upstream_client`: the native one
+(native.py: HTTP/1.1 on asyncio protocols and httptools, about half aiohttp's CPU per
+upstream request) and aiohttp (chosen earlier, by measurement, over httpx). Both are seen
+through `UpstreamResponse`, and every failure of either is mapped here, once.
+See docs/performance.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -30,19 +34,56 @@ from llm_gateway.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from llm_gateway.providers.http1 import MAX_HEADER_LINE, MAX_HEADERS, ProtocolError
+from llm_gateway.providers.native import NativeClient
+
+UpstreamClient = Literal["native", "aiohttp"]
+
+
+class UpstreamResponse(Protocol):
+    """An upstream answer whose head has arrived, as either client gives it: the status,
+    headers (looked up by lower-case name), declared length and the body's pieces."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content_length(self) -> int | None: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+class AiohttpResponse:
+    """An `aiohttp.ClientResponse` seen as an `UpstreamResponse`."""
+
+    __slots__ = ("_raw", "content_length", "headers", "status")
+
+    def __init__(self, raw: aiohttp.ClientResponse) -> None:
+        self.status = raw.status
+        self.headers: Mapping[str, str] = raw.headers
+        self.content_length = raw.content_length
+        self._raw = raw
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._raw.content.iter_any()
 
 
 class HttpClient:
-    """A provider's pooled HTTP client. The session is opened lazily inside the event loop.
+    """A provider's pooled HTTP client. Pools (or aiohttp's session) are made lazily, inside
+    the event loop, at the first request.
 
     It never follows a redirect (a 3xx is the upstream's failure: following one would send
     the prompt, and maybe the key, elsewhere), asks for uncompressed answers and decodes none
     itself (upstream.py bounds what a compressed one may inflate to), and turns every transport
     or protocol failure into a `ProviderError`, so each is retried elsewhere and counted.
 
-    `propagate(provider, headers)`, when given, returns the headers to send in place of a
-    request's own: how tracing adds the current `traceparent` to every upstream request,
-    whatever the provider.
+    `client` picks the implementation (see the module's docstring); both behave the same,
+    the tests run with each (`LLM_GATEWAY_TEST_UPSTREAM_CLIENT`). `propagate(provider,
+    headers)`, when given, returns the headers to send in place of a request's own: how
+    tracing adds the current `traceparent` to every upstream request, whatever the provider.
     """
 
     def __init__(
@@ -50,11 +91,15 @@ class HttpClient:
         provider: str,
         settings: ProviderSettings,
         propagate: Callable[[str, Mapping[str, str]], Mapping[str, str]] | None = None,
+        *,
+        client: UpstreamClient = "native",
     ) -> None:
         self.provider = provider
+        self.client = client
         self._settings = settings
         self._propagate = propagate
         self._session: aiohttp.ClientSession | None = None
+        self._native = NativeClient(settings) if client == "native" else None
         self.max_response_bytes = settings.max_response_bytes
         self.max_event_bytes = settings.max_event_bytes
 
@@ -74,6 +119,8 @@ class HttpClient:
         return self._session
 
     async def aclose(self) -> None:
+        if self._native is not None:
+            self._native.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -96,17 +143,30 @@ class HttpClient:
         body: bytes | None = None,
         timeout: float | None = None,
         stream: bool = False,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    ) -> AsyncIterator[UpstreamResponse]:
         """Send a request and yield the response; transport failures inside the block become
         ProviderErrors, and so does a redirect.
 
         Leaving the block early (a cancelled or abandoned stream) closes the connection
-        instead of returning a half-read one to the pool.
+        instead of returning a half-read one to the pool; so does a cancellation.
         """
-        session = self._session or self._open()
         if self._propagate is not None:
             headers = self._propagate(self.provider, headers)
         try:
+            if self._native is not None:
+                response = await self._native.send(method, url, headers, body, timeout, stream)
+                cancelled = False
+                try:
+                    if 300 <= response.status < 400:
+                        raise redirect_error(self.provider, response.status, response.headers.get("location"))
+                    yield response
+                except asyncio.CancelledError:
+                    cancelled = True
+                    raise
+                finally:
+                    response.release(not cancelled)
+                return
+            session = self._session or self._open()
             async with session.request(
                 method,
                 url,
@@ -114,30 +174,24 @@ class HttpClient:
                 headers=headers,
                 timeout=self._timeout(timeout, stream),
                 allow_redirects=False,
-            ) as response:
-                if 300 <= response.status < 400:
-                    raise redirect_error(self.provider, response.status, response.headers.get("location"))
-                yield response
+            ) as raw:
+                if 300 <= raw.status < 400:
+                    raise redirect_error(self.provider, raw.status, raw.headers.get("location"))
+                yield AiohttpResponse(raw)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"upstream provider {self.provider!r} timed out", provider=self.provider
             ) from None
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             raise UpstreamConnectionError(
                 f"connection to upstream provider {self.provider!r} failed: {type(exc).__name__}",
                 provider=self.provider,
             ) from None
-        except (aiohttp.ClientError, HttpProcessingError, ValueError) as exc:
+        except (aiohttp.ClientError, HttpProcessingError, ValueError, ProtocolError) as exc:
             # A bad status line, header or chunk size, undecodable bytes: the upstream broke
             # the protocol. The exception's text may quote the upstream's bytes, so only its
             # type is named.
             raise malformed(self.provider, f"broke the HTTP protocol ({type(exc).__name__})") from None
-
-
-MAX_HEADER_LINE = 16 * 1024
-"""The longest status line or header an upstream may send."""
-MAX_HEADERS = 128
-"""The most headers an upstream answer may carry."""
 
 
 def malformed(provider: str, what: str = "returned a malformed response") -> UpstreamMalformed:
@@ -170,7 +224,7 @@ def redirect_error(provider: str, status: int, location: str | None) -> Upstream
 
 
 async def sse_events(
-    response: aiohttp.ClientResponse, *, provider: str = "upstream", limit: int = 1024 * 1024
+    response: UpstreamResponse, *, provider: str = "upstream", limit: int = 1024 * 1024
 ) -> AsyncIterator[tuple[str | None, bytes]]:
     """Parse a Server-Sent Events body into (event name, data) pairs, as the spec frames them.
 
@@ -183,7 +237,7 @@ async def sse_events(
     size = 0
     parts: list[bytes] = []
     held = 0
-    async for chunk in response.content.iter_any():
+    async for chunk in response.chunks():
         start = 0
         while (end := chunk.find(b"\n", start)) >= 0:
             if parts:

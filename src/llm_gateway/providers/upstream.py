@@ -17,11 +17,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
-import aiohttp
-
 from llm_gateway.core.errors import ProviderError, UpstreamConnectionError
 from llm_gateway.core.types import JSON
-from llm_gateway.providers.transport import HttpClient, malformed, parse_json_body, sse_events, too_large
+from llm_gateway.providers.transport import (
+    HttpClient,
+    UpstreamResponse,
+    malformed,
+    parse_json_body,
+    sse_events,
+    too_large,
+)
 
 ERROR_BODY_BYTES = 64 * 1024
 """How much of an error body is read: enough for any real error, and all an echo may cost."""
@@ -41,7 +46,7 @@ class Reply(NamedTuple):
     headers: Mapping[str, str]
 
 
-async def read_body(response: aiohttp.ClientResponse, limit: int, provider: str) -> bytes:
+async def read_body(response: UpstreamResponse, limit: int, provider: str) -> bytes:
     """The whole body, decoded; over `limit` bytes (declared, received or inflated) is a 502."""
     length = response.content_length
     if length is not None and length > limit:
@@ -49,17 +54,17 @@ async def read_body(response: aiohttp.ClientResponse, limit: int, provider: str)
     return await _read(response, limit, provider, cut=False)
 
 
-async def read_error_body(response: aiohttp.ClientResponse, provider: str) -> bytes:
+async def read_error_body(response: UpstreamResponse, provider: str) -> bytes:
     """At most `ERROR_BODY_BYTES` of an error body; the rest is never read (the connection is
     closed rather than pooled)."""
     return await _read(response, ERROR_BODY_BYTES, provider, cut=True)
 
 
-async def _read(response: aiohttp.ClientResponse, limit: int, provider: str, *, cut: bool) -> bytes:
+async def _read(response: UpstreamResponse, limit: int, provider: str, *, cut: bool) -> bytes:
     decoder = _decoder(response, provider)
     parts: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_any():
+    async for chunk in response.chunks():
         if decoder is not None:
             try:
                 chunk = decoder.decompress(chunk, limit + 1 - size)
@@ -79,7 +84,7 @@ async def _read(response: aiohttp.ClientResponse, limit: int, provider: str, *, 
     return b"".join(parts)
 
 
-def _decoder(response: aiohttp.ClientResponse, provider: str) -> Any:
+def _decoder(response: UpstreamResponse, provider: str) -> Any:
     """A bounded decoder for a compressed body (the gateway asks for none, but may get one)."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
@@ -89,12 +94,12 @@ def _decoder(response: aiohttp.ClientResponse, provider: str) -> Any:
     return zlib.decompressobj(WBITS[encoding])
 
 
-def body_chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+def body_chunks(response: UpstreamResponse) -> AsyncIterator[bytes]:
     """A streamed body's bytes as they arrive (for binary event streams, which bound each frame)."""
-    return response.content.iter_any()
+    return response.chunks()
 
 
-async def raise_for_status(response: aiohttp.ClientResponse, error: ErrorMapper, provider: str) -> None:
+async def raise_for_status(response: UpstreamResponse, error: ErrorMapper, provider: str) -> None:
     """Raise the mapped error when the status is 400 or above."""
     if response.status >= 400:
         raise error(response.status, await read_error_body(response, provider), response.headers)
@@ -132,7 +137,7 @@ async def open_stream(
     headers: Mapping[str, str],
     error: ErrorMapper,
     timeout: float | None = None,
-) -> AsyncIterator[aiohttp.ClientResponse]:
+) -> AsyncIterator[UpstreamResponse]:
     """POST for a streamed answer and yield the response once its status is a success.
 
     Leaving the block, however it happens, closes the upstream request.

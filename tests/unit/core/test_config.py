@@ -15,10 +15,10 @@ from llm_gateway.core.config import (
     ServerSettings,
     default_config_data,
 )
-from llm_gateway.core.loader import build_config, load_config
+from llm_gateway.core.loader import ConfigError, build_config, load_config
 from llm_gateway.providers.mock import MockSettings
 from llm_gateway.providers.openai import OpenAISettings
-from llm_gateway.providers.registry import settings_model
+from llm_gateway.providers.registry import build_providers, settings_model
 
 SECRET = "sk-upstream-very-secret-4242"
 MASTER = "mk-gateway-very-secret-2424"
@@ -150,6 +150,25 @@ def test_provider_settings_subclasses_survive_into_the_config() -> None:
     openai_settings = config.providers["o"]
     assert isinstance(openai_settings, OpenAISettings) and openai_settings.organization == "org-1"
     assert isinstance(config.providers["m"], MockSettings)
+
+
+def test_server_upstream_client_picks_every_providers_client_and_a_change_rebuilds_them() -> None:
+    def config(client: str | None) -> Any:
+        data: dict[str, Any] = {
+            "providers": {"o": {"type": "openai", "api_key": SECRET}},
+            "models": {"x": {"deployments": [{"provider": "o"}]}},
+        }
+        if client is not None:
+            data["server"] = {"upstream_client": client}
+        return build_config(data, settings_model, "test.yaml")
+
+    native = build_providers(config(None))
+    assert native["o"].http.client == "native"
+    assert build_providers(config("native"), keep=native)["o"] is native["o"]
+    switched = build_providers(config("aiohttp"), keep=native)
+    assert switched["o"] is not native["o"] and switched["o"].http.client == "aiohttp"
+    with pytest.raises(ConfigError, match=r"server\.upstream_client: Input should be 'native' or 'aiohttp'"):
+        config("httpx")
 
 
 def test_references_are_checked_when_the_model_is_built_directly() -> None:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from llm_gateway.providers.azure import AzureProvider, AzureSettings, azure_url, is_annotation_chunk
 from llm_gateway.providers.transport import HttpClient
+from tests.gateway import UPSTREAM_CLIENT
 
 ENDPOINT = "https://myres.openai.azure.com"
 
@@ -45,16 +46,16 @@ def test_exactly_one_credential_and_known_keys(values: dict[str, Any]) -> None:
 
 
 def test_credential_headers() -> None:
-    keyed = AzureProvider("a", settings(), HttpClient("a", settings()))
+    keyed = AzureProvider("a", settings(), HttpClient("a", settings(), client=UPSTREAM_CLIENT))
     assert keyed._headers["api-key"] == "k" * 32 and "authorization" not in keyed._headers
     entra = settings(api_key=None, azure_ad_token="tok")
-    bearer = AzureProvider("a", entra, HttpClient("a", entra))
+    bearer = AzureProvider("a", entra, HttpClient("a", entra, client=UPSTREAM_CLIENT))
     assert bearer._headers["authorization"] == "Bearer tok" and "api-key" not in bearer._headers
 
 
 def test_a_fixed_deployment_overrides_the_model() -> None:
     fixed = settings(deployment="prod-gpt")
-    provider = AzureProvider("a", fixed, HttpClient("a", fixed))
+    provider = AzureProvider("a", fixed, HttpClient("a", fixed, client=UPSTREAM_CLIENT))
     assert provider.deployment("anything") == "prod-gpt"
 
 

@@ -36,6 +36,7 @@ from tests.fakes import gemini as gemini_fakes
 from tests.fakes.misbehaviour import DRIP, DROP, EARLY_END, StreamLog
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
+from tests.gateway import UPSTREAM_CLIENT
 
 NO_UPSTREAM = "mock answers in-process: it has no HTTP upstream to fail, end early or hang up on"
 TEXT = "hello contract"
@@ -120,7 +121,7 @@ class Subject:
     def provider(self, **overrides: Any) -> Provider:
         cls = provider_class(self.type_name)
         settings = cls.settings_model.model_validate({**self.spec.settings(self.url), **overrides})
-        return cls("contract", settings, HttpClient("contract", settings))
+        return cls("contract", settings, HttpClient("contract", settings, client=UPSTREAM_CLIENT))
 
 
 @pytest.fixture(params=sorted(PROVIDER_TYPES))

@@ -13,11 +13,12 @@ from llm_gateway.core.errors import InvalidRequest, UpstreamTimeout
 from llm_gateway.core.types import ChatChunk, ChatRequest
 from llm_gateway.providers.mock import DEFAULT_REPLY, MockProvider, MockSettings, mock_embedding
 from llm_gateway.providers.transport import HttpClient
+from tests.gateway import UPSTREAM_CLIENT
 
 
 def mock(**settings: Any) -> MockProvider:
     config = MockSettings(type="mock", **settings)
-    return MockProvider("offline", config, HttpClient("offline", config))
+    return MockProvider("offline", config, HttpClient("offline", config, client=UPSTREAM_CLIENT))
 
 
 def ask(text: str, **extra: Any) -> ChatRequest:

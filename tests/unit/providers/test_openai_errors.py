@@ -28,6 +28,7 @@ from llm_gateway.core.errors import (
 from llm_gateway.core.types import ChatRequest
 from llm_gateway.providers.openai import OpenAIProvider, OpenAISettings, openai_error
 from llm_gateway.providers.transport import HttpClient
+from tests.gateway import UPSTREAM_CLIENT
 
 KEY = "sk-proj-abcdefghijklmnop0123456789"
 
@@ -191,7 +192,7 @@ async def provider(upstream: Upstream) -> AsyncIterator[OpenAIProvider]:
         organization="org-9",
         headers={"x-extra": "1"},
     )
-    provider = OpenAIProvider("oa", settings, HttpClient("oa", settings))
+    provider = OpenAIProvider("oa", settings, HttpClient("oa", settings, client=UPSTREAM_CLIENT))
     yield provider
     await provider.aclose()
 
@@ -291,7 +292,7 @@ async def test_embed_goes_to_the_embeddings_url(upstream: Upstream, provider: Op
 
 async def test_no_key_no_authorization_header(upstream: Upstream) -> None:
     settings = OpenAISettings(type="openai", base_url=upstream.url.rstrip("/"))
-    provider = OpenAIProvider("local", settings, HttpClient("local", settings))
+    provider = OpenAIProvider("local", settings, HttpClient("local", settings, client=UPSTREAM_CLIENT))
     upstream.answer = json_answer({"id": "c", "choices": []})
     try:
         await provider.complete(REQUEST, "llama")

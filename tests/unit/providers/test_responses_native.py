@@ -10,18 +10,19 @@ from llm_gateway.providers.azure import AzureProvider, AzureSettings
 from llm_gateway.providers.base import native_responses
 from llm_gateway.providers.openai import OpenAIProvider, OpenAISettings
 from llm_gateway.providers.transport import HttpClient
+from tests.gateway import UPSTREAM_CLIENT
 from tests.stubs import StubProvider
 
 
 def openai_provider(**values: Any) -> OpenAIProvider:
     settings = OpenAISettings.model_validate({"type": "openai", **values})
-    return OpenAIProvider("o", settings, HttpClient("o", settings))
+    return OpenAIProvider("o", settings, HttpClient("o", settings, client=UPSTREAM_CLIENT))
 
 
 def azure_provider(**values: Any) -> AzureProvider:
     data = {"type": "azure", "endpoint": "https://res.openai.azure.com", "api_key": "k" * 32, **values}
     settings = AzureSettings.model_validate(data)
-    return AzureProvider("a", settings, HttpClient("a", settings))
+    return AzureProvider("a", settings, HttpClient("a", settings, client=UPSTREAM_CLIENT))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import email.utils
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
-import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
@@ -36,7 +36,8 @@ from llm_gateway.providers.transport import (
     retry_after_seconds,
     sse_events,
 )
-from tests.gateway import free_port
+from llm_gateway.providers.upstream import read_body
+from tests.gateway import UPSTREAM_CLIENT, free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -80,7 +81,7 @@ async def upstream() -> AsyncIterator[Upstream]:
 
 
 def client(**settings: Any) -> HttpClient:
-    return HttpClient("up", ProviderSettings(type="test", **settings))
+    return HttpClient("up", ProviderSettings(type="test", **settings), client=UPSTREAM_CLIENT)
 
 
 def sse_route(upstream: Upstream, pieces: list[bytes]) -> None:
@@ -164,31 +165,28 @@ async def test_sse_large_event(upstream: Upstream) -> None:
     ]
 
 
-class FakeContent:
+class FakeResponse:
+    """Just what `sse_events` reads: the body's reads, as they arrive."""
+
+    status = 200
+    headers: dict[str, str] = {}  # noqa: RUF012 (never written)
+    content_length = None
+
     def __init__(self, pieces: list[bytes]) -> None:
         self._pieces = pieces
 
-    async def iter_any(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
         for piece in self._pieces:
             yield piece
 
 
-class FakeResponse:
-    """Just the `content` that `sse_events` reads: its reads, as they arrive."""
-
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.content = FakeContent(pieces)
-
-
 async def parsed(pieces: list[bytes], limit: int = 1024 * 1024) -> list[tuple[str | None, bytes]]:
-    response = cast(aiohttp.ClientResponse, FakeResponse(pieces))
+    response = FakeResponse(pieces)
     return [event async for event in sse_events(response, provider="up", limit=limit)]
 
 
 async def test_sse_over_reads_of_any_size() -> None:
-    response = cast(
-        aiohttp.ClientResponse, FakeResponse([b"event: a\r\n", b"data: 1\n", b"\r\n", b"data: 2"])
-    )
+    response = FakeResponse([b"event: a\r\n", b"data: 1\n", b"\r\n", b"data: 2"])
     assert [event async for event in sse_events(response)] == [("a", b"1"), (None, b"2")]
 
 
@@ -235,7 +233,7 @@ async def test_a_full_read_keeps_the_connection_alive(upstream: Upstream) -> Non
         for _ in range(2):
             async with http.request("POST", f"{upstream.url}/json", headers={}, body=b"{}") as response:
                 assert response.status == 200
-                assert await response.json() == {"ok": True}
+                assert orjson.loads(await read_body(response, 1024, "up")) == {"ok": True}
     finally:
         await http.aclose()
     assert len(upstream.peers) == 2 and upstream.peers[0] == upstream.peers[1]
@@ -254,7 +252,7 @@ async def test_an_abandoned_stream_closes_its_connection(upstream: Upstream) -> 
         async with http.request("GET", f"{upstream.url}/sse", headers={}, stream=True) as response:
             assert await anext(sse_events(response)) == (None, b"1")
         async with http.request("GET", f"{upstream.url}/json", headers={}) as response:
-            await response.read()
+            await read_body(response, 1 << 20, "up")
     finally:
         await http.aclose()
     assert upstream.peers[0] != upstream.peers[1], "a half-read connection went back to the pool"
@@ -333,7 +331,7 @@ async def test_a_cut_body_is_a_connection_error(upstream: Upstream) -> None:
     try:
         with pytest.raises(UpstreamConnectionError):
             async with http.request("GET", f"{upstream.url}/cut", headers={}) as response:
-                await response.read()
+                await read_body(response, 1 << 20, "up")
     finally:
         await http.aclose()
 

@@ -12,6 +12,7 @@ from llm_gateway.core.errors import ProviderError
 from llm_gateway.providers.bedrock.provider import BedrockProvider, BedrockSettings, SigV4Signer
 from llm_gateway.providers.transport import HttpClient
 from tests.fakes.bedrock import verify_sigv4
+from tests.gateway import UPSTREAM_CLIENT
 
 KEY, SECRET, TOKEN = "AKIDUNITTEST0000001", "unit-secret/abcdefghijklmnop", "unit-session-token"
 URL = "https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-v2:1/converse"
@@ -139,10 +140,12 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
 )
 def test_model_ids_are_one_path_segment(model: str, path: str) -> None:
     provider_settings = settings(aws_access_key_id=KEY, aws_secret_access_key=SECRET)
-    provider = BedrockProvider("b", provider_settings, HttpClient("b", provider_settings))
+    provider = BedrockProvider(
+        "b", provider_settings, HttpClient("b", provider_settings, client=UPSTREAM_CLIENT)
+    )
     assert provider.url(model, "converse") == f"https://bedrock-runtime.eu-west-1.amazonaws.com{path}"
     local = settings(endpoint_url="http://127.0.0.1:9/", api_key="k")
     assert (
-        BedrockProvider("b", local, HttpClient("b", local)).url(model, "converse")
+        BedrockProvider("b", local, HttpClient("b", local, client=UPSTREAM_CLIENT)).url(model, "converse")
         == f"http://127.0.0.1:9{path}"
     )

@@ -26,6 +26,7 @@ from llm_gateway.providers.bedrock.response import from_converse
 from llm_gateway.providers.bedrock.stream import BedrockStream, EventDecoder
 from llm_gateway.providers.transport import HttpClient
 from tests.fakes.bedrock import converse_events, encode_message, event_frame, exception_frame
+from tests.gateway import UPSTREAM_CLIENT
 
 USAGE = {"inputTokens": 7, "outputTokens": 3, "totalTokens": 10}
 
@@ -241,7 +242,7 @@ def test_good_events_before_an_exception_in_the_same_read_come_through_first() -
     block = {"type": "bedrock", "region": "eu-west-1", "aws_access_key_id": "AKIDEXAMPLE"}
     block["aws_secret_access_key"] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
     settings = BedrockSettings.model_validate(block, context={"environ": {}})
-    provider = BedrockProvider("b", settings, HttpClient("b", settings))
+    provider = BedrockProvider("b", settings, HttpClient("b", settings, client=UPSTREAM_CLIENT))
     state = BedrockStream("id", "m", 0, include_usage=False)
     decoder = EventDecoder("b", 1 << 20)
     data = (

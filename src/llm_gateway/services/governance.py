@@ -16,7 +16,6 @@ lets requests through uncounted (`fail_open`); either way it logs and `/ready` s
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +62,7 @@ from llm_gateway.store.counters import (
     to_usd,
 )
 from llm_gateway.store.db import Database
+from llm_gateway.store.ids import IdSource
 from llm_gateway.store.spend import JsonLinesSink, MemorySink, SpendLog, SpendRow, SpendSink
 from llm_gateway.store.spend_db import DatabaseSink
 
@@ -143,6 +143,8 @@ class GovernanceHook(Hook):
         self._clock = clock
         self._static = tuple(static_scope(s) for s in settings.scopes)
         self._plans: dict[int, Plan] = {}
+        self._ids = IdSource()
+        """Admission ids and spend rows' ids (`store/ids.py`)."""
         self.capture_bodies = isinstance(getattr(spend, "sink", None), DatabaseSink)
         """Bodies are kept only where they can be redacted and expire: the database sink."""
         self.store_error: str | None = None
@@ -209,7 +211,7 @@ class GovernanceHook(Hook):
             await build_encoding(call.model or "")  # once per encoding, off the event loop
         tokens = self._prompt_tokens(call) if needs_tokens else 0
         hold = self._hold(ctx, call, scopes, tokens) if holds else 0
-        ask = Ask(os.urandom(16).hex(), quotas, tokens, hold)  # uuid4's randomness, a fifth of its cost
+        ask = Ask(self._ids(), quotas, tokens, hold)
         try:
             verdict = await self.counters.admit(ask)
         except StoreUnavailable as exc:
@@ -336,6 +338,7 @@ class GovernanceHook(Hook):
             template_version=ctx.template[1] if ctx.template else None,
             attempt_log=records(admitted.attempts) if admitted.attempts else (),
             bodies=(call.body, admitted.answer) if admitted.capture else None,
+            row_id=self._ids(),
         )
 
     async def spent_usd(self, scope: Scope) -> Decimal | None:

@@ -44,7 +44,7 @@ Part = Literal["input", "cache_read", "cache_write", "output"]
 Source = Literal["config", "genai-prices", "config+genai-prices"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Tokens:
     """A usage split into parts that do not overlap: each token is in exactly one."""
 
@@ -82,7 +82,7 @@ class Rates:
         return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Cost:
     """What one call cost. `usd` is None when it is **unpriced**: a part with tokens has no
     known rate (an unknown model, the mock provider without an override)."""

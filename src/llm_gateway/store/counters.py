@@ -65,7 +65,7 @@ class Quota:
     """Seconds the period's spend is kept (past its end); None: forever."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Ask:
     """One request's admission: its id (unique per admission, not the client's request id,
     which a client may reuse), the scopes it is bound by, its estimated prompt tokens and the
@@ -77,7 +77,7 @@ class Ask:
     hold: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Standing:
     """One scope as the admission found it (before counting this request in)."""
 
@@ -105,7 +105,7 @@ class Refusal:
     """Seconds until the request would fit; None: unknown (parallel) or never (too large)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Verdict:
     admitted: bool
     now: float

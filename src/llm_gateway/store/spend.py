@@ -32,7 +32,7 @@ import orjson
 log = logging.getLogger("llm_gateway.spend")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class AttemptRecord:
     """One upstream attempt of a request, as the request log keeps it (`store/request_log.py`)."""
 

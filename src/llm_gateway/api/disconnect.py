@@ -30,17 +30,31 @@ async def watch_disconnect(receive: Receive, task: asyncio.Task[Any], flag: list
             return
 
 
+WATCH_AFTER = 0.02
+"""Seconds a request runs before its client is watched: most answers come sooner, and a
+watcher is a task per request (about 7 µs of CPU, measured) where a timer costs under one.
+A client gone before then is noticed when the watch starts (the server keeps the disconnect
+for the next `receive`), so an upstream call runs at most this much longer for nobody."""
+
+
 async def until_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     """Await `work`; if the client disconnects first, cancel it and raise ClientDisconnected.
 
     Call only after the body has been read: from then on the server's `receive` yields
-    nothing but `http.disconnect`. The watcher cancels the current task, so `work` (and
-    the upstream request inside it) is torn down by ordinary cancellation.
+    nothing but `http.disconnect`. The watcher (started once `work` has run `WATCH_AFTER`)
+    cancels the current task, so `work` (and the upstream request inside it) is torn down by
+    ordinary cancellation.
     """
     task = asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
     disconnected: list[bool] = []
-    watcher = asyncio.get_running_loop().create_task(watch_disconnect(receive, task, disconnected))
+    watchers: list[asyncio.Task[None]] = []
+
+    def watch() -> None:
+        watchers.append(loop.create_task(watch_disconnect(receive, task, disconnected)))
+
+    timer = loop.call_later(WATCH_AFTER, watch)
     try:
         return await work
     except asyncio.CancelledError:
@@ -48,4 +62,6 @@ async def until_disconnected(receive: Receive, work: Awaitable[T]) -> T:
             raise ClientDisconnected("client disconnected") from None
         raise
     finally:
-        watcher.cancel()
+        timer.cancel()
+        for watcher in watchers:
+            watcher.cancel()

@@ -22,11 +22,14 @@ from typing import Protocol
 from llm_gateway.core.context import Call, Operation, RequestContext
 from llm_gateway.core.types import Usage
 from llm_gateway.routing.deployments import Group, ModelCatalog
-from llm_gateway.services.pricing import PriceBook, estimate
+from llm_gateway.services.pricing import PriceBook, PricedDeployment, Rates, estimate, steady_rates
 from llm_gateway.services.tokens import count_prompt_tokens
 
 MILLION = Decimal(1_000_000)
 PromptTokens = Callable[[Call], int]
+Reach = tuple[tuple[PricedDeployment, Rates | None], ...]
+MAX_GROUPS = 4096
+"""Groups whose reach `PricedCosting` keeps (wildcard models derive groups on demand)."""
 
 
 class Costing(Protocol):
@@ -55,19 +58,42 @@ class PricedCosting:
         self._book = book
         self._catalog = catalog
         self._default_max_output = default_max_output_tokens
+        self._reach: dict[str, tuple[Group, Reach | None]] = {}
 
     def estimate(self, call: Call, group: Group, prompt_tokens: int) -> Decimal | None:
+        reach = self.reach(group)
+        if reach is None:
+            return None
         worst = Decimal(0)
-        for key in self._reachable(group):
-            entry = self._book.deployment(key)
-            if entry is None:
-                return None
-            rates = entry.rates(prompt_tokens=prompt_tokens)
+        for entry, steady in reach:
+            rates = steady if steady is not None else entry.rates(prompt_tokens=prompt_tokens)
             value = estimate(call, prompt_tokens, rates=rates, default_output=self._default_max_output)
             if value is None:
                 return None
             worst = max(worst, value)
         return worst
+
+    def reach(self, group: Group) -> Reach | None:
+        """Every deployment the group's requests can reach (its own, its fallbacks'), with
+        its rates when they are steady (`pricing.steady_rates`); None when one is not in the
+        book. Worked out once per group: a budget hold is sized on every governed request."""
+        cached = self._reach.get(group.name)
+        if cached is not None and cached[0] is group:
+            return cached[1]
+        reach: Reach | None = self._reach_of(group)
+        if len(self._reach) >= MAX_GROUPS:
+            self._reach.clear()
+        self._reach[group.name] = (group, reach)
+        return reach
+
+    def _reach_of(self, group: Group) -> Reach | None:
+        found: list[tuple[PricedDeployment, Rates | None]] = []
+        for key in self._reachable(group):
+            entry = self._book.deployment(key)
+            if entry is None:
+                return None
+            found.append((entry, steady_rates(entry)))
+        return tuple(found)
 
     def _reachable(self, group: Group) -> Iterator[str]:
         yield from (t.key for t in group.targets)

@@ -16,7 +16,6 @@ lets requests through uncounted (`fail_open`); either way it logs and `/ready` s
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from llm_gateway.core.config import GatewayConfig
-from llm_gateway.core.context import Call, Limits, RequestContext, Scope
+from llm_gateway.core.context import Call, Limits, Principal, RequestContext, Scope
 from llm_gateway.core.errors import (
     AllDeploymentsFailed,
     CallerError,
@@ -50,18 +49,20 @@ from llm_gateway.services.costing import (
 from llm_gateway.services.endusers import end_user, end_user_scopes
 from llm_gateway.services.hooks import Answer, Hook
 from llm_gateway.services.pricing import PriceBook
-from llm_gateway.services.quotas import governs, limit_headers, quota_of, refusal_error, scope_of
+from llm_gateway.services.quotas import DAY, governs, limit_headers, quota_of, refusal_error, scope_of
 from llm_gateway.services.tokens import build_encoding, has_encoding
 from llm_gateway.store.counters import (
     Ask,
     Clock,
     Counters,
     LocalCounters,
+    Quota,
     StoreUnavailable,
     to_nanos,
     to_usd,
 )
 from llm_gateway.store.db import Database
+from llm_gateway.store.ids import IdSource
 from llm_gateway.store.spend import JsonLinesSink, MemorySink, SpendLog, SpendRow, SpendSink
 from llm_gateway.store.spend_db import DatabaseSink
 
@@ -84,6 +85,27 @@ class Admitted:
     """The key or team asks for its bodies in the request log (`log_bodies` metadata)."""
     answer: Any = None
     """The (non-streamed) answer, kept for the row when `capture`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What `before` needs of one principal on one UTC day, worked out on its first request
+    of the day rather than on every one: its governed scopes (key, team, configured; each
+    once), their quotas, and whether prompt tokens must be counted and a hold sized. A
+    principal is built once when the key index loads, so a changed key is another principal
+    and gets its own plan. Not used when a scope limits end users (those depend on the body)."""
+
+    principal: Principal
+    day: int
+    scopes: tuple[Scope, ...]
+    quotas: tuple[Quota, ...]
+    needs_tokens: bool
+    holds: bool
+    limits_end_users: bool
+
+
+MAX_PLANS = 4096
+"""Principals whose plans are kept; past it the plans are dropped and made again."""
 
 
 def static_scope(settings: ScopeSettings) -> Scope:
@@ -120,6 +142,9 @@ class GovernanceHook(Hook):
         self._prompt_tokens = prompt_tokens
         self._clock = clock
         self._static = tuple(static_scope(s) for s in settings.scopes)
+        self._plans: dict[int, Plan] = {}
+        self._ids = IdSource()
+        """Admission ids and spend rows' ids (`store/ids.py`)."""
         self.capture_bodies = isinstance(getattr(spend, "sink", None), DatabaseSink)
         """Bodies are kept only where they can be redacted and expire: the database sink."""
         self.store_error: str | None = None
@@ -136,20 +161,57 @@ class GovernanceHook(Hook):
                 seen.setdefault((scope.kind, scope.id), scope)
         return tuple(seen.values())
 
+    def plan(self, principal: Principal, now: float) -> Plan:
+        """The principal's `Plan` for the UTC day `now` falls in (see `Plan`)."""
+        day = int(now // DAY)
+        plan = self._plans.get(id(principal))
+        if plan is not None and plan.principal is principal and plan.day == day:
+            return plan
+        seen: dict[tuple[str, str], Scope] = {}
+        for scope in (*principal.scopes, *self._static):
+            if governs(scope):
+                seen.setdefault((scope.kind, scope.id), scope)
+        scopes = tuple(seen.values())
+        quotas = tuple(quota_of(scope, now) for scope in scopes)
+        plan = Plan(
+            principal,
+            day,
+            scopes,
+            quotas,
+            needs_tokens=any(q.tpm is not None or q.budget is not None for q in quotas),
+            holds=any(q.budget is not None for q in quotas),
+            limits_end_users=any(scope.end_users is not None for scope in principal.scopes),
+        )
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        self._plans[id(principal)] = plan
+        return plan
+
+    def _scopes_and_quotas(
+        self, ctx: RequestContext, call: Call, now: float
+    ) -> tuple[tuple[Scope, ...], tuple[Quota, ...], bool, bool]:
+        """The request's scopes (as `scopes`), their quotas, whether tokens are counted and
+        whether a hold is sized: from the principal's plan unless an end user is limited."""
+        plan = self.plan(ctx.principal, now)
+        if not plan.limits_end_users:
+            return plan.scopes, plan.quotas, plan.needs_tokens, plan.holds
+        scopes = self.scopes(ctx, call)
+        quotas = tuple(quota_of(scope, now) for scope in scopes)
+        needs_tokens = any(q.tpm is not None or q.budget is not None for q in quotas)
+        return scopes, quotas, needs_tokens, any(q.budget is not None for q in quotas)
+
     async def before(self, ctx: RequestContext, call: Call) -> Answer | None:
         attempts = begin() if self.spend is not None else None
-        scopes = self.scopes(ctx, call)
+        now = self._clock()
+        scopes, quotas, needs_tokens, holds = self._scopes_and_quotas(ctx, call, now)
         if not scopes:
             ctx.extras[EXTRAS_KEY] = Admitted(None, None, attempts, self._captures(ctx))
             return None
-        now = self._clock()
-        quotas = tuple(quota_of(scope, now) for scope in scopes)
-        needs_tokens = any(q.tpm is not None or q.budget is not None for q in quotas)
         if needs_tokens and not has_encoding(call.model or ""):
             await build_encoding(call.model or "")  # once per encoding, off the event loop
         tokens = self._prompt_tokens(call) if needs_tokens else 0
-        hold = self._hold(ctx, call, scopes, tokens) if any(q.budget is not None for q in quotas) else 0
-        ask = Ask(os.urandom(16).hex(), quotas, tokens, hold)  # uuid4's randomness, a fifth of its cost
+        hold = self._hold(ctx, call, scopes, tokens) if holds else 0
+        ask = Ask(self._ids(), quotas, tokens, hold)
         try:
             verdict = await self.counters.admit(ask)
         except StoreUnavailable as exc:
@@ -276,6 +338,7 @@ class GovernanceHook(Hook):
             template_version=ctx.template[1] if ctx.template else None,
             attempt_log=records(admitted.attempts) if admitted.attempts else (),
             bodies=(call.body, admitted.answer) if admitted.capture else None,
+            row_id=self._ids(),
         )
 
     async def spent_usd(self, scope: Scope) -> Decimal | None:

@@ -44,7 +44,7 @@ Part = Literal["input", "cache_read", "cache_write", "output"]
 Source = Literal["config", "genai-prices", "config+genai-prices"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Tokens:
     """A usage split into parts that do not overlap: each token is in exactly one."""
 
@@ -82,7 +82,7 @@ class Rates:
         return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Cost:
     """What one call cost. `usd` is None when it is **unpriced**: a part with tokens has no
     known rate (an unknown model, the mock provider without an override)."""
@@ -215,16 +215,21 @@ def cost(tokens: Tokens, rates: Rates) -> Cost:
     """`tokens` at `rates`: each part with tokens at its own rate."""
     parts: dict[Part, Decimal] = {}
     priced = True
-    for part in ("input", "cache_read", "cache_write", "output"):
-        count = getattr(tokens, part)
+    fresh, read, written = rates.input, rates.cache_read, rates.cache_write
+    counted: tuple[tuple[Part, int, Decimal | None], ...] = (  # as `rates.rate(part)`, without its lookups
+        ("input", tokens.input, fresh),
+        ("cache_read", tokens.cache_read, fresh if read is None else read),
+        ("cache_write", tokens.cache_write, fresh if written is None else written),
+        ("output", tokens.output, rates.output),
+    )
+    for part, count, rate in counted:
         if not count:
             continue
-        rate = rates.rate(part)
         if rate is None:
             priced = False
             continue
         parts[part] = rate * count / MTOK
-    known = any(rates.rate(p) is not None for p in ("input", "output"))
+    known = fresh is not None or rates.output is not None
     return Cost(
         usd=sum(parts.values(), Decimal(0)) if priced else None,
         tokens=tokens,

@@ -65,7 +65,7 @@ class Quota:
     """Seconds the period's spend is kept (past its end); None: forever."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Ask:
     """One request's admission: its id (unique per admission, not the client's request id,
     which a client may reuse), the scopes it is bound by, its estimated prompt tokens and the
@@ -77,7 +77,7 @@ class Ask:
     hold: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Standing:
     """One scope as the admission found it (before counting this request in)."""
 
@@ -105,7 +105,7 @@ class Refusal:
     """Seconds until the request would fit; None: unknown (parallel) or never (too large)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class Verdict:
     admitted: bool
     now: float
@@ -257,8 +257,11 @@ class LocalCounters(Counters):
         refusal = refusal_of(ask, standings, now)
         if refusal is not None:
             return Verdict(False, now, standings, refusal)
+        scopes, budgets = self._scopes, self._budgets
         for quota in ask.quotas:
-            scope = self._scopes.setdefault(quota.scope, _Scope())
+            scope = scopes.get(quota.scope)
+            if scope is None:  # not `setdefault(..., _Scope())`: that builds one every time
+                scope = scopes[quota.scope] = _Scope()
             if quota.rpm is not None:
                 scope.requests.add(now, ask.id, 1)
             if quota.tpm is not None:
@@ -266,17 +269,20 @@ class LocalCounters(Counters):
             if quota.max_parallel is not None:
                 scope.running.add(ask.id)
             if quota.budget is not None:
-                budget = self._budgets.setdefault((quota.scope, quota.period), _Budget())
+                budget = budgets.get((quota.scope, quota.period))
+                if budget is None:
+                    budget = budgets[(quota.scope, quota.period)] = _Budget()
                 budget.holds[ask.id] = ask.hold
                 budget.held += ask.hold
         return Verdict(True, now, standings)
 
     def _stand(self, quota: Quota, tokens: int, now: float) -> Standing:
         scope = self._scopes.get(quota.scope)
-        budget = self._budgets.get((quota.scope, quota.period)) or _Budget()
+        budget = self._budgets.get((quota.scope, quota.period))
+        spent, held = (0, 0) if budget is None else (budget.spent, budget.held)
         if scope is None:
             fit = now if quota.tpm is None or tokens <= quota.tpm else None
-            return Standing(quota.scope, tokens_fit_at=fit, spent=budget.spent, held=budget.held)
+            return Standing(quota.scope, tokens_fit_at=fit, spent=spent, held=held)
         scope.requests.trim(now - WINDOW)
         scope.tokens.trim(now - WINDOW)
         return Standing(
@@ -287,8 +293,8 @@ class LocalCounters(Counters):
             tokens_fit_at=scope.tokens.fit_at(tokens, quota.tpm, now) if quota.tpm is not None else now,
             oldest_tokens=scope.tokens.oldest(),
             parallel=len(scope.running),
-            spent=budget.spent,
-            held=budget.held,
+            spent=spent,
+            held=held,
         )
 
     def settle(self, ask: Ask, *, tokens: int | None, cost: int | None, refund: bool = False) -> None:

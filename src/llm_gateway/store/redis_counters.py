@@ -66,9 +66,12 @@ before it is sent by itself. Other instances see a slot or hold freed this much 
 MAX_REMEMBERED_SCOPES = 10_000
 
 
+Key = str | bytes
+
+
 @dataclass(frozen=True, slots=True)
 class _Admission:
-    keys: list[str]
+    keys: list[Key]
     args: list[Any]
     reply: asyncio.Future[Any]
 
@@ -76,7 +79,7 @@ class _Admission:
 @dataclass(frozen=True, slots=True)
 class _Settlement:
     ask: Ask
-    keys: list[str]
+    keys: list[Key]
     args: list[Any]
 
 
@@ -129,27 +132,29 @@ class RedisCounters(Counters):
         """Settlements under way by scope, which an admission to a slot or budget there awaits."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._scripts_loaded = False
-        self._scope_keys: dict[tuple[str, str], list[str]] = {}
+        self._scope_keys: dict[tuple[str, str], list[Key]] = {}
         self._renewer: asyncio.Task[None] | None = None
 
     def _now(self) -> str:
         return "" if self._clock is None else str(int(self._clock() * 1000))
 
-    def _keys(self, ask_id: str, quotas: Sequence[Quota]) -> list[str]:
-        keys = [f"{self._prefix}settled:{ask_id}"]
+    def _keys(self, ask_id: str, quotas: Sequence[Quota]) -> list[Key]:
+        keys: list[Key] = [f"{self._prefix}settled:{ask_id}"]
         for q in quotas:
             keys += self._keys_of(q)
         return keys
 
-    def _keys_of(self, q: Quota) -> list[str]:
-        """A scope's nine keys in this period, made once (every request needs them twice)."""
+    def _keys_of(self, q: Quota) -> list[Key]:
+        """A scope's nine keys in this period, made once (every request needs them twice),
+        encoded once: redis-py sends bytes as they are and encodes every `str` it is given."""
         found = self._scope_keys.get((q.scope, q.period))
         if found is None:
             if len(self._scope_keys) >= MAX_REMEMBERED_SCOPES:
                 self._scope_keys.clear()
             scope, budget = f"{self._prefix}{q.scope}", f"{self._prefix}{q.scope}:{q.period}"
-            found = [f"{scope}:req", f"{scope}:tok", f"{scope}:tok:n", f"{scope}:tok:sum", f"{scope}:run"]
-            found += [f"{budget}:holds", f"{budget}:holds:n", f"{budget}:holds:sum", f"{budget}:spent"]
+            names = [f"{scope}:req", f"{scope}:tok", f"{scope}:tok:n", f"{scope}:tok:sum", f"{scope}:run"]
+            names += [f"{budget}:holds", f"{budget}:holds:n", f"{budget}:holds:sum", f"{budget}:spent"]
+            found = [name.encode() for name in names]
             self._scope_keys[(q.scope, q.period)] = found
         return found
 
@@ -186,7 +191,7 @@ class RedisCounters(Counters):
         refusal = None if admitted or not apply else refusal_of(ask, standings, now)
         return Verdict(admitted, now, standings, refusal)
 
-    def _submit(self, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+    def _submit(self, keys: list[Key], args: list[Any]) -> asyncio.Future[Any]:
         """The admission script's reply, sent with every other admission of this turn of the
         event loop in one round trip (`_send_turn`); `StoreUnavailable` when it failed."""
         loop = asyncio.get_running_loop()

@@ -32,7 +32,7 @@ import orjson
 log = logging.getLogger("llm_gateway.spend")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or more a request, at half a frozen __init__'s cost
 class AttemptRecord:
     """One upstream attempt of a request, as the request log keeps it (`store/request_log.py`)."""
 
@@ -123,7 +123,8 @@ class SpendRow:
     `log_bodies`; serialised, redacted and cut by the database sink, off the request's path.
     Never written by another sink."""
     row_id: str = field(default_factory=lambda: os.urandom(16).hex())
-    """Made with the row (128 random bits, as hex), unique in the log: a batch written again
+    """Made with the row (128 random bits as hex; the governance hook's come from its
+    `store/ids.IdSource`), unique in the log: a batch written again
     after a commit whose acknowledgement was lost (the sink raised, the rows stayed queued)
     adds nothing twice."""
 

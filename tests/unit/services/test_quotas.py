@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llm_gateway.core.context import Limits, Scope
 from llm_gateway.core.errors import BudgetExceeded, LimitExceeded
-from llm_gateway.services.quotas import duration, period_of, quota_of, refusal_error
-from llm_gateway.store.counters import Quota, Refusal
+from llm_gateway.services.quotas import MICRO_USD, duration, micro_usd, period_of, quota_of, refusal_error
+from llm_gateway.store.counters import Quota, Refusal, to_usd
 
 D = datetime
 
@@ -84,3 +86,16 @@ def test_refusals() -> None:
     budget = refusal_error(Refusal(quota, "budget", None), scope, now)
     assert isinstance(budget, BudgetExceeded) and budget.status_code == 402
     assert "key 'ci'" in budget.message and "2025-07-01T00:00:00Z" in budget.message
+
+
+@given(st.integers(min_value=0, max_value=10**21))
+def test_micro_usd_is_the_decimal_quantized_text(nanos: int) -> None:
+    assert micro_usd(nanos) == str(to_usd(nanos).quantize(MICRO_USD))
+
+
+@pytest.mark.parametrize(
+    ("nanos", "text"),
+    [(0, "0.000000"), (499, "0.000000"), (500, "0.000000"), (1_500, "0.000002"), (2_500, "0.000002")],
+)
+def test_micro_usd_rounds_half_to_even(nanos: int, text: str) -> None:
+    assert micro_usd(nanos) == text

@@ -99,6 +99,51 @@ async def test_the_flusher_retrying_a_committed_batch_duplicates_nothing(databas
     assert logged == ["r1", "r2"] and daily == [(2, 6, 2_000_000)]
 
 
+async def stored(database: Database) -> list[dict[str, object]]:
+    async with database.engine.connect() as conn:
+        found = (await conn.execute(sa.select(spend_logs).order_by(spend_logs.c.request_id))).all()
+    return [{k: v for k, v in r._mapping.items() if k != "id"} for r in found]
+
+
+async def test_a_new_batch_and_a_retried_one_store_the_same_values(database: Database) -> None:
+    """A new batch goes through the statement compiled once, a batch sent again through the
+    deduplicating insert: each column reads back the same either way (times, decimals,
+    booleans, JSON text, nulls)."""
+    sink = DatabaseSink(database)
+    made = dict(cost_usd=Decimal("0.000000123"), estimated=True, stream=True, ttft_s=0.25, end_user="u")
+    batch = [spend(1, **made), spend(2, cost_usd=None)]
+    await sink.write(batch)
+    first = await stored(database)
+    async with database.engine.begin() as conn:
+        await conn.execute(spend_logs.delete())
+        await conn.execute(usage_daily.delete())
+    await sink.write(batch)  # the same ids: through the deduplicating insert
+    assert await stored(database) == first
+    assert first[0]["cost_usd"] == Decimal("0.000000123") and first[0]["at"] == DAY
+    assert first[0]["estimated"] is True and first[1]["cost_usd"] is None
+
+
+async def test_a_batch_whose_write_failed_is_written_once_when_retried(database: Database) -> None:
+    sink = DatabaseSink(database)
+    failing = True
+
+    def fail_the_rollup(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if failing and statement.startswith("INSERT INTO usage_daily"):
+            raise ConnectionResetError("connection lost")
+
+    sa.event.listen(database.engine.sync_engine, "before_cursor_execute", fail_the_rollup)
+    batch = [spend(1), spend(2)]
+    with pytest.raises(ConnectionResetError):
+        await sink.write(batch)
+    assert await totals(database) == ([], [])  # rolled back
+    failing = False
+    await sink.write(batch)
+    await sink.write(batch)
+    assert await totals(database) == (["r1", "r2"], [(2, 6, 2_000_000)])
+    await sink.write([spend(3)])  # a new batch again
+    assert await totals(database) == (["r1", "r2", "r3"], [(3, 9, 3_000_000)])
+
+
 async def test_unpriced_requests_are_counted_and_cost_nothing(database: Database) -> None:
     sink = DatabaseSink(database)
     await sink.write([spend(1, cost_usd=None), spend(2, cost_usd=None, model="x")])

@@ -15,12 +15,10 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
-from aiohttp.http_exceptions import HttpProcessingError
 
 from llm_gateway.core.config import ProviderSettings
 from llm_gateway.core.errors import (
@@ -34,8 +32,11 @@ from llm_gateway.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llm_gateway.providers.http1 import MAX_HEADER_LINE, MAX_HEADERS, ProtocolError
+from llm_gateway.providers.http1 import ProtocolError
 from llm_gateway.providers.native import NativeClient
+
+if TYPE_CHECKING:
+    from llm_gateway.providers.aiohttp_client import AiohttpClient
 
 UpstreamClient = Literal["native", "aiohttp"]
 
@@ -54,21 +55,6 @@ class UpstreamResponse(Protocol):
     def content_length(self) -> int | None: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
-
-
-class AiohttpResponse:
-    """An `aiohttp.ClientResponse` seen as an `UpstreamResponse`."""
-
-    __slots__ = ("_raw", "content_length", "headers", "status")
-
-    def __init__(self, raw: aiohttp.ClientResponse) -> None:
-        self.status = raw.status
-        self.headers: Mapping[str, str] = raw.headers
-        self.content_length = raw.content_length
-        self._raw = raw
-
-    def chunks(self) -> AsyncIterator[bytes]:
-        return self._raw.content.iter_any()
 
 
 class HttpClient:
@@ -98,40 +84,24 @@ class HttpClient:
         self.client = client
         self._settings = settings
         self._propagate = propagate
-        self._session: aiohttp.ClientSession | None = None
         self._native = NativeClient(settings) if client == "native" else None
+        self._aiohttp: AiohttpClient | None = None
+        self._connection_errors: tuple[type[BaseException], ...] = (OSError,)
+        self._protocol_errors: tuple[type[BaseException], ...] = (ValueError, ProtocolError)
+        if client == "aiohttp":
+            from llm_gateway.providers import aiohttp_client  # loaded only when chosen
+
+            self._aiohttp = aiohttp_client.AiohttpClient(settings)
+            self._connection_errors += aiohttp_client.CONNECTION_ERRORS
+            self._protocol_errors += aiohttp_client.PROTOCOL_ERRORS
         self.max_response_bytes = settings.max_response_bytes
         self.max_event_bytes = settings.max_event_bytes
-
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._settings.max_connections, ttl_dns_cache=300, keepalive_timeout=30
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            headers={"accept-encoding": "identity"},
-            skip_auto_headers=("User-Agent",),
-            max_line_size=MAX_HEADER_LINE,
-            max_field_size=MAX_HEADER_LINE,
-            max_headers=MAX_HEADERS,
-        )
-        return self._session
 
     async def aclose(self) -> None:
         if self._native is not None:
             self._native.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _timeout(self, timeout: float | None, stream: bool) -> aiohttp.ClientTimeout:
-        seconds = timeout or self._settings.timeout
-        connect = min(self._settings.connect_timeout, seconds)
-        if stream:
-            # A long answer may stream for minutes; what must not happen is silence.
-            return aiohttp.ClientTimeout(total=None, connect=connect, sock_read=seconds)
-        return aiohttp.ClientTimeout(total=seconds, connect=connect)
+        if self._aiohttp is not None:
+            await self._aiohttp.aclose()
 
     @asynccontextmanager
     async def request(
@@ -166,28 +136,21 @@ class HttpClient:
                 finally:
                     response.release(not cancelled)
                 return
-            session = self._session or self._open()
-            async with session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=self._timeout(timeout, stream),
-                allow_redirects=False,
-            ) as raw:
-                if 300 <= raw.status < 400:
-                    raise redirect_error(self.provider, raw.status, raw.headers.get("location"))
-                yield AiohttpResponse(raw)
+            assert self._aiohttp is not None
+            async with self._aiohttp.send(method, url, headers, body, timeout, stream) as answer:
+                if 300 <= answer.status < 400:
+                    raise redirect_error(self.provider, answer.status, answer.headers.get("location"))
+                yield answer
         except TimeoutError:
             raise UpstreamTimeout(
                 f"upstream provider {self.provider!r} timed out", provider=self.provider
             ) from None
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
+        except self._connection_errors as exc:
             raise UpstreamConnectionError(
                 f"connection to upstream provider {self.provider!r} failed: {type(exc).__name__}",
                 provider=self.provider,
             ) from None
-        except (aiohttp.ClientError, HttpProcessingError, ValueError, ProtocolError) as exc:
+        except self._protocol_errors as exc:
             # A bad status line, header or chunk size, undecodable bytes: the upstream broke
             # the protocol. The exception's text may quote the upstream's bytes, so only its
             # type is named.

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from llm_gateway.core.context import Call, Operation
@@ -216,12 +215,17 @@ class HttpCheck(Check):
     text sent, for `action: redact`). Anything else, or no answer in `timeout`, is a failure."""
 
     def __init__(self, name: str, settings: HttpGuardrail) -> None:
+        import aiohttp  # here, not at the top: only a config with an HTTP guardrail needs it
+
         super().__init__(name, settings)
         self._url = settings.url.get_secret_value()
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._failures = (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError)
 
     async def start(self) -> None:
+        import aiohttp
+
         self._session = aiohttp.ClientSession(json_serialize=lambda o: orjson.dumps(o).decode())
 
     async def aclose(self) -> None:
@@ -243,7 +247,7 @@ class HttpCheck(Check):
                 if response.status != 200:
                     raise CheckFailed(f"the guardrail service answered {response.status}")
                 verdict = orjson.loads(await response.read())
-        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+        except self._failures as exc:
             raise CheckFailed(f"the guardrail service failed: {type(exc).__name__}") from None
         return _verdict(verdict, len(texts))
 

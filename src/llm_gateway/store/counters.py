@@ -241,14 +241,17 @@ class LocalCounters(Counters):
 
     Slots and holds need no expiry here: they live and die with the process that took them,
     and `on_end` releases them on every exit path. Scopes idle for a window are dropped
-    when their counters are back to zero.
+    when their counters are back to zero. Settlement is idempotent through the set of
+    admissions not settled yet: what is kept per admission ends with it (remembering every
+    settled id for ten minutes was some 8 MiB at 90 governed requests a second, issue #14).
     """
 
     def __init__(self, clock: Clock = time.time) -> None:
         self._clock = clock
         self._scopes: dict[str, _Scope] = {}
         self._budgets: dict[tuple[str, str], _Budget] = {}
-        self._settled: dict[str, float] = {}
+        self._open: set[str] = set()
+        """Ids of the admissions counted in and not settled yet."""
 
     async def admit(self, ask: Ask) -> Verdict:
         # One synchronous section: nothing between the check and the counting awaits.
@@ -274,6 +277,7 @@ class LocalCounters(Counters):
                     budget = budgets[(quota.scope, quota.period)] = _Budget()
                 budget.holds[ask.id] = ask.hold
                 budget.held += ask.hold
+        self._open.add(ask.id)
         return Verdict(True, now, standings)
 
     def _stand(self, quota: Quota, tokens: int, now: float) -> Standing:
@@ -298,11 +302,10 @@ class LocalCounters(Counters):
         )
 
     def settle(self, ask: Ask, *, tokens: int | None, cost: int | None, refund: bool = False) -> None:
+        if ask.id not in self._open:
+            return  # settled already, or never counted in here
+        self._open.discard(ask.id)
         now = self._clock()
-        if ask.id in self._settled:
-            return
-        self._settled[ask.id] = now
-        self._forget_settled(now)
         for quota in ask.quotas:
             scope = self._scopes.get(quota.scope)
             if scope is not None:
@@ -324,14 +327,6 @@ class LocalCounters(Counters):
         scope.tokens.trim(now - WINDOW)
         if not (scope.running or scope.requests.amounts or scope.tokens.amounts):
             del self._scopes[name]
-
-    def _forget_settled(self, now: float) -> None:
-        """Settled ids are remembered for a while (idempotency), then forgotten in order."""
-        while self._settled:
-            key, at = next(iter(self._settled.items()))
-            if at > now - 10 * WINDOW:
-                break
-            del self._settled[key]
 
     async def standing(self, quota: Quota) -> Standing:
         return self._stand(quota, 0, self._clock())

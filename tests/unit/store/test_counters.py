@@ -6,6 +6,7 @@ settlement (idempotent), budget periods, and concurrent admissions that cannot o
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -214,6 +215,30 @@ async def test_settled_counters_return_to_zero(make: Make, clock: Clock) -> None
     clock.now = T0 + WINDOW
     standing = await counters.standing(quota)
     assert (standing.requests, standing.tokens) == (0, 0)
+
+
+async def test_in_process_counters_keep_nothing_of_a_settled_admission(clock: Clock) -> None:
+    """Issue #14: every settled id was kept for ten minutes, megabytes at a steady load.
+    Settlement stays idempotent (`test_holds_become_spend_once`) with nothing kept after it."""
+    counters, quota = LocalCounters(clock), Quota("key:k", max_parallel=10, budget=10**15)
+
+    async def serve(count: int) -> None:
+        for _ in range(count):
+            clock.now += 0.01  # 100 a second: all of them within ten minutes
+            a = await admitted(counters, quota, hold=100)
+            assert a is not None
+            counters.settle(a, tokens=None, cost=10)
+
+    tracemalloc.start()
+    try:
+        await serve(2_000)
+        before = tracemalloc.get_traced_memory()[0]
+        await serve(20_000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, f"{grown} bytes kept by 20,000 settled admissions"
+    assert (await counters.standing(quota)).spent == 22_000 * 10
 
 
 @pytest.mark.redis

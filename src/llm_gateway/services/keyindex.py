@@ -146,7 +146,9 @@ class KeyIndex:
 
     def principal(self, secret: str) -> Principal:
         """The principal `secret` authenticates as; a 401 saying why when it does not."""
-        digest = hash_secret(secret)
+        return self._known(hash_secret(secret))
+
+    def _known(self, digest: str) -> Principal:
         entry = self._entries.get(digest)
         if entry is None or not same_hash(entry.hash, digest):
             self.misses += 1
@@ -176,12 +178,7 @@ class KeyIndex:
                     except Exception as exc:
                         log.warning("could not look up an unknown key in the store: %s", exc)
                     self._rechecked = time.monotonic()
-        entry = self._entries.get(digest)
-        if entry is None or not same_hash(entry.hash, digest):
-            self.misses += 1
-            raise AuthenticationFailed("invalid API key: no such key")
-        self.hits += 1
-        return self._usable(entry)
+        return self._known(digest)
 
     def session(self, key_id: str, fingerprint: str) -> Principal:
         """For a signed-in UI session: the key's principal while the secret it signed in with
